@@ -1,0 +1,153 @@
+//! Per-connection client state and the registry CLIENT LIST / KILL read.
+//!
+//! `Client` is owned by its connection task. The few fields other
+//! connections need to see (name, db, last command, idle time, kill
+//! request) are mirrored in `ClientInfo`, shared through the registry.
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// Skip the reply of the next command only.
+    Skip,
+    /// The command that set SKIP is running; the next one is skipped.
+    SkipNext,
+}
+
+pub struct Client {
+    pub id: u64,
+    pub db: usize,
+    pub resp3: bool,
+    pub authenticated: bool,
+    pub reply_mode: ReplyMode,
+    pub multi: Option<MultiState>,
+    pub info: Arc<ClientInfo>,
+    /// Set by QUIT / a protocol error: close after flushing replies.
+    pub close_after_reply: bool,
+    pub no_evict: bool,
+}
+
+#[derive(Default)]
+pub struct MultiState {
+    pub queued: Vec<Vec<Bytes>>,
+    /// A command failed to queue: EXEC must abort.
+    pub aborted: bool,
+}
+
+/// What other connections can see of a client.
+pub struct ClientInfo {
+    pub id: u64,
+    pub addr: SocketAddr,
+    pub laddr: SocketAddr,
+    pub created_ms: u64,
+    pub last_interaction_ms: AtomicU64,
+    pub name: Mutex<Option<Bytes>>,
+    pub db: AtomicUsize,
+    pub last_cmd: Mutex<&'static str>,
+    pub resp: AtomicUsize,
+    pub multi_len: AtomicUsize,
+    pub query_buf: AtomicUsize,
+    pub output_buf: AtomicUsize,
+    pub killed: AtomicBool,
+    pub kill_notify: Notify,
+    pub lib_name: Mutex<Option<String>>,
+}
+
+impl ClientInfo {
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::SeqCst);
+        self.kill_notify.notify_one();
+    }
+
+    /// One line of CLIENT LIST / CLIENT INFO, with Redis 7.0's fields.
+    pub fn render(&self, now_ms: u64) -> String {
+        let name = self.name.lock().as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
+        let age = now_ms.saturating_sub(self.created_ms) / 1000;
+        let idle = now_ms.saturating_sub(self.last_interaction_ms.load(Ordering::Relaxed)) / 1000;
+        let multi = self.multi_len.load(Ordering::Relaxed);
+        let flags = if multi > 0 { "x" } else { "N" };
+        let multi = if multi > 0 { (multi - 1) as i64 } else { -1 };
+        format!(
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem={} tot-mem=1024 events=r cmd={} user=default redir=-1 resp={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            name,
+            age,
+            idle,
+            flags,
+            self.db.load(Ordering::Relaxed),
+            multi,
+            self.query_buf.load(Ordering::Relaxed),
+            self.output_buf.load(Ordering::Relaxed),
+            self.last_cmd.lock(),
+            self.resp.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// All connected clients, by id (ordered, as CLIENT LIST prints them).
+#[derive(Default)]
+pub struct Registry {
+    clients: Mutex<BTreeMap<u64, Arc<ClientInfo>>>,
+    next_id: AtomicU64,
+}
+
+impl Registry {
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub fn add(&self, info: Arc<ClientInfo>) {
+        self.clients.lock().insert(info.id, info);
+    }
+
+    pub fn remove(&self, id: u64) {
+        self.clients.lock().remove(&id);
+    }
+
+    pub fn len(&self) -> usize {
+        self.clients.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn snapshot(&self) -> Vec<Arc<ClientInfo>> {
+        self.clients.lock().values().cloned().collect()
+    }
+
+    pub fn get(&self, id: u64) -> Option<Arc<ClientInfo>> {
+        self.clients.lock().get(&id).cloned()
+    }
+}
+
+impl Client {
+    pub fn new(info: Arc<ClientInfo>, authenticated: bool) -> Self {
+        Client {
+            id: info.id,
+            db: 0,
+            resp3: false,
+            authenticated,
+            reply_mode: ReplyMode::On,
+            multi: None,
+            info,
+            close_after_reply: false,
+            no_evict: false,
+        }
+    }
+
+    pub fn select(&mut self, db: usize) {
+        self.db = db;
+        self.info.db.store(db, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,360 @@
+//! Connection commands: PING, ECHO, SELECT, AUTH, HELLO, QUIT, RESET and
+//! the CLIENT container.
+
+use super::{help_reply, Ctx};
+use crate::client::ReplyMode;
+use crate::error;
+use crate::protocol::Out;
+use std::sync::atomic::Ordering;
+
+pub fn ping(ctx: &mut Ctx, out: &mut Out) {
+    if ctx.argv.len() > 2 {
+        return out.error(&error::wrong_args("ping"));
+    }
+    match ctx.argv.get(1) {
+        Some(msg) => out.bulk(msg),
+        None => out.simple("PONG"),
+    }
+}
+
+pub fn echo(ctx: &mut Ctx, out: &mut Out) {
+    out.bulk(ctx.arg(1))
+}
+
+pub fn select(ctx: &mut Ctx, out: &mut Out) {
+    let Some(i) = crate::util::parse_i64(ctx.arg(1)) else {
+        return out.error(error::INVALID_DB_INDEX);
+    };
+    if ctx.srv.hot().cluster_enabled && i != 0 {
+        return out.error(error::SELECT_CLUSTER);
+    }
+    if i < 0 || i as usize >= ctx.srv.keyspace.db_count() {
+        return out.error(error::DB_INDEX_RANGE);
+    }
+    ctx.client.select(i as usize);
+    out.ok()
+}
+
+/// Check credentials for the default user (the only user until ACLs exist).
+fn check_credentials(ctx: &Ctx, user: Option<&[u8]>, pass: &[u8]) -> Result<(), &'static str> {
+    let hot = ctx.srv.hot();
+    match (&hot.requirepass, user) {
+        (None, None) => Err(error::AUTH_NOT_CONFIGURED),
+        (None, Some(u)) if u == b"default" => Ok(()),
+        (Some(p), u) if p.as_slice() == pass && u.map_or(true, |u| u == b"default") => Ok(()),
+        _ => Err(error::INVALID_PASSWORD),
+    }
+}
+
+pub fn auth(ctx: &mut Ctx, out: &mut Out) {
+    let (user, pass) = match ctx.argv.len() {
+        2 => (None, ctx.arg(1)),
+        3 => (Some(ctx.arg(1)), ctx.arg(2)),
+        _ => return out.error(error::SYNTAX),
+    };
+    match check_credentials(ctx, user, pass) {
+        Ok(()) => {
+            ctx.client.authenticated = true;
+            out.ok()
+        }
+        Err(e) => out.error(e),
+    }
+}
+
+pub fn hello(ctx: &mut Ctx, out: &mut Out) {
+    let mut version = None;
+    let mut i = 1;
+    if ctx.argv.len() > 1 {
+        match crate::util::parse_i64(ctx.arg(1)) {
+            Some(v) if v == 2 || v == 3 => version = Some(v),
+            Some(_) => return out.error("NOPROTO unsupported protocol version"),
+            None => return out.error("ERR Protocol version is not an integer or out of range"),
+        }
+        i = 2;
+    }
+    let mut setname = None;
+    while i < ctx.argv.len() {
+        let more = ctx.argv.len() - i - 1;
+        if ctx.arg_is(i, "AUTH") && more >= 2 {
+            if let Err(e) = check_credentials(ctx, Some(ctx.arg(i + 1)), ctx.arg(i + 2)) {
+                return out.error(e);
+            }
+            ctx.client.authenticated = true;
+            i += 3;
+        } else if ctx.arg_is(i, "SETNAME") && more >= 1 {
+            if let Err(e) = validate_name(ctx.arg(i + 1)) {
+                return out.error(e);
+            }
+            setname = Some(ctx.argv[i + 1].clone());
+            i += 2;
+        } else {
+            return out.error(&format!("ERR Syntax error in HELLO option '{}'", ctx.arg_str(i)));
+        }
+    }
+    if !ctx.client.authenticated && ctx.srv.hot().requirepass.is_some() {
+        return out.error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+    }
+    if let Some(name) = setname {
+        *ctx.client.info.name.lock() = if name.is_empty() { None } else { Some(name) };
+    }
+    if let Some(v) = version {
+        ctx.client.resp3 = v == 3;
+        ctx.client.info.resp.store(v as usize, Ordering::Relaxed);
+        out.resp3 = ctx.client.resp3;
+    }
+    let cluster = ctx.srv.hot().cluster_enabled;
+    out.map(7);
+    out.bulk(b"server");
+    out.bulk(b"redis");
+    out.bulk(b"version");
+    out.bulk(crate::REDIS_VERSION.as_bytes());
+    out.bulk(b"proto");
+    out.int(if ctx.client.resp3 { 3 } else { 2 });
+    out.bulk(b"id");
+    out.int(ctx.client.id as i64);
+    out.bulk(b"mode");
+    out.bulk(if cluster { b"cluster" } else { b"standalone" });
+    out.bulk(b"role");
+    out.bulk(b"master");
+    out.bulk(b"modules");
+    out.array(0);
+}
+
+pub fn quit(ctx: &mut Ctx, out: &mut Out) {
+    ctx.client.close_after_reply = true;
+    out.ok()
+}
+
+pub fn reset(ctx: &mut Ctx, out: &mut Out) {
+    let c = &mut *ctx.client;
+    c.multi = None;
+    c.info.multi_len.store(0, Ordering::Relaxed);
+    c.select(0);
+    c.resp3 = false;
+    c.info.resp.store(2, Ordering::Relaxed);
+    c.reply_mode = ReplyMode::On;
+    c.no_evict = false;
+    *c.info.name.lock() = None;
+    c.authenticated = ctx.srv.hot().requirepass.is_none();
+    out.resp3 = false;
+    out.simple("RESET")
+}
+
+pub fn client_id(ctx: &mut Ctx, out: &mut Out) {
+    out.int(ctx.client.id as i64)
+}
+
+/// Client names may not contain spaces, newlines or special characters.
+fn validate_name(name: &[u8]) -> Result<(), &'static str> {
+    if name.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
+        Err("ERR Client names cannot contain spaces, newlines or special characters.")
+    } else {
+        Ok(())
+    }
+}
+
+pub fn client_setname(ctx: &mut Ctx, out: &mut Out) {
+    let name = ctx.arg(2);
+    if let Err(e) = validate_name(name) {
+        return out.error(e);
+    }
+    *ctx.client.info.name.lock() = if name.is_empty() { None } else { Some(ctx.argv[2].clone()) };
+    out.ok()
+}
+
+pub fn client_getname(ctx: &mut Ctx, out: &mut Out) {
+    match ctx.client.info.name.lock().as_ref() {
+        Some(n) => out.bulk(n),
+        None => out.null(),
+    }
+}
+
+pub fn client_list(ctx: &mut Ctx, out: &mut Out) {
+    let mut ids: Option<Vec<u64>> = None;
+    let mut type_filter: Option<String> = None;
+    let mut i = 2;
+    while i < ctx.argv.len() {
+        if ctx.arg_is(i, "TYPE") && i + 1 < ctx.argv.len() {
+            let t = ctx.arg_str(i + 1).to_ascii_lowercase();
+            if !["normal", "master", "replica", "slave", "pubsub"].contains(&t.as_str()) {
+                return out.error(&format!("ERR Unknown client type '{}'", ctx.arg_str(i + 1)));
+            }
+            type_filter = Some(t);
+            i += 2;
+        } else if ctx.arg_is(i, "ID") && i + 1 < ctx.argv.len() {
+            let mut v = Vec::new();
+            for a in &ctx.argv[i + 1..] {
+                match crate::util::parse_i64(a) {
+                    Some(id) if id > 0 => v.push(id as u64),
+                    _ => return out.error("ERR Invalid client ID"),
+                }
+            }
+            ids = Some(v);
+            i = ctx.argv.len();
+        } else {
+            return out.error(error::SYNTAX);
+        }
+    }
+    let now = crate::util::now_ms();
+    let mut text = String::new();
+    for c in ctx.srv.clients.snapshot() {
+        if ids.as_ref().is_some_and(|ids| !ids.contains(&c.id)) {
+            continue;
+        }
+        // Every client here is a normal one until replication and pub/sub exist.
+        if type_filter.as_deref().is_some_and(|t| t != "normal") {
+            continue;
+        }
+        text.push_str(&c.render(now));
+        text.push('\n');
+    }
+    out.verbatim(text.as_bytes())
+}
+
+pub fn client_info(ctx: &mut Ctx, out: &mut Out) {
+    let mut line = ctx.client.info.render(crate::util::now_ms());
+    line.push('\n');
+    out.verbatim(line.as_bytes())
+}
+
+/// CLIENT KILL addr | CLIENT KILL [ID id] [ADDR a] [LADDR a] [TYPE t] [USER u] [SKIPME yes|no]
+pub fn client_kill(ctx: &mut Ctx, out: &mut Out) {
+    let clients = ctx.srv.clients.snapshot();
+    if ctx.argv.len() == 3 {
+        let addr = ctx.arg_str(2);
+        return match clients.iter().find(|c| c.addr.to_string() == addr) {
+            Some(c) => {
+                c.kill();
+                out.ok()
+            }
+            None => out.error("ERR No such client"),
+        };
+    }
+    let mut id = None;
+    let mut addr = None;
+    let mut laddr = None;
+    let mut skipme = true;
+    let mut i = 2;
+    while i + 1 < ctx.argv.len() {
+        let v = ctx.arg_str(i + 1);
+        if ctx.arg_is(i, "ID") {
+            match crate::util::parse_i64(ctx.arg(i + 1)) {
+                Some(x) if x > 0 => id = Some(x as u64),
+                _ => return out.error("ERR client-id should be greater than 0"),
+            }
+        } else if ctx.arg_is(i, "ADDR") {
+            addr = Some(v);
+        } else if ctx.arg_is(i, "LADDR") {
+            laddr = Some(v);
+        } else if ctx.arg_is(i, "TYPE") {
+            if !["normal", "master", "replica", "slave", "pubsub"].contains(&v.to_ascii_lowercase().as_str()) {
+                return out.error(&format!("ERR Unknown client type '{v}'"));
+            }
+        } else if ctx.arg_is(i, "USER") {
+            if v != "default" {
+                return out.error(&format!("ERR No such user '{v}'"));
+            }
+        } else if ctx.arg_is(i, "SKIPME") {
+            match v.to_ascii_lowercase().as_str() {
+                "yes" => skipme = true,
+                "no" => skipme = false,
+                _ => return out.error(error::SYNTAX),
+            }
+        } else {
+            return out.error(error::SYNTAX);
+        }
+        i += 2;
+    }
+    if i != ctx.argv.len() {
+        return out.error(error::SYNTAX);
+    }
+    let mut killed = 0;
+    for c in clients {
+        if id.is_some_and(|id| id != c.id)
+            || addr.as_ref().is_some_and(|a| *a != c.addr.to_string())
+            || laddr.as_ref().is_some_and(|a| *a != c.laddr.to_string())
+            || (skipme && c.id == ctx.client.id)
+        {
+            continue;
+        }
+        c.kill();
+        killed += 1;
+    }
+    out.int(killed)
+}
+
+pub fn client_no_evict(ctx: &mut Ctx, out: &mut Out) {
+    match ctx.arg_str(2).to_ascii_lowercase().as_str() {
+        "on" => ctx.client.no_evict = true,
+        "off" => ctx.client.no_evict = false,
+        _ => return out.error(error::SYNTAX),
+    }
+    out.ok()
+}
+
+pub fn client_reply(ctx: &mut Ctx, out: &mut Out) {
+    match ctx.arg_str(2).to_ascii_lowercase().as_str() {
+        "on" => {
+            ctx.client.reply_mode = ReplyMode::On;
+            out.ok()
+        }
+        "off" => ctx.client.reply_mode = ReplyMode::Off,
+        // This command's own reply is sent; the next one is skipped.
+        "skip" => ctx.client.reply_mode = ReplyMode::SkipNext,
+        _ => out.error(error::SYNTAX),
+    }
+}
+
+pub fn client_setinfo(ctx: &mut Ctx, out: &mut Out) {
+    let value = ctx.arg_str(3);
+    if ctx.arg_is(2, "LIB-NAME") || ctx.arg_is(2, "LIB-VER") {
+        if value.bytes().any(|b| !(b'!'..=b'~').contains(&b)) {
+            return out.error(&format!("ERR {} cannot contain spaces, newlines or special characters.", ctx.arg_str(2)));
+        }
+        *ctx.client.info.lib_name.lock() = Some(value);
+        out.ok()
+    } else {
+        out.error(&format!("ERR Unrecognized option '{}'", ctx.arg_str(2)))
+    }
+}
+
+pub fn client_help(_ctx: &mut Ctx, out: &mut Out) {
+    help_reply(
+        out,
+        "CLIENT",
+        &[
+            "GETNAME",
+            "    Return the name of the current connection.",
+            "ID",
+            "    Return the ID of the current connection.",
+            "INFO",
+            "    Return information about the current client connection.",
+            "KILL <ip:port>",
+            "    Kill connection made from <ip:port>.",
+            "KILL <option> <value> [<option> <value> [...]]",
+            "    Kill connections. Options are:",
+            "    * ADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made from the specified address",
+            "    * LADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made to specified local address",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Kill connections by type.",
+            "    * USER <username>",
+            "      Kill connections authenticated by <username>.",
+            "    * SKIPME (YES|NO)",
+            "      Skip killing current connection (default: yes).",
+            "    * ID <client-id>",
+            "      Kill connections by client id.",
+            "LIST [options ...]",
+            "    Return information about client connections. Options:",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Return clients of specified type.",
+            "NO-EVICT (ON|OFF)",
+            "    Protect current client connection from eviction.",
+            "REPLY (ON|OFF|SKIP)",
+            "    Control the replies sent to the current connection.",
+            "SETNAME <name>",
+            "    Assign the name <name> to the current connection.",
+        ],
+    )
+}

@@ -1,0 +1,275 @@
+//! The command table and the context commands run in.
+//!
+//! One table answers everything about a command: its handler, arity, flags,
+//! ACL categories, key positions and documentation. Dispatch, arity errors,
+//! COMMAND INFO/DOCS/GETKEYS, the MULTI queue, slowlog/commandstats and (in
+//! cluster mode) routing all read it; nothing special-cases a command name
+//! outside it.
+//!
+//! A handler gets a `Ctx` (the server, the client's state, the arguments,
+//! the time fixed for the command) and writes exactly one reply to `Out`.
+//! Handlers never touch sockets or files, so clients, MULTI/EXEC, AOF replay
+//! and replication all run them the same way.
+
+pub mod connection;
+pub mod keys;
+pub mod server;
+pub mod string;
+pub mod bits;
+pub mod info;
+pub mod introspection;
+pub mod transaction;
+mod table;
+
+use crate::client::Client;
+use crate::keyspace::Db;
+use crate::protocol::Out;
+use crate::server::Server;
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+pub type Handler = fn(&mut Ctx, &mut Out);
+
+// Command flags (the ones COMMAND INFO reports, plus Shoal's own at the top).
+pub const WRITE: u64 = 1 << 0;
+pub const READONLY: u64 = 1 << 1;
+pub const DENYOOM: u64 = 1 << 2;
+pub const ADMIN: u64 = 1 << 3;
+pub const PUBSUB: u64 = 1 << 4;
+pub const NOSCRIPT: u64 = 1 << 5;
+pub const BLOCKING: u64 = 1 << 6;
+pub const LOADING: u64 = 1 << 7;
+pub const STALE: u64 = 1 << 8;
+pub const SKIP_MONITOR: u64 = 1 << 9;
+pub const SKIP_SLOWLOG: u64 = 1 << 10;
+pub const ASKING: u64 = 1 << 11;
+pub const FAST: u64 = 1 << 12;
+pub const NO_AUTH: u64 = 1 << 13;
+pub const MAY_REPLICATE: u64 = 1 << 14;
+pub const NO_MANDATORY_KEYS: u64 = 1 << 15;
+pub const NO_MULTI: u64 = 1 << 16;
+pub const ALLOW_BUSY: u64 = 1 << 17;
+pub const NO_ASYNC_LOADING: u64 = 1 << 18;
+/// Shoal: runs with the keyspace gate held exclusively (whole-keyspace work).
+pub const EXCLUSIVE: u64 = 1 << 40;
+/// Shoal: a container whose first argument names a subcommand.
+pub const CONTAINER: u64 = 1 << 41;
+
+const FLAG_NAMES: &[(u64, &str)] = &[
+    (WRITE, "write"),
+    (READONLY, "readonly"),
+    (DENYOOM, "denyoom"),
+    (ADMIN, "admin"),
+    (PUBSUB, "pubsub"),
+    (NOSCRIPT, "noscript"),
+    (BLOCKING, "blocking"),
+    (LOADING, "loading"),
+    (STALE, "stale"),
+    (SKIP_MONITOR, "skip_monitor"),
+    (SKIP_SLOWLOG, "skip_slowlog"),
+    (ASKING, "asking"),
+    (FAST, "fast"),
+    (NO_AUTH, "no_auth"),
+    (MAY_REPLICATE, "may_replicate"),
+    (NO_MANDATORY_KEYS, "no_mandatory_keys"),
+    (NO_MULTI, "no_multi"),
+    (ALLOW_BUSY, "allow_busy"),
+    (NO_ASYNC_LOADING, "no_async_loading"),
+];
+
+/// Where a command's keys are.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum KeySpec {
+    None,
+    /// Keys from `first` to `last` (negative: from the end) every `step`.
+    Range { first: i32, last: i32, step: i32 },
+}
+
+/// Per-command counters for INFO commandstats.
+#[derive(Default, Debug)]
+pub struct CmdStats {
+    pub calls: AtomicU64,
+    pub usec: AtomicU64,
+    pub rejected_calls: AtomicU64,
+    pub failed_calls: AtomicU64,
+}
+
+pub struct Command {
+    /// Lower case; subcommands are "parent|sub".
+    pub name: String,
+    pub arity: i32,
+    pub flags: u64,
+    pub acl_categories: Vec<&'static str>,
+    pub keys: KeySpec,
+    pub group: &'static str,
+    pub since: &'static str,
+    pub summary: &'static str,
+    pub complexity: &'static str,
+    pub handler: Handler,
+    pub subcommands: Vec<Command>,
+    pub stats: CmdStats,
+}
+
+impl Command {
+    pub fn has(&self, flag: u64) -> bool {
+        self.flags & flag != 0
+    }
+
+    pub fn flag_names(&self) -> Vec<&'static str> {
+        let mut v: Vec<&'static str> = FLAG_NAMES.iter().filter(|(f, _)| self.flags & f != 0).map(|(_, n)| *n).collect();
+        if self.keys == KeySpec::None && self.has(NO_MANDATORY_KEYS) {
+            v.retain(|n| *n != "no_mandatory_keys");
+        }
+        v
+    }
+
+    /// The key positions in `argv` (indexes), per the key spec.
+    pub fn key_positions(&self, argv_len: usize) -> Vec<usize> {
+        match self.keys {
+            KeySpec::None => Vec::new(),
+            KeySpec::Range { first, last, step } => {
+                let n = argv_len as i32;
+                let last = if last < 0 { n + last } else { last.min(n - 1) };
+                let mut out = Vec::new();
+                let mut i = first;
+                while i <= last && i < n {
+                    out.push(i as usize);
+                    i += step.max(1);
+                }
+                out
+            }
+        }
+    }
+
+    /// Whether `argc` satisfies the arity (exact when positive, minimum when negative).
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let a = self.arity;
+        (a > 0 && argc as i32 == a) || (a < 0 && argc as i32 >= -a)
+    }
+
+    pub fn subcommand(&self, name: &[u8]) -> Option<&Command> {
+        self.subcommands.iter().find(|s| {
+            let short = s.name.split('|').nth(1).unwrap_or("");
+            short.as_bytes().eq_ignore_ascii_case(name)
+        })
+    }
+}
+
+pub struct CommandTable {
+    pub commands: HashMap<Vec<u8>, Command>,
+}
+
+static TABLE: OnceLock<CommandTable> = OnceLock::new();
+
+pub fn table() -> &'static CommandTable {
+    TABLE.get_or_init(|| {
+        let mut commands = HashMap::new();
+        for c in table::build() {
+            commands.insert(c.name.as_bytes().to_vec(), c);
+        }
+        CommandTable { commands }
+    })
+}
+
+/// Find a command by name, case-insensitively, without allocating.
+#[inline]
+pub fn lookup(name: &[u8]) -> Option<&'static Command> {
+    let t = table();
+    let mut buf = [0u8; 32];
+    if name.len() > buf.len() {
+        return None;
+    }
+    for (d, s) in buf.iter_mut().zip(name) {
+        *d = s.to_ascii_lowercase();
+    }
+    t.commands.get(&buf[..name.len()])
+}
+
+/// Everything a handler may use while it runs.
+pub struct Ctx<'a> {
+    pub srv: &'a Server,
+    pub client: &'a mut Client,
+    pub argv: &'a [Bytes],
+    pub now_ms: u64,
+    pub cmd: &'static Command,
+    /// Changes made to the keyspace by this command (Redis's `dirty`).
+    pub dirty: u64,
+}
+
+impl<'a> Ctx<'a> {
+    /// The client's selected database.
+    #[inline]
+    pub fn db(&self) -> &'a Db {
+        self.srv.keyspace.db(self.client.db)
+    }
+
+    #[inline]
+    pub fn arg(&self, i: usize) -> &'a [u8] {
+        &self.argv[i]
+    }
+
+    /// Argument `i` compared case-insensitively with `word`.
+    #[inline]
+    pub fn arg_is(&self, i: usize, word: &str) -> bool {
+        self.argv.get(i).is_some_and(|a| a.eq_ignore_ascii_case(word.as_bytes()))
+    }
+
+    pub fn arg_str(&self, i: usize) -> String {
+        String::from_utf8_lossy(&self.argv[i]).into_owned()
+    }
+
+    /// Argument `i` as an integer, or the standard error written to `out`.
+    pub fn arg_i64(&self, i: usize, out: &mut Out) -> Option<i64> {
+        match crate::util::parse_i64(&self.argv[i]) {
+            Some(v) => Some(v),
+            None => {
+                out.error(crate::error::NOT_INTEGER);
+                None
+            }
+        }
+    }
+
+    pub fn hit(&self) {
+        self.srv.stats.keyspace_hits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn miss(&self) {
+        self.srv.stats.keyspace_misses.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Container commands (CONFIG, CLIENT, …) dispatch to their subcommand;
+/// the connection resolves subcommands before calling handlers, so this
+/// handler only runs for a bare container name with no subcommand.
+pub fn container_handler(ctx: &mut Ctx, out: &mut Out) {
+    out.error(&crate::error::wrong_args(&ctx.cmd.name));
+}
+
+/// `<CMD> HELP` replies, built from lines of text.
+pub fn help_reply(out: &mut Out, container: &str, lines: &[&str]) {
+    out.array(lines.len() + 3);
+    out.simple(&format!("{container} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"));
+    for l in lines {
+        out.simple(l);
+    }
+    out.simple("HELP");
+    out.simple("    Print this help.");
+}
+
+/// Resolve a container's subcommand from argv; returns the command to run
+/// or the error text.
+pub fn resolve<'c>(cmd: &'c Command, argv: &[Bytes]) -> Result<&'c Command, String> {
+    if !cmd.has(CONTAINER) {
+        return Ok(cmd);
+    }
+    if argv.len() < 2 {
+        // COMMAND alone is valid; other containers need a subcommand.
+        return if cmd.arity == -1 { Ok(cmd) } else { Err(crate::error::wrong_args(&cmd.name)) };
+    }
+    match cmd.subcommand(&argv[1]) {
+        Some(sub) => Ok(sub),
+        None => Err(crate::error::unknown_subcommand(&cmd.name, &argv[1])),
+    }
+}

@@ -1,0 +1,678 @@
+//! Server commands: DBSIZE, FLUSHDB/FLUSHALL, TIME, LASTSAVE, SHUTDOWN,
+//! DEBUG, CONFIG, MEMORY, SLOWLOG and LATENCY. INFO is in `info.rs`.
+
+use super::{help_reply, Ctx};
+use crate::error;
+use crate::keyspace::Value;
+use crate::protocol::Out;
+use std::sync::atomic::Ordering;
+
+pub use super::info::info;
+
+pub fn dbsize(ctx: &mut Ctx, out: &mut Out) {
+    out.int(ctx.db().len() as i64)
+}
+
+/// FLUSHDB / FLUSHALL accept one optional ASYNC or SYNC.
+fn flush_mode_ok(ctx: &Ctx) -> bool {
+    match ctx.argv.len() {
+        1 => true,
+        2 => ctx.arg_is(1, "ASYNC") || ctx.arg_is(1, "SYNC"),
+        _ => false,
+    }
+}
+
+pub fn flushdb(ctx: &mut Ctx, out: &mut Out) {
+    if !flush_mode_ok(ctx) {
+        return out.error(error::SYNTAX);
+    }
+    let n = ctx.db().clear();
+    ctx.dirty += n.max(1);
+    out.ok()
+}
+
+pub fn flushall(ctx: &mut Ctx, out: &mut Out) {
+    if !flush_mode_ok(ctx) {
+        return out.error(error::SYNTAX);
+    }
+    let mut n = 0;
+    for (_, db) in ctx.srv.keyspace.dbs() {
+        n += db.clear();
+    }
+    ctx.dirty += n.max(1);
+    out.ok()
+}
+
+pub fn time(_ctx: &mut Ctx, out: &mut Out) {
+    let us = crate::util::now_us();
+    out.array(2);
+    out.bulk_int((us / 1_000_000) as i64);
+    out.bulk_int((us % 1_000_000) as i64);
+}
+
+pub fn lastsave(ctx: &mut Ctx, out: &mut Out) {
+    out.int(ctx.srv.last_save_s.load(Ordering::Relaxed) as i64)
+}
+
+pub fn shutdown(ctx: &mut Ctx, out: &mut Out) {
+    let mut abort = false;
+    for i in 1..ctx.argv.len() {
+        let a = ctx.arg_str(i).to_ascii_lowercase();
+        match a.as_str() {
+            "nosave" | "save" | "now" | "force" => {}
+            "abort" => abort = true,
+            _ => return out.error(error::SYNTAX),
+        }
+    }
+    if abort {
+        return out.error("ERR No shutdown in progress.");
+    }
+    crate::warning!("User requested shutdown...");
+    ctx.srv.request_shutdown();
+    ctx.client.close_after_reply = true;
+}
+
+/// Whether DEBUG may run for this client (enable-debug-command).
+fn debug_allowed(ctx: &Ctx) -> bool {
+    match ctx.srv.hot().enable_debug_command.as_str() {
+        "yes" => true,
+        "local" => ctx.client.info.addr.ip().is_loopback(),
+        _ => false,
+    }
+}
+
+pub fn debug(ctx: &mut Ctx, out: &mut Out) {
+    if !debug_allowed(ctx) {
+        return out.error(error::DEBUG_DISABLED);
+    }
+    let sub = ctx.arg_str(1).to_ascii_lowercase();
+    let argc = ctx.argv.len();
+    match sub.as_str() {
+        "help" => help_reply(
+            out,
+            "DEBUG",
+            &[
+                "CHANGE-REPL-ID",
+                "    Change the replication IDs of the instance.",
+                "DIGEST",
+                "    Output a hex signature representing the current DB content.",
+                "DIGEST-VALUE <key> [<key> ...]",
+                "    Output a hex signature of the values of all the specified keys.",
+                "LOG <message>",
+                "    Write <message> to the server log.",
+                "OBJECT <key>",
+                "    Show low level info about the `key` and associated value.",
+                "POPULATE <count> [<prefix>] [<size>]",
+                "    Create <count> string keys named key:<num>.",
+                "PROTOCOL <type>",
+                "    Reply with a test value of the specified type.",
+                "QUICKLIST-PACKED-THRESHOLD <size>",
+                "    Sets the threshold for elements to be inserted as plain vs packed nodes",
+                "SET-ACTIVE-EXPIRE <0|1>",
+                "    Setting it to 0 disables expiring keys in background when they are not accessed.",
+                "SLEEP <seconds>",
+                "    Stop the server for <seconds>. Decimals allowed.",
+            ],
+        ),
+        "sleep" if argc == 3 => {
+            let Some(secs) = crate::util::parse_f64(ctx.arg(2)).filter(|s| *s >= 0.0 && s.is_finite()) else {
+                return out.error(error::NOT_FLOAT);
+            };
+            // DEBUG holds the keyspace gate exclusively: like Redis, the whole server waits.
+            std::thread::sleep(std::time::Duration::from_secs_f64(secs));
+            out.ok()
+        }
+        "set-active-expire" if argc == 3 => {
+            ctx.srv.active_expire_enabled.store(ctx.arg(2) != b"0", Ordering::Relaxed);
+            out.ok()
+        }
+        "quicklist-packed-threshold" if argc == 3 => match crate::config::parse_memory(&ctx.arg_str(2)) {
+            Some(_) => out.ok(),
+            None => out.error("ERR argument must be a memory value bigger than 1 and smaller than 4gb"),
+        },
+        "log" if argc == 3 => {
+            crate::warning!("DEBUG LOG: {}", ctx.arg_str(2));
+            out.ok()
+        }
+        "change-repl-id" if argc == 2 => {
+            *ctx.srv.replid.lock() = crate::server::random_hex_id();
+            out.ok()
+        }
+        "object" if argc == 3 => debug_object(ctx, out),
+        "digest" if argc == 2 => {
+            let d = digest_keyspace(ctx);
+            out.simple(&hex(&d))
+        }
+        "digest-value" if argc >= 2 => {
+            let keys: Vec<Vec<u8>> = ctx.argv[2..].iter().map(|k| k.to_vec()).collect();
+            out.array(keys.len());
+            for k in keys {
+                let mut g = ctx.db().lock_key(&k);
+                let d = g.get_mut(&k, ctx.now_ms).map(|e| digest_value(&e.value)).unwrap_or([0; 20]);
+                out.simple(&hex(&d));
+            }
+        }
+        "populate" if (3..=5).contains(&argc) => debug_populate(ctx, out),
+        "protocol" if argc == 3 => debug_protocol(ctx, out),
+        "jmap" | "stringmatch-len" | "reload" | "loadaof" | "crash-and-recover" | "segfault" | "panic" | "oom" | "assert" => {
+            out.error(&format!("ERR DEBUG {} is not supported by this server yet", sub.to_uppercase()))
+        }
+        _ => out.error(&error::unknown_subcommand("debug", ctx.arg(1))),
+    }
+}
+
+fn debug_object(ctx: &mut Ctx, out: &mut Out) {
+    let key = ctx.arg(2);
+    let mut g = ctx.db().lock_key(key);
+    let Some(e) = g.get_mut(key, ctx.now_ms) else {
+        return out.error(error::NO_SUCH_KEY);
+    };
+    let idle = crate::keyspace::lru_clock().saturating_sub(e.lru_s);
+    let serialized = match &e.value {
+        Value::Str(s) => s.len(),
+    };
+    let line = format!(
+        "Value at:{:p} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
+        e as *const _,
+        e.value.encoding(),
+        serialized,
+        e.lru_s & 0xFFFFFF,
+        idle
+    );
+    out.simple(&line)
+}
+
+/// A 160-bit digest of a value, mixing its type and content.
+fn digest_value(v: &Value) -> [u8; 20] {
+    let mut d = [0u8; 20];
+    match v {
+        Value::Str(s) => s.with_bytes(|b| mix_digest(&mut d, b)),
+    }
+    mix_digest(&mut d, v.type_name().as_bytes());
+    d
+}
+
+/// Fold `data` into `d` with four differently seeded 64-bit hashes.
+fn mix_digest(d: &mut [u8; 20], data: &[u8]) {
+    use std::hash::Hasher;
+    let mut bytes = Vec::with_capacity(32);
+    for seed in 0u64..3 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        h.write_u64(seed);
+        h.write(&d[..]);
+        h.write(data);
+        bytes.extend_from_slice(&h.finish().to_le_bytes());
+    }
+    d.copy_from_slice(&bytes[..20]);
+}
+
+/// Order-independent digest of every key, value and expiry (DEBUG DIGEST);
+/// all zeros for an empty dataset, as Redis.
+fn digest_keyspace(ctx: &Ctx) -> [u8; 20] {
+    let mut acc = [0u8; 20];
+    let mut any = false;
+    for (dbi, db) in ctx.srv.keyspace.dbs() {
+        for slot in 0..shoal_cluster::SLOT_COUNT as u16 {
+            let Some(g) = db.lock_existing_slot(slot) else { continue };
+            for (k, e) in g.iter() {
+                if e.is_expired(ctx.now_ms) {
+                    continue;
+                }
+                any = true;
+                let mut d = digest_value(&e.value);
+                mix_digest(&mut d, k);
+                mix_digest(&mut d, &(dbi as u64).to_le_bytes());
+                if e.expire_at_ms != 0 {
+                    mix_digest(&mut d, &e.expire_at_ms.to_le_bytes());
+                }
+                for (a, b) in acc.iter_mut().zip(d) {
+                    *a ^= b;
+                }
+            }
+        }
+    }
+    if any {
+        acc
+    } else {
+        [0; 20]
+    }
+}
+
+fn hex(d: &[u8]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn debug_populate(ctx: &mut Ctx, out: &mut Out) {
+    let Some(count) = crate::util::parse_i64(ctx.arg(2)).filter(|c| *c >= 0) else {
+        return out.error(error::OUT_OF_RANGE);
+    };
+    let prefix = if ctx.argv.len() > 3 { ctx.arg_str(3) } else { "key".into() };
+    let size = if ctx.argv.len() > 4 {
+        match crate::util::parse_i64(ctx.arg(4)).filter(|s| *s >= 0) {
+            Some(s) => Some(s as usize),
+            None => return out.error(error::OUT_OF_RANGE),
+        }
+    } else {
+        None
+    };
+    let db = ctx.db();
+    for i in 0..count {
+        let key = format!("{prefix}:{i}");
+        let mut g = db.lock_key(key.as_bytes());
+        if g.contains(key.as_bytes(), ctx.now_ms) {
+            continue;
+        }
+        let mut val = format!("value:{i}").into_bytes();
+        if let Some(size) = size {
+            val.resize(size, 0);
+        }
+        let v = crate::keyspace::StrVal::from_bytes(&val);
+        g.insert(key.as_bytes(), crate::keyspace::Entry::new(Value::Str(v)), false);
+    }
+    out.ok()
+}
+
+fn debug_protocol(ctx: &mut Ctx, out: &mut Out) {
+    match ctx.arg_str(2).to_ascii_lowercase().as_str() {
+        "string" => out.bulk(b"Hello World"),
+        "integer" => out.int(12345),
+        "double" => out.double(3.141),
+        "bignum" => {
+            if out.resp3 {
+                out.raw(b"(1234567999999999999999999999999999999\r\n")
+            } else {
+                out.bulk(b"1234567999999999999999999999999999999")
+            }
+        }
+        "null" => out.null(),
+        "array" => {
+            out.array(3);
+            (0..3).for_each(|i| out.int(i));
+        }
+        "set" => {
+            out.set(3);
+            (0..3).for_each(|i| out.int(i));
+        }
+        "map" => {
+            out.map(3);
+            for i in 0..3 {
+                out.int(i);
+                out.boolean(i == 1);
+            }
+        }
+        "attrib" => {
+            if out.resp3 {
+                out.raw(b"|1\r\n$14\r\nkey-popularity\r\n*2\r\n$7\r\nkey:123\r\n:90\r\n");
+            }
+            out.bulk(b"Some real reply following the attribute")
+        }
+        "push" => {
+            if !out.resp3 {
+                return out.error("ERR RESP2 is not supported by this command");
+            }
+            out.push(2);
+            out.bulk(b"server-cpu-usage");
+            out.int(42);
+            out.bulk(b"Some real reply following the push reply")
+        }
+        "true" => out.boolean(true),
+        "false" => out.boolean(false),
+        "verbatim" => {
+            if out.resp3 {
+                out.raw(b"=29\r\ntxt:This is a verbatim\nstring\r\n")
+            } else {
+                out.bulk(b"This is a verbatim\nstring")
+            }
+        }
+        _ => out.error("ERR Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false"),
+    }
+}
+
+pub fn config_get(ctx: &mut Ctx, out: &mut Out) {
+    let cfg = ctx.srv.config.read();
+    let mut pairs: Vec<(&str, String)> = Vec::new();
+    for pat in &ctx.argv[2..] {
+        for (name, value) in cfg.matching(pat) {
+            if !pairs.iter().any(|(n, _)| *n == name) {
+                pairs.push((name, value.to_string()));
+            }
+        }
+    }
+    out.map(pairs.len());
+    for (n, v) in pairs {
+        out.bulk(n.as_bytes());
+        out.bulk(v.as_bytes());
+    }
+}
+
+pub fn config_set(ctx: &mut Ctx, out: &mut Out) {
+    if ctx.argv.len() % 2 != 0 {
+        return out.error(&error::wrong_args("config|set"));
+    }
+    let pairs: Vec<(String, String)> = ctx.argv[2..].chunks(2).map(|c| (String::from_utf8_lossy(&c[0]).into_owned(), String::from_utf8_lossy(&c[1]).into_owned())).collect();
+    let result = ctx.srv.config.write().set_many(&pairs);
+    match result {
+        Ok(changed) => {
+            apply_config_effects(ctx, &changed);
+            ctx.srv.config_changed();
+            out.ok()
+        }
+        Err(e) => out.error(&e),
+    }
+}
+
+/// Side effects of directives that act outside the hot-value snapshot.
+fn apply_config_effects(ctx: &Ctx, changed: &[&str]) {
+    let cfg = ctx.srv.config.read();
+    for name in changed {
+        match *name {
+            "loglevel" => crate::log::set_level(cfg.get("loglevel")),
+            "maxmemory" if cfg.get_i64("maxmemory") > 0 && (crate::memory::used_memory() as i64) > cfg.get_i64("maxmemory") => {
+                crate::warning!("WARNING: the new maxmemory value set via CONFIG SET ({}) is smaller than the current memory usage ({}). This will result in key eviction and/or the inability to accept new write commands depending on the maxmemory-policy.", cfg.get("maxmemory"), crate::memory::used_memory());
+            }
+            _ => {}
+        }
+    }
+}
+
+pub fn config_resetstat(ctx: &mut Ctx, out: &mut Out) {
+    ctx.srv.stats.reset();
+    ctx.srv.slowlog.lock().entries.clear();
+    for c in super::table().commands.values() {
+        for cmd in std::iter::once(c).chain(c.subcommands.iter()) {
+            cmd.stats.calls.store(0, Ordering::Relaxed);
+            cmd.stats.usec.store(0, Ordering::Relaxed);
+            cmd.stats.rejected_calls.store(0, Ordering::Relaxed);
+            cmd.stats.failed_calls.store(0, Ordering::Relaxed);
+        }
+    }
+    crate::memory::reset_peak();
+    out.ok()
+}
+
+pub fn config_rewrite(ctx: &mut Ctx, out: &mut Out) {
+    match ctx.srv.config.read().rewrite() {
+        Ok(()) => {
+            crate::notice!("CONFIG REWRITE executed with success.");
+            out.ok()
+        }
+        Err(e) => out.error(&e),
+    }
+}
+
+pub fn config_help(_ctx: &mut Ctx, out: &mut Out) {
+    help_reply(
+        out,
+        "CONFIG",
+        &[
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
+        ],
+    )
+}
+
+/// Approximate bytes a key and its value occupy, like MEMORY USAGE.
+fn entry_usage(key: &[u8], v: &Value) -> usize {
+    const ENTRY_BYTES: usize = 64;
+    let key_heap = if key.len() > 22 { key.len() } else { 0 };
+    let value_heap = match v {
+        Value::Str(s) => match s {
+            crate::keyspace::StrVal::Int(_) | crate::keyspace::StrVal::Inline { .. } => 0,
+            crate::keyspace::StrVal::Heap(b) => b.len(),
+            crate::keyspace::StrVal::Raw(v) => v.capacity() + 24,
+        },
+    };
+    ENTRY_BYTES + key_heap + value_heap
+}
+
+pub fn memory_usage(ctx: &mut Ctx, out: &mut Out) {
+    if ctx.argv.len() != 3 && !(ctx.argv.len() == 5 && ctx.arg_is(3, "SAMPLES")) {
+        return out.error(error::SYNTAX);
+    }
+    if ctx.argv.len() == 5 && crate::util::parse_i64(ctx.arg(4)).is_none_or(|n| n < 0) {
+        return out.error(error::NOT_INTEGER);
+    }
+    let key = ctx.arg(2);
+    let mut g = ctx.db().lock_key(key);
+    match g.get_mut(key, ctx.now_ms) {
+        Some(e) => out.int(entry_usage(key, &e.value) as i64),
+        None => out.null(),
+    }
+}
+
+pub fn memory_stats(ctx: &mut Ctx, out: &mut Out) {
+    let m = crate::memory::stats();
+    let keys: u64 = ctx.srv.keyspace.dbs().map(|(_, d)| d.len()).sum();
+    let dataset = m.allocated.saturating_sub(m.startup);
+    let fields: Vec<(&str, u64)> = vec![
+        ("peak.allocated", m.peak),
+        ("total.allocated", m.allocated),
+        ("startup.allocated", m.startup),
+        ("replication.backlog", 0),
+        ("clients.slaves", 0),
+        ("clients.normal", 0),
+        ("cluster.links", 0),
+        ("aof.buffer", 0),
+        ("lua.caches", 0),
+        ("functions.caches", 0),
+        ("overhead.total", m.startup),
+        ("keys.count", keys),
+        ("keys.bytes-per-key", if keys > 0 { dataset / keys } else { 0 }),
+        ("dataset.bytes", dataset),
+    ];
+    out.map(fields.len() + 3);
+    for (k, v) in fields {
+        out.bulk(k.as_bytes());
+        out.int(v as i64);
+    }
+    out.bulk(b"dataset.percentage");
+    out.double(dataset as f64 * 100.0 / m.allocated.max(1) as f64);
+    out.bulk(b"allocator.resident");
+    out.int(m.resident as i64);
+    out.bulk(b"rss-overhead.bytes");
+    out.int(m.rss as i64 - m.resident as i64);
+}
+
+pub fn memory_doctor(_ctx: &mut Ctx, out: &mut Out) {
+    out.verbatim(b"Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.")
+}
+
+pub fn memory_malloc_stats(_ctx: &mut Ctx, out: &mut Out) {
+    let m = crate::memory::stats();
+    let text = format!("jemalloc stats: allocated={} active={} resident={}\n", m.allocated, m.active, m.resident);
+    out.verbatim(text.as_bytes())
+}
+
+pub fn memory_purge(_ctx: &mut Ctx, out: &mut Out) {
+    out.ok()
+}
+
+pub fn memory_help(_ctx: &mut Ctx, out: &mut Out) {
+    help_reply(
+        out,
+        "MEMORY",
+        &[
+            "DOCTOR",
+            "    Return memory problems reports.",
+            "MALLOC-STATS",
+            "    Return internal statistics report from the memory allocator.",
+            "PURGE",
+            "    Attempt to purge dirty pages for reclamation by the allocator.",
+            "STATS",
+            "    Return information about the memory usage of the server.",
+            "USAGE <key> [SAMPLES <count>]",
+            "    Return memory in bytes used by <key> and its value. Nested values are",
+            "    sampled up to <count> times (default: 5, 0 means sample all).",
+        ],
+    )
+}
+
+pub fn slowlog_get(ctx: &mut Ctx, out: &mut Out) {
+    let count = if ctx.argv.len() == 3 {
+        match crate::util::parse_i64(ctx.arg(2)) {
+            Some(n) if n >= -1 => n,
+            _ => return out.error("ERR count should be greater than or equal to -1"),
+        }
+    } else if ctx.argv.len() > 3 {
+        return out.error(&error::wrong_args("slowlog|get"));
+    } else {
+        10
+    };
+    let log = ctx.srv.slowlog.lock();
+    let n = if count == -1 { log.entries.len() } else { (count as usize).min(log.entries.len()) };
+    out.array(n);
+    for e in log.entries.iter().take(n) {
+        out.array(6);
+        out.int(e.id as i64);
+        out.int(e.time_s as i64);
+        out.int(e.duration_us as i64);
+        out.array(e.argv.len());
+        for a in &e.argv {
+            out.bulk(a);
+        }
+        out.bulk(e.peer.as_bytes());
+        out.bulk(e.name.as_bytes());
+    }
+}
+
+pub fn slowlog_len(ctx: &mut Ctx, out: &mut Out) {
+    out.int(ctx.srv.slowlog.lock().entries.len() as i64)
+}
+
+pub fn slowlog_reset(ctx: &mut Ctx, out: &mut Out) {
+    ctx.srv.slowlog.lock().entries.clear();
+    out.ok()
+}
+
+pub fn slowlog_help(_ctx: &mut Ctx, out: &mut Out) {
+    help_reply(
+        out,
+        "SLOWLOG",
+        &[
+            "GET [<count>]",
+            "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+            "    Entries are made of:",
+            "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+            "    client name",
+            "LEN",
+            "    Return the length of the slowlog.",
+            "RESET",
+            "    Reset the slowlog.",
+        ],
+    )
+}
+
+pub fn latency_latest(ctx: &mut Ctx, out: &mut Out) {
+    let lat = ctx.srv.latency.lock();
+    out.array(lat.events.len());
+    for (name, e) in &lat.events {
+        let (ts, ms) = e.samples.back().copied().unwrap_or((0, 0));
+        out.array(4);
+        out.bulk(name.as_bytes());
+        out.int(ts as i64);
+        out.int(ms as i64);
+        out.int(e.max_ms as i64);
+    }
+}
+
+pub fn latency_history(ctx: &mut Ctx, out: &mut Out) {
+    let lat = ctx.srv.latency.lock();
+    let name = ctx.arg_str(2);
+    match lat.events.get(&name) {
+        None => out.array(0),
+        Some(e) => {
+            out.array(e.samples.len());
+            for (ts, ms) in &e.samples {
+                out.array(2);
+                out.int(*ts as i64);
+                out.int(*ms as i64);
+            }
+        }
+    }
+}
+
+pub fn latency_reset(ctx: &mut Ctx, out: &mut Out) {
+    let mut lat = ctx.srv.latency.lock();
+    if ctx.argv.len() == 2 {
+        let n = lat.events.len();
+        lat.events.clear();
+        return out.int(n as i64);
+    }
+    let mut n = 0;
+    for a in &ctx.argv[2..] {
+        if lat.events.remove(&String::from_utf8_lossy(a).into_owned()).is_some() {
+            n += 1;
+        }
+    }
+    out.int(n)
+}
+
+pub fn latency_doctor(ctx: &mut Ctx, out: &mut Out) {
+    let lat = ctx.srv.latency.lock();
+    let mut text = String::new();
+    if lat.events.is_empty() {
+        text.push_str("Dave, no latency spike was observed during the lifetime of this Redis instance, not in the slightest bit. I honestly think you ought to sleep better tonight.\n");
+    } else {
+        text.push_str("Dave, I have observed latency spikes in this Redis instance. You don't mind talking about it, do you Dave?\n\n");
+        for (i, (name, e)) in lat.events.iter().enumerate() {
+            let avg = if e.samples.is_empty() { 0 } else { e.samples.iter().map(|s| s.1).sum::<u64>() / e.samples.len() as u64 };
+            text.push_str(&format!(
+                "{}. {}: {} latency spikes (average {}ms, mean deviation 0ms, period 0 sec). Worst all time event {}ms.\n",
+                i + 1,
+                name,
+                e.samples.len(),
+                avg,
+                e.max_ms
+            ));
+        }
+        text.push_str("\nI have a few advices for you:\n\n- Check your system for slow commands (SLOWLOG GET) and reduce their latency.\n");
+    }
+    out.verbatim(text.as_bytes())
+}
+
+pub fn latency_graph(ctx: &mut Ctx, out: &mut Out) {
+    let lat = ctx.srv.latency.lock();
+    let name = ctx.arg_str(2);
+    let Some(e) = lat.events.get(&name) else {
+        return out.error(&format!("ERR No samples available for event '{name}'"));
+    };
+    let max = e.samples.iter().map(|s| s.1).max().unwrap_or(0);
+    let min = e.samples.iter().map(|s| s.1).min().unwrap_or(0);
+    let mut text = format!("{name} - high {max} ms, low {min} ms (all time high {} ms)\n", e.max_ms);
+    text.push_str(&"-".repeat(80));
+    text.push('\n');
+    const ROWS: u64 = 4;
+    for row in (1..=ROWS).rev() {
+        let threshold = max * row / ROWS;
+        let line: String = e.samples.iter().map(|s| if s.1 >= threshold && s.1 > 0 { '#' } else { ' ' }).collect();
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    out.verbatim(text.as_bytes())
+}
+
+pub fn latency_help(_ctx: &mut Ctx, out: &mut Out) {
+    help_reply(
+        out,
+        "LATENCY",
+        &[
+            "DOCTOR",
+            "    Return a human readable latency analysis report.",
+            "GRAPH <event>",
+            "    Return an ASCII latency graph for the <event> class.",
+            "HISTORY <event>",
+            "    Return time-latency samples for the <event> class.",
+            "LATEST",
+            "    Return the latest latency samples for all events.",
+            "RESET [<event> ...]",
+            "    Reset latency data of one or more <event> classes.",
+            "    (default: reset all data for all event classes)",
+        ],
+    )
+}

@@ -1,0 +1,209 @@
+//! One client connection: read, parse every complete request, execute the
+//! batch under one hold of the keyspace gate, write all replies at once.
+//!
+//! Protocol errors get Redis's `-ERR Protocol error: ...` and close the
+//! connection; command errors never do. The connection is also where
+//! maxclients, protected mode, the query-buffer limit and CLIENT KILL /
+//! idle timeout take effect.
+
+use crate::client::{Client, ClientInfo};
+use crate::exec::{self, Gate};
+use crate::protocol::{Limits, Out, Parsed, RequestParser};
+use crate::server::Server;
+use bytes::BytesMut;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const READ_CHUNK_BYTES: usize = 16 * 1024;
+/// Flush replies early when a pipeline's output grows past this.
+const OUTPUT_FLUSH_BYTES: usize = 64 * 1024;
+
+pub const PROTECTED_MODE_MSG: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+/// Whether protected mode refuses a client from `peer`.
+pub fn protected_mode_refuses(protected_mode: bool, has_password: bool, peer: &SocketAddr) -> bool {
+    protected_mode && !has_password && !peer.ip().is_loopback()
+}
+
+pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
+    srv.stats.total_connections_received.fetch_add(1, Ordering::Relaxed);
+    let mut hot = srv.hot();
+    let mut hot_epoch = srv.config_epoch.load(Ordering::Acquire);
+    if srv.clients.len() >= hot.maxclients {
+        srv.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+        let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+        return;
+    }
+    if protected_mode_refuses(hot.protected_mode, hot.requirepass.is_some(), &addr) {
+        srv.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+        let _ = stream.write_all(PROTECTED_MODE_MSG.as_bytes()).await;
+        return;
+    }
+    let _ = stream.set_nodelay(true);
+    set_keepalive(&stream, srv.config.read().get_i64("tcp-keepalive"));
+    let laddr = stream.local_addr().unwrap_or(addr);
+    let now = crate::util::now_ms();
+    let info = Arc::new(ClientInfo {
+        id: srv.clients.next_id(),
+        addr,
+        laddr,
+        created_ms: now,
+        last_interaction_ms: AtomicU64::new(now),
+        name: Default::default(),
+        db: AtomicUsize::new(0),
+        last_cmd: parking_lot::Mutex::new("NULL"),
+        resp: AtomicUsize::new(2),
+        multi_len: AtomicUsize::new(0),
+        query_buf: AtomicUsize::new(0),
+        output_buf: AtomicUsize::new(0),
+        killed: AtomicBool::new(false),
+        kill_notify: Default::default(),
+        lib_name: Default::default(),
+    });
+    srv.clients.add(info.clone());
+    let mut client = Client::new(info.clone(), hot.requirepass.is_none());
+    let mut inbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut parser = RequestParser::new();
+    let mut out = Out::new(false);
+
+    'conn: loop {
+        if inbuf.capacity() - inbuf.len() < READ_CHUNK_BYTES / 2 {
+            inbuf.reserve(READ_CHUNK_BYTES.max(parser.pending_bulk_bytes()));
+        }
+        let read = tokio::select! {
+            r = stream.read_buf(&mut inbuf) => r,
+            _ = info.kill_notify.notified() => break 'conn,
+        };
+        match read {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                srv.stats.total_net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+            }
+        }
+        if info.killed.load(Ordering::Relaxed) {
+            break;
+        }
+        info.last_interaction_ms.store(crate::util::now_ms(), Ordering::Relaxed);
+        let epoch = srv.config_epoch.load(Ordering::Acquire);
+        if epoch != hot_epoch {
+            hot = srv.hot();
+            hot_epoch = epoch;
+        }
+        if inbuf.len() > hot.client_query_buffer_limit {
+            crate::warning!("Closing client that reached max query buffer length: id={} addr={}", info.id, addr);
+            break;
+        }
+
+        // Execute the complete requests in the buffer a batch at a time
+        // (the gate is held per batch, never across the write's await).
+        let mut close;
+        loop {
+            close = run_batch(&srv, &mut client, &mut parser, &mut inbuf, &mut out, &hot);
+            srv.stats.count_errors(&out.errors);
+            out.errors.clear();
+            if !out.buf.is_empty() {
+                srv.stats.total_net_output_bytes.fetch_add(out.buf.len() as u64, Ordering::Relaxed);
+                if stream.write_all(&out.buf).await.is_err() {
+                    break 'conn;
+                }
+                out.buf.clear();
+            }
+            if close || !has_complete_request(&inbuf, &parser) {
+                break;
+            }
+        }
+        info.query_buf.store(inbuf.len(), Ordering::Relaxed);
+        if close {
+            break;
+        }
+        // Keep a huge buffer from a past big request from pinning memory.
+        if inbuf.is_empty() && inbuf.capacity() > 4 * READ_CHUNK_BYTES {
+            inbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+        }
+        if out.buf.capacity() > 4 * OUTPUT_FLUSH_BYTES {
+            out.buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+        }
+    }
+    let _ = stream.shutdown().await;
+    srv.clients.remove(info.id);
+}
+
+/// Run requests from `inbuf` until it holds no complete one or the output
+/// is due for a flush. Returns true when the connection must close.
+fn run_batch(
+    srv: &Server,
+    client: &mut Client,
+    parser: &mut RequestParser,
+    inbuf: &mut BytesMut,
+    out: &mut Out,
+    hot: &crate::config::Hot,
+) -> bool {
+    let mut gate = Gate::shared(srv);
+    while out.buf.len() < OUTPUT_FLUSH_BYTES {
+        let limits = Limits { proto_max_bulk_len: hot.proto_max_bulk_len, authenticated: client.authenticated };
+        match parser.next(inbuf, limits) {
+            Ok(Parsed::Incomplete) => return false,
+            Ok(Parsed::Request(argv)) => {
+                if argv.is_empty() {
+                    continue;
+                }
+                out.resp3 = client.resp3;
+                exec::process(srv, client, &argv, out, hot, &mut gate);
+                if client.close_after_reply || client.info.killed.load(Ordering::Relaxed) {
+                    return true;
+                }
+            }
+            Err(e) => {
+                crate::verbose!("Protocol error ({}) from client: id={} addr={}", e.0, client.id, client.info.addr);
+                out.error(&e.0);
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// A cheap look: does the buffer start a request that could be complete?
+fn has_complete_request(buf: &BytesMut, parser: &RequestParser) -> bool {
+    !buf.is_empty() && (parser.in_request() || memchr::memchr(b'\n', buf).is_some())
+}
+
+fn set_keepalive(stream: &TcpStream, interval_s: i64) {
+    if interval_s <= 0 {
+        return;
+    }
+    use std::os::fd::AsRawFd;
+    let fd = stream.as_raw_fd();
+    let one: libc::c_int = 1;
+    let idle: libc::c_int = interval_s as libc::c_int;
+    let intvl: libc::c_int = (interval_s / 3).max(1) as libc::c_int;
+    let cnt: libc::c_int = 3;
+    let sz = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: fd is a live socket owned by `stream`; each value is a c_int of size `sz`.
+    unsafe {
+        libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, &one as *const _ as *const libc::c_void, sz);
+        libc::setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, &idle as *const _ as *const libc::c_void, sz);
+        libc::setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, &intvl as *const _ as *const libc::c_void, sz);
+        libc::setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_KEEPCNT, &cnt as *const _ as *const libc::c_void, sz);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protected_mode_only_refuses_remote_without_password() {
+        let remote: SocketAddr = "10.1.2.3:5000".parse().unwrap();
+        let local: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let local6: SocketAddr = "[::1]:5000".parse().unwrap();
+        assert!(protected_mode_refuses(true, false, &remote));
+        assert!(!protected_mode_refuses(true, false, &local));
+        assert!(!protected_mode_refuses(true, false, &local6));
+        assert!(!protected_mode_refuses(true, true, &remote));
+        assert!(!protected_mode_refuses(false, false, &remote));
+    }
+}

@@ -1,0 +1,58 @@
+//! The periodic background work Redis does in `serverCron`: active expiry
+//! (so expired keys are reclaimed without being accessed), client idle
+//! timeouts. Runs `hz` times per second.
+
+use crate::server::Server;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Volatile keys examined per database per cycle before yielding.
+const EXPIRE_CHECKS_PER_CYCLE: usize = 2000;
+/// Keep expiring in this cycle while more than this share of checked keys were expired.
+const EXPIRE_REPEAT_PERCENT: usize = 10;
+const EXPIRE_ROUNDS_MAX: usize = 16;
+
+pub async fn run(srv: Arc<Server>) {
+    loop {
+        let hz = srv.hot().hz;
+        tokio::time::sleep(Duration::from_millis(1000 / hz.max(1))).await;
+        if srv.active_expire_enabled.load(Ordering::Relaxed) {
+            active_expire(&srv);
+        }
+        close_idle_clients(&srv);
+        srv.stats.sample_ops(crate::util::now_ms());
+        crate::memory::update_peak();
+    }
+}
+
+fn active_expire(srv: &Server) {
+    let ks = &srv.keyspace;
+    let _gate = ks.gate.read();
+    for db in 0..ks.db_count() {
+        for _ in 0..EXPIRE_ROUNDS_MAX {
+            let (checked, expired) = ks.active_expire_db(db, crate::util::now_ms(), EXPIRE_CHECKS_PER_CYCLE);
+            if expired > 0 {
+                srv.stats.expired_keys.fetch_add(expired as u64, Ordering::Relaxed);
+            }
+            if checked == 0 || expired * 100 / checked < EXPIRE_REPEAT_PERCENT {
+                break;
+            }
+        }
+    }
+}
+
+fn close_idle_clients(srv: &Server) {
+    let timeout_s = srv.hot().timeout_s;
+    if timeout_s == 0 {
+        return;
+    }
+    let now = crate::util::now_ms();
+    for c in srv.clients.snapshot() {
+        let idle_ms = now.saturating_sub(c.last_interaction_ms.load(Ordering::Relaxed));
+        if idle_ms > timeout_s * 1000 {
+            crate::verbose!("Closing idle client");
+            c.kill();
+        }
+    }
+}

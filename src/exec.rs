@@ -1,0 +1,146 @@
+//! Dispatch: from an argument vector to a reply, in Redis's order of checks
+//! (`processCommand`): lookup, subcommand, arity, authentication, the
+//! MULTI queue; then the call itself with its bookkeeping (commandstats,
+//! slowlog, latency monitor, error stats, CLIENT REPLY modes).
+//!
+//! The keyspace gate is held by the caller for the whole pipeline batch and
+//! switched to exclusive only for commands flagged EXCLUSIVE.
+
+use crate::client::{Client, ReplyMode};
+use crate::commands::{self, Command, Ctx, EXCLUSIVE, NO_AUTH, NO_MULTI};
+use crate::config::Hot;
+use crate::error;
+use crate::protocol::Out;
+use crate::server::Server;
+use bytes::Bytes;
+use parking_lot::{RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+/// How the caller holds the keyspace gate: shared for ordinary commands,
+/// exclusive for whole-keyspace ones.
+pub struct Gate<'a> {
+    srv: &'a Server,
+    shared: Option<RwLockReadGuard<'a, ()>>,
+    exclusive: Option<RwLockWriteGuard<'a, ()>>,
+}
+
+impl<'a> Gate<'a> {
+    pub fn shared(srv: &'a Server) -> Self {
+        Gate { srv, shared: Some(srv.keyspace.gate.read()), exclusive: None }
+    }
+
+    fn ensure(&mut self, exclusive: bool) {
+        if exclusive && self.exclusive.is_none() {
+            // Release our shared hold first, or we would wait on ourselves.
+            self.shared = None;
+            self.exclusive = Some(self.srv.keyspace.gate.write());
+        } else if !exclusive {
+            if let Some(w) = self.exclusive.take() {
+                self.shared = Some(RwLockWriteGuard::downgrade(w));
+            }
+        }
+    }
+}
+
+/// Handle one request from a client, writing its reply (if any) to `out`.
+pub fn process<'a>(srv: &'a Server, client: &mut Client, argv: &[Bytes], out: &mut Out, hot: &Hot, gate: &mut Gate<'a>) {
+    let Some(cmd) = commands::lookup(&argv[0]) else {
+        reject(srv, client, out, &error::unknown_command(argv), None);
+        return;
+    };
+    let cmd = match commands::resolve(cmd, argv) {
+        Ok(c) => c,
+        Err(e) => {
+            reject(srv, client, out, &e, None);
+            return;
+        }
+    };
+    if !cmd.arity_ok(argv.len()) {
+        reject(srv, client, out, &error::wrong_args(&cmd.name), Some(cmd));
+        return;
+    }
+    if !client.authenticated && !cmd.has(NO_AUTH) && hot.requirepass.is_some() {
+        reject(srv, client, out, error::NOAUTH, Some(cmd));
+        return;
+    }
+    if client.multi.is_some() && !is_multi_control(cmd) {
+        if cmd.has(NO_MULTI) {
+            reject(srv, client, out, "ERR Command not allowed inside a transaction", Some(cmd));
+            return;
+        }
+        let m = client.multi.as_mut().expect("in multi");
+        m.queued.push(argv.to_vec());
+        client.info.multi_len.store(m.queued.len() + 1, Ordering::Relaxed);
+        out.simple("QUEUED");
+        return;
+    }
+    gate.ensure(cmd.has(EXCLUSIVE));
+    let reply_start = out.buf.len();
+    call(srv, client, cmd, argv, out, hot);
+    apply_reply_mode(client, out, reply_start);
+}
+
+/// Run a command whose checks have passed (also used by EXEC for each
+/// queued command), with stats, slowlog and latency bookkeeping.
+pub fn call(srv: &Server, client: &mut Client, cmd: &'static Command, argv: &[Bytes], out: &mut Out, hot: &Hot) {
+    let started = Instant::now();
+    let errors_before = out.errors.len();
+    *client.info.last_cmd.lock() = cmd.name.as_str();
+    let mut ctx = Ctx { srv, client, argv, now_ms: crate::util::now_ms(), cmd, dirty: 0 };
+    (cmd.handler)(&mut ctx, out);
+    let dirty = ctx.dirty;
+    let elapsed_us = started.elapsed().as_micros() as u64;
+
+    cmd.stats.calls.fetch_add(1, Ordering::Relaxed);
+    cmd.stats.usec.fetch_add(elapsed_us, Ordering::Relaxed);
+    if out.errors.len() > errors_before {
+        cmd.stats.failed_calls.fetch_add(1, Ordering::Relaxed);
+    }
+    srv.stats.total_commands_processed.fetch_add(1, Ordering::Relaxed);
+    if dirty > 0 {
+        srv.stats.dirty.fetch_add(dirty, Ordering::Relaxed);
+    }
+    if hot.slowlog_log_slower_than_us >= 0
+        && elapsed_us >= hot.slowlog_log_slower_than_us as u64
+        && !cmd.has(commands::SKIP_SLOWLOG)
+    {
+        let name = client.info.name.lock().as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
+        srv.slowlog.lock().push(argv, elapsed_us, client.info.addr.to_string(), name, hot.slowlog_max_len);
+    }
+    let elapsed_ms = elapsed_us / 1000;
+    if hot.latency_monitor_threshold_ms > 0 && elapsed_ms >= hot.latency_monitor_threshold_ms as u64 {
+        let event = if cmd.has(commands::FAST) { "fast-command" } else { "command" };
+        srv.latency.lock().add(event, elapsed_ms);
+    }
+}
+
+fn is_multi_control(cmd: &Command) -> bool {
+    matches!(cmd.name.as_str(), "exec" | "discard" | "multi" | "watch" | "quit" | "reset")
+}
+
+/// An error before the command ran: counted as rejected, and it aborts an
+/// open MULTI.
+fn reject(srv: &Server, client: &mut Client, out: &mut Out, msg: &str, cmd: Option<&Command>) {
+    if let Some(c) = cmd {
+        c.stats.rejected_calls.fetch_add(1, Ordering::Relaxed);
+    }
+    if let Some(m) = client.multi.as_mut() {
+        m.aborted = true;
+    }
+    let _ = srv;
+    out.error(msg);
+}
+
+/// CLIENT REPLY OFF / SKIP: drop the reply just written.
+fn apply_reply_mode(client: &mut Client, out: &mut Out, reply_start: usize) {
+    match client.reply_mode {
+        ReplyMode::On => {}
+        ReplyMode::Off => out.buf.truncate(reply_start),
+        ReplyMode::SkipNext => client.reply_mode = ReplyMode::Skip,
+        ReplyMode::Skip => {
+            out.buf.truncate(reply_start);
+            client.reply_mode = ReplyMode::On;
+        }
+    }
+}

@@ -1,0 +1,444 @@
+//! The keyspace: databases partitioned into 16384 slot tables.
+//!
+//! Every database is split by hash slot (the same slot function cluster mode
+//! routes by), so COUNTKEYSINSLOT, GETKEYSINSLOT, dropping a lost slot and
+//! migrating a slot all work on one small table. Slot tables are created
+//! lazily and each sits behind its own mutex: a command locks only the slots
+//! its keys hash to (several in ascending order), so connections on different
+//! cores run in parallel. Keyspace-wide operations (FLUSHALL, KEYS, EXEC…)
+//! take the `gate` exclusively; ordinary commands hold it shared.
+//!
+//! Expiry is stored in the entry; each slot table counts its volatile keys so
+//! the active expire cycle only visits slots that have any.
+
+mod key;
+pub mod value;
+
+pub use key::Key;
+pub use value::{StrVal, Value};
+
+use parking_lot::{Mutex, MutexGuard, RwLock};
+use shoal_cluster::{key_hash_slot, SLOT_COUNT};
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+use std::sync::OnceLock;
+
+pub type Map = hashbrown::HashMap<Key, Entry>;
+
+/// One key's value and metadata.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub value: Value,
+    /// Absolute unix time in ms when the key expires; 0 = never.
+    pub expire_at_ms: u64,
+    /// Access clock for OBJECT IDLETIME / LRU eviction (seconds, wrapping).
+    pub lru_s: u32,
+}
+
+impl Entry {
+    pub fn new(value: Value) -> Self {
+        Entry { value, expire_at_ms: 0, lru_s: lru_clock() }
+    }
+
+    #[inline]
+    pub fn is_expired(&self, now_ms: u64) -> bool {
+        self.expire_at_ms != 0 && self.expire_at_ms <= now_ms
+    }
+}
+
+/// Seconds since the process clock origin, for LRU bookkeeping.
+pub fn lru_clock() -> u32 {
+    static START: OnceLock<std::time::Instant> = OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed().as_secs() as u32
+}
+
+/// The keys of one hash slot of one database.
+#[derive(Default, Debug)]
+pub struct SlotTable {
+    pub map: Map,
+    /// How many entries have an expiry set.
+    pub volatile: usize,
+}
+
+/// A database: 16384 lazily created slot tables plus key counters.
+pub struct Db {
+    slots: Box<[OnceLock<Mutex<SlotTable>>]>,
+    keys: AtomicI64,
+    volatile: AtomicI64,
+}
+
+impl Db {
+    fn new() -> Self {
+        let slots: Vec<OnceLock<Mutex<SlotTable>>> = (0..SLOT_COUNT).map(|_| OnceLock::new()).collect();
+        Db {
+            slots: slots.into_boxed_slice(),
+            keys: AtomicI64::new(0),
+            volatile: AtomicI64::new(0),
+        }
+    }
+
+    pub fn len(&self) -> u64 {
+        self.keys.load(Ordering::Relaxed).max(0) as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn volatile_len(&self) -> u64 {
+        self.volatile.load(Ordering::Relaxed).max(0) as u64
+    }
+
+    /// Lock one slot, creating its table on first use.
+    pub fn lock_slot(&self, slot: u16) -> SlotGuard<'_> {
+        let table = self.slots[slot as usize].get_or_init(|| Mutex::new(SlotTable::default()));
+        SlotGuard { db: self, slot, table: table.lock() }
+    }
+
+    /// Lock one slot only if its table exists.
+    pub fn lock_existing_slot(&self, slot: u16) -> Option<SlotGuard<'_>> {
+        let table = self.slots[slot as usize].get()?;
+        Some(SlotGuard { db: self, slot, table: table.lock() })
+    }
+
+    /// Lock the slot a key hashes to.
+    #[inline]
+    pub fn lock_key(&self, key: &[u8]) -> SlotGuard<'_> {
+        self.lock_slot(key_hash_slot(key))
+    }
+
+    /// Lock the slots of several keys, in ascending slot order (the one
+    /// order every multi-key command uses, so they cannot deadlock).
+    pub fn lock_keys<'k>(&self, keys: impl Iterator<Item = &'k [u8]>) -> MultiGuard<'_> {
+        let mut slots: Vec<u16> = keys.map(key_hash_slot).collect();
+        slots.sort_unstable();
+        slots.dedup();
+        MultiGuard { guards: slots.into_iter().map(|s| self.lock_slot(s)).collect() }
+    }
+
+    /// Remove every key; returns how many were removed.
+    pub fn clear(&self) -> u64 {
+        let mut removed = 0;
+        for slot in 0..SLOT_COUNT as u16 {
+            if let Some(mut g) = self.lock_existing_slot(slot) {
+                removed += g.clear_slot();
+            }
+        }
+        removed
+    }
+}
+
+/// A locked slot table; every insert/remove goes through it so the database
+/// counters stay exact.
+pub struct SlotGuard<'a> {
+    db: &'a Db,
+    pub slot: u16,
+    table: MutexGuard<'a, SlotTable>,
+}
+
+/// Several locked slots, sorted by slot number.
+pub struct MultiGuard<'a> {
+    guards: Vec<SlotGuard<'a>>,
+}
+
+impl<'a> MultiGuard<'a> {
+    /// The guard for the slot `key` hashes to; the key must have been
+    /// among those locked.
+    pub fn for_key(&mut self, key: &[u8]) -> &mut SlotGuard<'a> {
+        let slot = key_hash_slot(key);
+        let i = self.guards.binary_search_by_key(&slot, |g| g.slot).expect("key's slot was locked");
+        &mut self.guards[i]
+    }
+}
+
+impl<'a> SlotGuard<'a> {
+    /// The live entry for `key`, removing it first if it has expired.
+    /// Returns `None` for a missing or expired key.
+    #[inline]
+    pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+        if self.expire_if_needed(key, now_ms) {
+            return None;
+        }
+        self.table.map.get_mut(key)
+    }
+
+    /// Read-only lookup that also refreshes the access clock.
+    #[inline]
+    pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
+        let e = self.get_mut(key, now_ms)?;
+        e.lru_s = lru_clock();
+        Some(e)
+    }
+
+    /// Lookup without touching the LRU clock or expiring anything (OBJECT, DEBUG).
+    pub fn peek(&self, key: &[u8]) -> Option<&Entry> {
+        self.table.map.get(key)
+    }
+
+    pub fn contains(&mut self, key: &[u8], now_ms: u64) -> bool {
+        self.get_mut(key, now_ms).is_some()
+    }
+
+    /// Remove `key` if its expiry has passed. Returns true if it was removed.
+    #[inline]
+    pub fn expire_if_needed(&mut self, key: &[u8], now_ms: u64) -> bool {
+        if self.table.volatile == 0 {
+            return false;
+        }
+        match self.table.map.get(key) {
+            Some(e) if e.is_expired(now_ms) => {
+                self.remove(key);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Insert or overwrite `key`. Keeps the old expiry only if `keep_ttl`.
+    pub fn insert(&mut self, key: &[u8], mut entry: Entry, keep_ttl: bool) {
+        let table = &mut *self.table;
+        match table.map.get_mut(key) {
+            Some(old) => {
+                if keep_ttl {
+                    entry.expire_at_ms = old.expire_at_ms;
+                }
+                adjust_volatile(&mut table.volatile, &self.db.volatile, old.expire_at_ms, entry.expire_at_ms);
+                *old = entry;
+            }
+            None => {
+                if entry.expire_at_ms != 0 {
+                    table.volatile += 1;
+                    self.db.volatile.fetch_add(1, Ordering::Relaxed);
+                }
+                table.map.insert(Key::from(key), entry);
+                self.db.keys.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Remove `key`; returns the entry if it existed (expired or not).
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let entry = self.table.map.remove(key)?;
+        self.db.keys.fetch_sub(1, Ordering::Relaxed);
+        if entry.expire_at_ms != 0 {
+            self.table.volatile -= 1;
+            self.db.volatile.fetch_sub(1, Ordering::Relaxed);
+        }
+        Some(entry)
+    }
+
+    /// Set or clear (0) the expiry of an existing key. Returns false if missing.
+    pub fn set_expire(&mut self, key: &[u8], expire_at_ms: u64) -> bool {
+        let table = &mut *self.table;
+        match table.map.get_mut(key) {
+            Some(e) => {
+                adjust_volatile(&mut table.volatile, &self.db.volatile, e.expire_at_ms, expire_at_ms);
+                e.expire_at_ms = expire_at_ms;
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.table.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.table.map.is_empty()
+    }
+
+    pub fn volatile(&self) -> usize {
+        self.table.volatile
+    }
+
+    /// Iterate the slot's entries (including not-yet-reclaimed expired ones).
+    pub fn iter(&self) -> impl Iterator<Item = (&Key, &Entry)> {
+        self.table.map.iter()
+    }
+
+    /// Remove every expired key in this slot; returns how many.
+    pub fn purge_expired(&mut self, now_ms: u64, max_checks: usize) -> (usize, usize) {
+        if self.table.volatile == 0 {
+            return (0, 0);
+        }
+        let mut checked = 0;
+        let mut dead: Vec<Key> = Vec::new();
+        for (k, e) in self.table.map.iter() {
+            if e.expire_at_ms != 0 {
+                checked += 1;
+                if e.expire_at_ms <= now_ms {
+                    dead.push(k.clone());
+                }
+                if checked >= max_checks {
+                    break;
+                }
+            }
+        }
+        for k in &dead {
+            self.remove(k);
+        }
+        (checked, dead.len())
+    }
+
+    fn clear_slot(&mut self) -> u64 {
+        let n = self.table.map.len() as i64;
+        let v = self.table.volatile as i64;
+        self.table.map = Map::default();
+        self.table.volatile = 0;
+        self.db.keys.fetch_sub(n, Ordering::Relaxed);
+        self.db.volatile.fetch_sub(v, Ordering::Relaxed);
+        n as u64
+    }
+}
+
+fn adjust_volatile(table: &mut usize, db: &AtomicI64, old_expire: u64, new_expire: u64) {
+    match (old_expire != 0, new_expire != 0) {
+        (false, true) => {
+            *table += 1;
+            db.fetch_add(1, Ordering::Relaxed);
+        }
+        (true, false) => {
+            *table -= 1;
+            db.fetch_sub(1, Ordering::Relaxed);
+        }
+        _ => {}
+    }
+}
+
+/// All databases plus the gate that keyspace-wide operations take exclusively.
+pub struct Keyspace {
+    dbs: Vec<Db>,
+    /// Logical database number → index in `dbs`; SWAPDB swaps two entries.
+    map: Vec<AtomicU32>,
+    pub gate: RwLock<()>,
+    /// Round-robin position of the active expire cycle, per db.
+    expire_cursor: Vec<AtomicU32>,
+}
+
+impl Keyspace {
+    pub fn new(databases: usize) -> Self {
+        Keyspace {
+            dbs: (0..databases).map(|_| Db::new()).collect(),
+            map: (0..databases).map(|i| AtomicU32::new(i as u32)).collect(),
+            gate: RwLock::new(()),
+            expire_cursor: (0..databases).map(|_| AtomicU32::new(0)).collect(),
+        }
+    }
+
+    #[inline]
+    pub fn db(&self, index: usize) -> &Db {
+        &self.dbs[self.map[index].load(Ordering::Relaxed) as usize]
+    }
+
+    pub fn db_count(&self) -> usize {
+        self.dbs.len()
+    }
+
+    pub fn dbs(&self) -> impl Iterator<Item = (usize, &Db)> {
+        (0..self.dbs.len()).map(move |i| (i, self.db(i)))
+    }
+
+    /// Swap the contents of two databases (SWAPDB). The caller holds the
+    /// gate exclusively, so no command sees the swap half done.
+    pub fn swap_dbs(&self, a: usize, b: usize) {
+        let ia = self.map[a].load(Ordering::Relaxed);
+        let ib = self.map[b].load(Ordering::Relaxed);
+        self.map[a].store(ib, Ordering::Relaxed);
+        self.map[b].store(ia, Ordering::Relaxed);
+    }
+
+    /// One step of active expiry for database `db`: visit slots round-robin,
+    /// purging expired keys, until `budget_checks` volatile keys were looked
+    /// at. Returns (checked, expired).
+    pub fn active_expire_db(&self, db_index: usize, now_ms: u64, budget_checks: usize) -> (usize, usize) {
+        let db = self.db(db_index);
+        if db.volatile_len() == 0 {
+            return (0, 0);
+        }
+        let cursor = &self.expire_cursor[db_index];
+        let mut slot = cursor.load(Ordering::Relaxed) as usize % SLOT_COUNT;
+        let (mut checked, mut expired) = (0, 0);
+        for _ in 0..SLOT_COUNT {
+            if let Some(mut g) = db.lock_existing_slot(slot as u16) {
+                let (c, e) = g.purge_expired(now_ms, budget_checks.saturating_sub(checked).max(1));
+                checked += c;
+                expired += e;
+            }
+            slot = (slot + 1) % SLOT_COUNT;
+            if checked >= budget_checks {
+                break;
+            }
+        }
+        cursor.store(slot as u32, Ordering::Relaxed);
+        (checked, expired)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &str) -> Value {
+        Value::Str(StrVal::from_bytes(v.as_bytes()))
+    }
+
+    #[test]
+    fn insert_remove_counts() {
+        let ks = Keyspace::new(2);
+        let db = ks.db(0);
+        db.lock_key(b"a").insert(b"a", Entry::new(s("1")), false);
+        db.lock_key(b"b").insert(b"b", Entry::new(s("2")), false);
+        db.lock_key(b"a").insert(b"a", Entry::new(s("3")), false);
+        assert_eq!(db.len(), 2);
+        assert!(db.lock_key(b"a").remove(b"a").is_some());
+        assert_eq!(db.len(), 1);
+        assert_eq!(ks.db(1).len(), 0);
+    }
+
+    #[test]
+    fn lazy_expiry() {
+        let ks = Keyspace::new(1);
+        let db = ks.db(0);
+        let mut e = Entry::new(s("v"));
+        e.expire_at_ms = 1000;
+        db.lock_key(b"k").insert(b"k", e, false);
+        assert_eq!(db.volatile_len(), 1);
+        assert!(db.lock_key(b"k").get_mut(b"k", 999).is_some());
+        assert!(db.lock_key(b"k").get_mut(b"k", 1000).is_none());
+        assert_eq!(db.len(), 0);
+        assert_eq!(db.volatile_len(), 0);
+    }
+
+    #[test]
+    fn active_expiry_reclaims_without_access() {
+        let ks = Keyspace::new(1);
+        let db = ks.db(0);
+        for i in 0..1000 {
+            let key = format!("key:{i}");
+            let mut e = Entry::new(s("v"));
+            e.expire_at_ms = if i % 2 == 0 { 10 } else { 0 };
+            db.lock_key(key.as_bytes()).insert(key.as_bytes(), e, false);
+        }
+        let mut total = 0;
+        for _ in 0..100 {
+            total += ks.active_expire_db(0, 20, 200).1;
+        }
+        assert_eq!(total, 500);
+        assert_eq!(db.len(), 500);
+        assert_eq!(db.volatile_len(), 0);
+    }
+
+    #[test]
+    fn keep_ttl_and_overwrite() {
+        let ks = Keyspace::new(1);
+        let db = ks.db(0);
+        let mut e = Entry::new(s("v"));
+        e.expire_at_ms = 5000;
+        db.lock_key(b"k").insert(b"k", e, false);
+        db.lock_key(b"k").insert(b"k", Entry::new(s("w")), true);
+        assert_eq!(db.lock_key(b"k").peek(b"k").unwrap().expire_at_ms, 5000);
+        db.lock_key(b"k").insert(b"k", Entry::new(s("x")), false);
+        assert_eq!(db.lock_key(b"k").peek(b"k").unwrap().expire_at_ms, 0);
+        assert_eq!(db.volatile_len(), 0);
+    }
+}

@@ -1,0 +1,26 @@
+//! Shoal: a Redis Cluster–compatible in-memory database.
+//!
+//! The server crate: configuration, connections, the RESP protocol, the
+//! command table and its command families, the slot-partitioned keyspace.
+//! Cluster logic lives in `shoal-cluster`, on-disk formats in
+//! `shoal-persistence`. See README.md for the architecture.
+
+pub mod client;
+pub mod commands;
+pub mod config;
+pub mod connection;
+pub mod cron;
+pub mod error;
+pub mod exec;
+pub mod keyspace;
+pub mod log;
+pub mod memory;
+pub mod protocol;
+pub mod server;
+pub mod stats;
+pub mod util;
+
+/// The Redis version Shoal is compatible with, as INFO and HELLO report it.
+pub const REDIS_VERSION: &str = "7.0.15";
+/// Shoal's own version.
+pub const SHOAL_VERSION: &str = env!("CARGO_PKG_VERSION");

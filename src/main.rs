@@ -1,0 +1,110 @@
+//! shoal-server: starts Shoal with redis-server's command line —
+//! `shoal-server [/path/to/redis.conf] [--directive value ...]`.
+
+use clap::{Arg, ArgAction, Command};
+use shoal::config::Config;
+use shoal::log::{self, Level};
+use shoal::server::{self, Server};
+use std::sync::atomic::Ordering;
+
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+fn main() {
+    let matches = Command::new("shoal-server")
+        .about("Shoal, a Redis Cluster-compatible in-memory database")
+        .override_usage("shoal-server [/path/to/redis.conf] [options] [-]\n       shoal-server -v or --version\n       shoal-server -h or --help")
+        .disable_version_flag(true)
+        .arg(Arg::new("version").short('v').long("version").action(ArgAction::SetTrue).help("Print the version and exit"))
+        .arg(
+            Arg::new("args")
+                .num_args(0..)
+                .trailing_var_arg(true)
+                .allow_hyphen_values(true)
+                .help("A config file, then --directive value pairs as in redis.conf"),
+        )
+        .get_matches();
+    if matches.get_flag("version") {
+        println!(
+            "Redis server v={} sha=00000000:0 malloc=libc bits=64 build=shoal-{}",
+            shoal::REDIS_VERSION,
+            shoal::SHOAL_VERSION
+        );
+        return;
+    }
+    let args: Vec<String> = matches.get_many::<String>("args").map(|v| v.cloned().collect()).unwrap_or_default();
+    let config = match Config::from_args(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    };
+    log::set_level(config.get("loglevel"));
+    if let Err(e) = log::set_file(config.get("logfile")) {
+        eprintln!("Can't open the log file: {e}");
+        std::process::exit(1);
+    }
+    let port: u16 = config.get_i64("port") as u16;
+    let bind = config.get("bind").to_string();
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("Failed to start the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    log::log(Level::Notice, "oO0OoO0OoO0Oo Shoal is starting oO0OoO0OoO0Oo");
+    log::log(
+        Level::Notice,
+        &format!("Shoal version={} (Redis {} compatible), bits=64, pid={}, just started", shoal::SHOAL_VERSION, shoal::REDIS_VERSION, std::process::id()),
+    );
+    if args.is_empty() {
+        log::log(Level::Warning, "Warning: no config file specified, using the default config. In order to specify a config file use shoal-server /path/to/redis.conf");
+    } else {
+        log::log(Level::Notice, "Configuration loaded");
+    }
+    let code = runtime.block_on(async move {
+        let listeners = match server::bind_listeners(&bind, port).await {
+            Ok(l) if !l.is_empty() => l,
+            Ok(_) => {
+                log::log(Level::Warning, "Failed listening on port (tcp), aborting.");
+                return 1;
+            }
+            Err(e) => {
+                log::log(Level::Warning, &format!("{e}"));
+                log::log(Level::Warning, &format!("Failed listening on port {port} (tcp), aborting."));
+                return 1;
+            }
+        };
+        let srv = Server::new(config);
+        shoal::memory::mark_startup();
+        log::log(Level::Notice, &format!("Running mode=standalone, port={port}."));
+        log::log(Level::Notice, "Server initialized");
+        log::log(Level::Notice, "Ready to accept connections tcp");
+        let signals = tokio::spawn(watch_signals(srv.clone()));
+        server::serve(srv.clone(), listeners).await;
+        signals.abort();
+        log::log(Level::Warning, "Shoal is now ready to exit, bye bye...");
+        srv.shutdown_exit_code.load(Ordering::SeqCst) as i32
+    });
+    // Connection tasks may still be parked; exit without waiting on them.
+    runtime.shutdown_background();
+    std::process::exit(code);
+}
+
+/// SIGTERM / SIGINT shut the server down as Redis does.
+async fn watch_signals(srv: std::sync::Arc<Server>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        return;
+    };
+    let which = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    log::log(Level::Warning, &format!("Received {which} scheduling shutdown..."));
+    log::log(Level::Warning, "User requested shutdown...");
+    srv.request_shutdown();
+}

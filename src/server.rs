@@ -1,0 +1,190 @@
+//! The shared server state and the accept loop.
+//!
+//! `Server` is what every connection task shares: configuration, the
+//! keyspace, statistics, the client registry, SLOWLOG and LATENCY data.
+//! `run` binds the configured addresses, accepts connections (enforcing
+//! maxclients and protected mode), runs the background cron (active expiry,
+//! idle timeouts) and stops on SHUTDOWN or a signal.
+
+use crate::client::Registry;
+use crate::config::{Config, Hot};
+use crate::keyspace::Keyspace;
+use crate::log::{self, Level};
+use crate::stats::{LatencyMonitor, SlowLog, Stats};
+use parking_lot::{Mutex, RwLock};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+pub struct Server {
+    pub config: RwLock<Config>,
+    hot: RwLock<Arc<Hot>>,
+    /// Bumped on every CONFIG SET so connections refresh their `Hot` copy.
+    pub config_epoch: AtomicU64,
+    pub keyspace: Keyspace,
+    pub stats: Stats,
+    pub clients: Registry,
+    pub slowlog: Mutex<SlowLog>,
+    pub latency: Mutex<LatencyMonitor>,
+    pub started: Instant,
+    pub started_ms: u64,
+    pub run_id: String,
+    pub replid: Mutex<String>,
+    pub shutdown: Notify,
+    pub shutting_down: AtomicBool,
+    pub active_expire_enabled: AtomicBool,
+    pub listen_port: AtomicU64,
+    pub executable: String,
+    pub last_save_s: AtomicU64,
+    /// Process exit code once shutdown completes.
+    pub shutdown_exit_code: AtomicU64,
+}
+
+pub fn random_hex_id() -> String {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    (0..40).map(|_| format!("{:x}", rng.gen_range(0..16u8))).collect()
+}
+
+impl Server {
+    pub fn new(config: Config) -> Arc<Server> {
+        let hot = config.hot();
+        let now = crate::util::now_ms();
+        Arc::new(Server {
+            keyspace: Keyspace::new(hot.databases),
+            hot: RwLock::new(Arc::new(hot)),
+            config: RwLock::new(config),
+            config_epoch: AtomicU64::new(0),
+            stats: Stats::default(),
+            clients: Registry::default(),
+            slowlog: Mutex::new(SlowLog::default()),
+            latency: Mutex::new(LatencyMonitor::default()),
+            started: Instant::now(),
+            started_ms: now,
+            run_id: random_hex_id(),
+            replid: Mutex::new(random_hex_id()),
+            shutdown: Notify::new(),
+            shutting_down: AtomicBool::new(false),
+            active_expire_enabled: AtomicBool::new(true),
+            listen_port: AtomicU64::new(0),
+            executable: std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+            last_save_s: AtomicU64::new(now / 1000),
+            shutdown_exit_code: AtomicU64::new(0),
+        })
+    }
+
+    pub fn hot(&self) -> Arc<Hot> {
+        self.hot.read().clone()
+    }
+
+    /// Re-derive the hot values after the configuration changed.
+    pub fn config_changed(&self) {
+        let hot = self.config.read().hot();
+        *self.hot.write() = Arc::new(hot);
+        self.config_epoch.fetch_add(1, Ordering::Release);
+    }
+
+    pub fn uptime_s(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+
+    pub fn request_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        self.shutdown.notify_waiters();
+    }
+}
+
+/// Bind every address in `bind` on `port`. Redis's `-` prefix marks an
+/// address whose failure to bind is not fatal (e.g. `-::*` without IPv6).
+pub async fn bind_listeners(bind: &str, port: u16) -> std::io::Result<Vec<TcpListener>> {
+    let mut listeners = Vec::new();
+    for spec in bind.split_whitespace() {
+        let (optional, addr) = match spec.strip_prefix('-') {
+            Some(a) => (true, a),
+            None => (false, spec),
+        };
+        let host = match addr {
+            "*" => "0.0.0.0",
+            "::*" => "::",
+            a => a,
+        };
+        let sock: SocketAddr = match format!("{host}:{port}").parse().or_else(|_| format!("[{host}]:{port}").parse()) {
+            Ok(s) => s,
+            Err(_) => {
+                if optional {
+                    continue;
+                }
+                return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("Invalid bind address '{addr}'")));
+            }
+        };
+        match bind_one(sock) {
+            Ok(l) => listeners.push(l),
+            Err(e) if optional => {
+                log::log(Level::Verbose, &format!("Skipping optional bind address {addr}: {e}"));
+            }
+            Err(e) => return Err(std::io::Error::new(e.kind(), format!("Could not create server TCP listening socket {addr}:{port}: {e}"))),
+        }
+    }
+    Ok(listeners)
+}
+
+fn bind_one(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv6() { tokio::net::TcpSocket::new_v6()? } else { tokio::net::TcpSocket::new_v4()? };
+    socket.set_reuseaddr(true)?;
+    if addr.is_ipv6() {
+        // Bind IPv6 only, so "* -::*" can hold both families on one port.
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&socket);
+        let one: libc::c_int = 1;
+        // SAFETY: fd is a valid socket owned by `socket`; the option value is a c_int.
+        unsafe {
+            libc::setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, &one as *const _ as *const libc::c_void, std::mem::size_of::<libc::c_int>() as libc::socklen_t);
+        }
+    }
+    socket.bind(addr)?;
+    socket.listen(511)
+}
+
+/// Serve until shutdown. Listeners are passed in so tests can bind port 0.
+pub async fn serve(srv: Arc<Server>, listeners: Vec<TcpListener>) {
+    if let Some(l) = listeners.first() {
+        if let Ok(a) = l.local_addr() {
+            srv.listen_port.store(a.port() as u64, Ordering::Relaxed);
+        }
+    }
+    let cron = tokio::spawn(crate::cron::run(srv.clone()));
+    let mut accepts = Vec::new();
+    for listener in listeners {
+        let srv = srv.clone();
+        accepts.push(tokio::spawn(async move {
+            loop {
+                let (stream, addr) = match listener.accept().await {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // EMFILE and friends: back off briefly rather than spin.
+                        log::log(Level::Warning, &format!("Error accepting a client connection: {e}"));
+                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
+                let srv = srv.clone();
+                tokio::spawn(async move {
+                    crate::connection::handle(srv, stream, addr).await;
+                });
+            }
+        }));
+    }
+    loop {
+        let notified = srv.shutdown.notified();
+        if srv.shutting_down.load(Ordering::SeqCst) {
+            break;
+        }
+        notified.await;
+    }
+    for a in accepts {
+        a.abort();
+    }
+    cron.abort();
+}
