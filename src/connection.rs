@@ -71,7 +71,9 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
 
     'conn: loop {
         if inbuf.capacity() - inbuf.len() < READ_CHUNK_BYTES / 2 {
-            inbuf.reserve(READ_CHUNK_BYTES.max(parser.pending_bulk_bytes()));
+            // Grow toward a big bulk's size as its bytes arrive, doubling at most.
+            let want = parser.pending_bulk_bytes(inbuf.len()).min(inbuf.len().max(READ_CHUNK_BYTES));
+            inbuf.reserve(READ_CHUNK_BYTES.max(want));
         }
         let read = tokio::select! {
             r = stream.read_buf(&mut inbuf) => r,
@@ -101,7 +103,8 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
         // (the gate is held per batch, never across the write's await).
         let mut close;
         loop {
-            close = run_batch(&srv, &mut client, &mut parser, &mut inbuf, &mut out, &hot);
+            let step = run_batch(&srv, &mut client, &mut parser, &mut inbuf, &mut out, &hot);
+            close = step == Batch::Close;
             srv.stats.count_errors(&out.errors);
             out.errors.clear();
             if !out.buf.is_empty() {
@@ -111,7 +114,7 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
                 }
                 out.buf.clear();
             }
-            if close || !has_complete_request(&inbuf, &parser) {
+            if step != Batch::Flushed {
                 break;
             }
         }
@@ -131,8 +134,18 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
     srv.clients.remove(info.id);
 }
 
+#[derive(PartialEq, Eq, Clone, Copy)]
+enum Batch {
+    /// Every complete request ran; wait for more bytes.
+    NeedInput,
+    /// Stopped to flush a large output; complete requests may remain.
+    Flushed,
+    /// The connection must close once the output is written.
+    Close,
+}
+
 /// Run requests from `inbuf` until it holds no complete one or the output
-/// is due for a flush. Returns true when the connection must close.
+/// is due for a flush.
 fn run_batch(
     srv: &Server,
     client: &mut Client,
@@ -140,12 +153,12 @@ fn run_batch(
     inbuf: &mut BytesMut,
     out: &mut Out,
     hot: &crate::config::Hot,
-) -> bool {
+) -> Batch {
     let mut gate = Gate::shared(srv);
     while out.buf.len() < OUTPUT_FLUSH_BYTES {
         let limits = Limits { proto_max_bulk_len: hot.proto_max_bulk_len, authenticated: client.authenticated };
         match parser.next(inbuf, limits) {
-            Ok(Parsed::Incomplete) => return false,
+            Ok(Parsed::Incomplete) => return Batch::NeedInput,
             Ok(Parsed::Request(argv)) => {
                 if argv.is_empty() {
                     continue;
@@ -153,22 +166,17 @@ fn run_batch(
                 out.resp3 = client.resp3;
                 exec::process(srv, client, &argv, out, hot, &mut gate);
                 if client.close_after_reply || client.info.killed.load(Ordering::Relaxed) {
-                    return true;
+                    return Batch::Close;
                 }
             }
             Err(e) => {
                 crate::verbose!("Protocol error ({}) from client: id={} addr={}", e.0, client.id, client.info.addr);
                 out.error(&e.0);
-                return true;
+                return Batch::Close;
             }
         }
     }
-    false
-}
-
-/// A cheap look: does the buffer start a request that could be complete?
-fn has_complete_request(buf: &BytesMut, parser: &RequestParser) -> bool {
-    !buf.is_empty() && (parser.in_request() || memchr::memchr(b'\n', buf).is_some())
+    Batch::Flushed
 }
 
 fn set_keepalive(stream: &TcpStream, interval_s: i64) {

@@ -1082,7 +1082,8 @@ mod tests {
         assert_eq!(unsigned_overflow(5, -10, 8, Sat), Some(0));
         assert_eq!(unsigned_overflow(300, 0, 8, Wrap), Some(44));
         assert_eq!(unsigned_overflow((-1i64) as u64, 0, 8, Sat), Some(255));
-        assert!(unsigned_overflow(0, 1, 1, Fail).is_some());
+        assert!(unsigned_overflow(1, 1, 1, Fail).is_some());
+        assert_eq!(unsigned_overflow(0, 1, 1, Fail), None);
         assert_eq!(signed_overflow(120, 10, 8, Wrap), Some(-126));
         assert_eq!(signed_overflow(120, 10, 8, Sat), Some(127));
         assert_eq!(signed_overflow(-120, -10, 8, Wrap), Some(126));

@@ -12,6 +12,7 @@
 //! and replication all run them the same way.
 
 pub mod connection;
+pub mod function;
 pub mod keys;
 pub mod server;
 pub mod string;

@@ -58,6 +58,7 @@ fn categories(flags: u64, group: &str, extra: &[&'static str]) -> Vec<&'static s
         "bitmap" => v.push("bitmap"),
         "connection" => v.push("connection"),
         "transactions" => v.push("transaction"),
+        "scripting" => v.push("scripting"),
         _ => {}
     }
     if flags & WRITE != 0 {
@@ -92,7 +93,7 @@ fn with_subs(mut parent: Command, subs: Vec<Command>) -> Command {
 }
 
 pub fn build() -> Vec<Command> {
-    use super::{bits as b, connection as cn, introspection as it, keys as k, server as sv, string as s, transaction as tx};
+    use super::{bits as b, connection as cn, function as fun, introspection as it, keys as k, server as sv, string as s, transaction as tx};
     let none = (0, 0, 0);
     let one = (1, 1, 1);
     vec![
@@ -235,6 +236,20 @@ pub fn build() -> Vec<Command> {
                 c("latency|doctor", 2, "admin noscript loading stale", none, "server", "2.8.13", "Return a human readable latency analysis report.", sv::latency_doctor),
                 c("latency|graph", 3, "admin noscript loading stale", none, "server", "2.8.13", "Return a latency graph for the event.", sv::latency_graph),
                 c("latency|help", 2, "loading stale", none, "server", "2.8.13", "Show helpful text about the different subcommands.", sv::latency_help),
+            ],
+        ),
+        with_subs(
+            c("function", -2, "", none, "scripting", "7.0.0", "A container for function commands", container_handler),
+            vec![
+                c("function|flush", -2, "write noscript", none, "scripting", "7.0.0", "Deleting all functions", fun::function_flush),
+                c("function|list", -2, "noscript", none, "scripting", "7.0.0", "List information about all the functions", fun::function_list),
+                c("function|delete", 3, "write noscript", none, "scripting", "7.0.0", "Delete a function by name", fun::function_delete),
+                c("function|load", -3, "write denyoom noscript", none, "scripting", "7.0.0", "Create a function with the given arguments (name, code, description)", fun::function_load),
+                c("function|dump", 2, "noscript", none, "scripting", "7.0.0", "Dump all functions into a serialized binary payload", fun::function_dump),
+                c("function|restore", -3, "write denyoom noscript", none, "scripting", "7.0.0", "Restore all the functions on the given payload", fun::function_restore),
+                c("function|kill", 2, "noscript allow_busy", none, "scripting", "7.0.0", "Kill the function currently in execution.", fun::function_kill),
+                c("function|stats", 2, "noscript allow_busy", none, "scripting", "7.0.0", "Return information about the function currently running (name, description, duration)", fun::function_stats),
+                c("function|help", 2, "loading stale", none, "scripting", "7.0.0", "Show helpful text about the different subcommands", fun::function_help),
             ],
         ),
         with_subs(

@@ -14,8 +14,6 @@ pub const INLINE_MAX_BYTES: usize = 64 * 1024;
 /// Upper bound on how many argument slots we preallocate for one request;
 /// a header may claim far more, but memory follows the bytes that arrive.
 const PREALLOC_ARGS_MAX: usize = 1024;
-/// Bulks at least this large get their exact size reserved up front.
-const BIG_ARG_BYTES: usize = 32 * 1024;
 /// Unauthenticated clients may not send more arguments than this…
 const UNAUTH_MULTIBULK_MAX: i64 = 10;
 /// …nor bulks longer than this.
@@ -159,13 +157,6 @@ impl RequestParser {
                     }
                     p.pos += nl + 2;
                     let len = len as usize;
-                    if len >= BIG_ARG_BYTES {
-                        // Reserve what the bulk needs now rather than growing by doubling.
-                        let have = buf.len() - p.pos;
-                        if have < len + 2 {
-                            buf.reserve(len + 2 - have);
-                        }
-                    }
                     p.pending_bulk = Some(len);
                     len
                 }
@@ -185,9 +176,14 @@ impl RequestParser {
         Ok(Parsed::Request(argv))
     }
 
-    /// How many bytes of the buffer the half-read request needs to hold at least.
-    pub fn pending_bulk_bytes(&self) -> usize {
-        self.partial.as_ref().and_then(|p| p.pending_bulk).unwrap_or(0)
+    /// How many more bytes the half-read bulk needs. The connection grows
+    /// its buffer toward this as data arrives (never all at once for a
+    /// declared length, so a header alone cannot claim memory).
+    pub fn pending_bulk_bytes(&self, buf_len: usize) -> usize {
+        match &self.partial {
+            Some(Partial { pending_bulk: Some(len), pos, .. }) => (pos + len + 2).saturating_sub(buf_len),
+            _ => 0,
+        }
     }
 }
 
