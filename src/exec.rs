@@ -87,7 +87,7 @@ pub fn call(srv: &Server, client: &mut Client, cmd: &'static Command, argv: &[By
     let started = Instant::now();
     let errors_before = out.errors.len();
     *client.info.last_cmd.lock() = cmd.name.as_str();
-    let mut ctx = Ctx { srv, client, argv, now_ms: crate::util::now_ms(), cmd, dirty: 0 };
+    let mut ctx = Ctx { srv, client, argv, now_ms: crate::util::now_ms(), cmd, dirty: 0, hot };
     (cmd.handler)(&mut ctx, out);
     let dirty = ctx.dirty;
     let elapsed_us = started.elapsed().as_micros() as u64;

@@ -18,6 +18,7 @@ pub mod memory;
 pub mod protocol;
 pub mod server;
 pub mod stats;
+pub mod types;
 pub mod util;
 
 /// The Redis version Shoal is compatible with, as INFO and HELLO report it.

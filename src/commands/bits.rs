@@ -46,7 +46,7 @@ fn parse_bit_offset(raw: &[u8], bits: u32, max_bulk_len: i64) -> Option<u64> {
 }
 
 fn bit_offset_arg(ctx: &Ctx, i: usize, bits: u32) -> Option<u64> {
-    parse_bit_offset(ctx.arg(i), bits, ctx.srv.hot().proto_max_bulk_len)
+    parse_bit_offset(ctx.arg(i), bits, ctx.hot.proto_max_bulk_len)
 }
 
 /// A BITFIELD type: `i1`..`i64` or `u1`..`u63`. Returns (signed, bits).
@@ -671,7 +671,7 @@ fn field_get(p: &[u8], op: &FieldOp) -> i64 {
 /// Parse BITFIELD's subcommands; on error the reply is written.
 fn parse_field_ops(ctx: &Ctx, out: &mut Out) -> Option<Vec<FieldOp>> {
     let argc = ctx.argv.len();
-    let max_bulk = ctx.srv.hot().proto_max_bulk_len;
+    let max_bulk = ctx.hot.proto_max_bulk_len;
     let mut ops = Vec::new();
     let mut overflow = Overflow::Wrap;
     let mut j = 2;
@@ -912,7 +912,7 @@ pub fn lcs(ctx: &mut Ctx, out: &mut Out) {
     if get_len && get_idx {
         return out.error(LCS_LEN_AND_IDX);
     }
-    let limit = ctx.srv.hot().proto_max_bulk_len.max(0) as u64;
+    let limit = ctx.hot.proto_max_bulk_len.max(0) as u64;
     let walk = get_idx || !get_len;
     let r = match lcs_compute(&a, &b, walk, limit) {
         Ok(r) => r,

@@ -25,7 +25,7 @@ pub fn select(ctx: &mut Ctx, out: &mut Out) {
     let Some(i) = crate::util::parse_i64(ctx.arg(1)) else {
         return out.error(error::INVALID_DB_INDEX);
     };
-    if ctx.srv.hot().cluster_enabled && i != 0 {
+    if ctx.hot.cluster_enabled && i != 0 {
         return out.error(error::SELECT_CLUSTER);
     }
     if i < 0 || i as usize >= ctx.srv.keyspace.db_count() {
@@ -37,7 +37,7 @@ pub fn select(ctx: &mut Ctx, out: &mut Out) {
 
 /// Check credentials for the default user (the only user until ACLs exist).
 fn check_credentials(ctx: &Ctx, user: Option<&[u8]>, pass: &[u8]) -> Result<(), &'static str> {
-    let hot = ctx.srv.hot();
+    let hot = ctx.hot;
     match (&hot.requirepass, user) {
         (None, None) => Err(error::AUTH_NOT_CONFIGURED),
         (None, Some(u)) if u == b"default" => Ok(()),
@@ -91,7 +91,7 @@ pub fn hello(ctx: &mut Ctx, out: &mut Out) {
             return out.error(&format!("ERR Syntax error in HELLO option '{}'", ctx.arg_str(i)));
         }
     }
-    if !ctx.client.authenticated && ctx.srv.hot().requirepass.is_some() {
+    if !ctx.client.authenticated && ctx.hot.requirepass.is_some() {
         return out.error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
     }
     if let Some(name) = setname {
@@ -102,7 +102,7 @@ pub fn hello(ctx: &mut Ctx, out: &mut Out) {
         ctx.client.info.resp.store(v as usize, Ordering::Relaxed);
         out.resp3 = ctx.client.resp3;
     }
-    let cluster = ctx.srv.hot().cluster_enabled;
+    let cluster = ctx.hot.cluster_enabled;
     out.map(7);
     out.bulk(b"server");
     out.bulk(b"redis");
@@ -135,7 +135,7 @@ pub fn reset(ctx: &mut Ctx, out: &mut Out) {
     c.reply_mode = ReplyMode::On;
     c.no_evict = false;
     *c.info.name.lock() = None;
-    c.authenticated = ctx.srv.hot().requirepass.is_none();
+    c.authenticated = ctx.hot.requirepass.is_none();
     out.resp3 = false;
     out.simple("RESET")
 }

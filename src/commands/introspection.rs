@@ -20,9 +20,12 @@ fn write_info(out: &mut Out, c: &Command) {
     for f in flags {
         out.simple(f);
     }
+    // COMMAND's legacy triple: keynum commands report Redis's values for them.
     let (first, last, step) = match c.keys {
         KeySpec::None => (0, 0, 0),
         KeySpec::Range { first, last, step } => (first, last, step),
+        KeySpec::Keynum { extra_first, .. } if extra_first > 0 => (extra_first, extra_first, 1),
+        KeySpec::Keynum { .. } => (0, 0, 0),
     };
     out.int(first as i64);
     out.int(last as i64);
@@ -39,18 +42,16 @@ fn write_info(out: &mut Out, c: &Command) {
     }
 }
 
-fn write_key_specs(out: &mut Out, c: &Command) {
-    let KeySpec::Range { first, last, step } = c.keys else {
-        return out.array(0);
-    };
-    out.array(1);
-    out.map(3);
+fn write_spec_flags(out: &mut Out, c: &Command) {
     out.bulk(b"flags");
     let flags: &[&str] = if c.has(WRITE) { &["RW", "UPDATE"] } else if c.has(READONLY) { &["RO", "ACCESS"] } else { &["RO"] };
     out.set(flags.len());
     for f in flags {
         out.simple(f);
     }
+}
+
+fn write_index_search(out: &mut Out, index: i32) {
     out.bulk(b"begin_search");
     out.map(2);
     out.bulk(b"type");
@@ -58,7 +59,46 @@ fn write_key_specs(out: &mut Out, c: &Command) {
     out.bulk(b"spec");
     out.map(1);
     out.bulk(b"index");
-    out.int(first as i64);
+    out.int(index as i64);
+}
+
+fn write_key_specs(out: &mut Out, c: &Command) {
+    if let KeySpec::Keynum { extra_first, numkeys_at, first_offset, step } = c.keys {
+        out.array(if extra_first > 0 { 2 } else { 1 });
+        if extra_first > 0 {
+            out.map(3);
+            write_spec_flags(out, c);
+            write_index_search(out, extra_first);
+            write_range(out, 0, 1);
+        }
+        out.map(3);
+        write_spec_flags(out, c);
+        write_index_search(out, numkeys_at);
+        out.bulk(b"find_keys");
+        out.map(2);
+        out.bulk(b"type");
+        out.bulk(b"keynum");
+        out.bulk(b"spec");
+        out.map(3);
+        out.bulk(b"keynumidx");
+        out.int(0);
+        out.bulk(b"firstkey");
+        out.int(first_offset as i64);
+        out.bulk(b"keystep");
+        out.int(step as i64);
+        return;
+    }
+    let KeySpec::Range { first, last, step } = c.keys else {
+        return out.array(0);
+    };
+    out.array(1);
+    out.map(3);
+    write_spec_flags(out, c);
+    write_index_search(out, first);
+    write_range(out, if last < 0 { last } else { last - first }, step);
+}
+
+fn write_range(out: &mut Out, lastkey: i32, step: i32) {
     out.bulk(b"find_keys");
     out.map(2);
     out.bulk(b"type");
@@ -66,7 +106,7 @@ fn write_key_specs(out: &mut Out, c: &Command) {
     out.bulk(b"spec");
     out.map(3);
     out.bulk(b"lastkey");
-    out.int(if last < 0 { last as i64 } else { (last - first) as i64 });
+    out.int(lastkey as i64);
     out.bulk(b"keystep");
     out.int(step as i64);
     out.bulk(b"limit");
@@ -148,7 +188,7 @@ fn keys_of(argv: &[bytes::Bytes]) -> Result<(&'static Command, Vec<usize>), &'st
     if !cmd.arity_ok(argv.len()) {
         return Err("ERR Invalid number of arguments specified for command");
     }
-    let keys = cmd.key_positions(argv.len());
+    let keys = cmd.keys_in(argv);
     if keys.is_empty() {
         return Err("ERR The command has no key arguments");
     }

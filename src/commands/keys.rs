@@ -239,7 +239,7 @@ pub fn copy(ctx: &mut Ctx, out: &mut Out) {
         if ctx.arg_is(i, "REPLACE") {
             replace = true;
         } else if ctx.arg_is(i, "DB") && i + 1 < ctx.argv.len() {
-            if ctx.srv.hot().cluster_enabled {
+            if ctx.hot.cluster_enabled {
                 return out.error("ERR Copying to another database is not allowed in cluster mode");
             }
             match parse_db_index(ctx, ctx.arg(i + 1), out) {
@@ -300,7 +300,7 @@ fn copy_into(g: &mut SlotGuard<'_>, dst: &[u8], mut e: Entry, replace: bool, now
 }
 
 pub fn move_(ctx: &mut Ctx, out: &mut Out) {
-    if ctx.srv.hot().cluster_enabled {
+    if ctx.hot.cluster_enabled {
         return out.error("ERR MOVE is not allowed in cluster mode");
     }
     let Some(dst_db) = parse_db_index(ctx, ctx.arg(2), out) else { return };
@@ -448,7 +448,7 @@ pub fn randomkey(ctx: &mut Ctx, out: &mut Out) {
 }
 
 pub fn swapdb(ctx: &mut Ctx, out: &mut Out) {
-    if ctx.srv.hot().cluster_enabled {
+    if ctx.hot.cluster_enabled {
         return out.error("ERR SWAPDB is not allowed in cluster mode");
     }
     let Some(a) = parse_i64(ctx.arg(1)) else {

@@ -13,6 +13,10 @@
 
 pub mod connection;
 pub mod function;
+pub mod hash;
+pub mod list;
+pub mod set;
+pub mod zset;
 pub mod keys;
 pub mod server;
 pub mod string;
@@ -86,6 +90,10 @@ pub enum KeySpec {
     None,
     /// Keys from `first` to `last` (negative: from the end) every `step`.
     Range { first: i32, last: i32, step: i32 },
+    /// The argument at `numkeys_at` says how many keys follow, starting at
+    /// `numkeys_at + first_offset`, every `step` (ZUNIONSTORE, LMPOP, SINTERCARD…).
+    /// `extra` keys come before the count (ZUNIONSTORE's destination at 1).
+    Keynum { extra_first: i32, numkeys_at: i32, first_offset: i32, step: i32 },
 }
 
 /// Per-command counters for INFO commandstats.
@@ -126,22 +134,36 @@ impl Command {
         v
     }
 
-    /// The key positions in `argv` (indexes), per the key spec.
-    pub fn key_positions(&self, argv_len: usize) -> Vec<usize> {
+    /// The key positions (indexes) in a concrete argv, per the key spec.
+    pub fn keys_in(&self, argv: &[Bytes]) -> Vec<usize> {
+        let n = argv.len() as i32;
+        let mut out = Vec::new();
         match self.keys {
-            KeySpec::None => Vec::new(),
+            KeySpec::None => {}
             KeySpec::Range { first, last, step } => {
-                let n = argv_len as i32;
                 let last = if last < 0 { n + last } else { last.min(n - 1) };
-                let mut out = Vec::new();
                 let mut i = first;
                 while i <= last && i < n {
                     out.push(i as usize);
                     i += step.max(1);
                 }
-                out
+            }
+            KeySpec::Keynum { extra_first, numkeys_at, first_offset, step } => {
+                if extra_first > 0 && extra_first < n {
+                    out.push(extra_first as usize);
+                }
+                let count = argv.get(numkeys_at as usize).and_then(|a| crate::util::parse_i64(a)).unwrap_or(0);
+                let first = numkeys_at + first_offset;
+                for i in 0..count.clamp(0, n as i64) as i32 {
+                    let pos = first + i * step.max(1);
+                    if pos >= n {
+                        break;
+                    }
+                    out.push(pos as usize);
+                }
             }
         }
+        out
     }
 
     /// Whether `argc` satisfies the arity (exact when positive, minimum when negative).
@@ -197,6 +219,8 @@ pub struct Ctx<'a> {
     pub cmd: &'static Command,
     /// Changes made to the keyspace by this command (Redis's `dirty`).
     pub dirty: u64,
+    /// Configuration values read per command (encoding thresholds, limits).
+    pub hot: &'a crate::config::Hot,
 }
 
 impl<'a> Ctx<'a> {

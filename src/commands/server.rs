@@ -74,7 +74,7 @@ pub fn shutdown(ctx: &mut Ctx, out: &mut Out) {
 
 /// Whether DEBUG may run for this client (enable-debug-command).
 fn debug_allowed(ctx: &Ctx) -> bool {
-    match ctx.srv.hot().enable_debug_command.as_str() {
+    match ctx.hot.enable_debug_command.as_str() {
         "yes" => true,
         "local" => ctx.client.info.addr.ip().is_loopback(),
         _ => false,
@@ -170,6 +170,7 @@ fn debug_object(ctx: &mut Ctx, out: &mut Out) {
     let idle = crate::keyspace::lru_clock().saturating_sub(e.lru_s);
     let serialized = match &e.value {
         Value::Str(s) => s.len(),
+        other => other.element_count(),
     };
     let line = format!(
         "Value at:{:p} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
@@ -183,10 +184,26 @@ fn debug_object(ctx: &mut Ctx, out: &mut Out) {
 }
 
 /// A 160-bit digest of a value, mixing its type and content.
+/// Ordered types fold their elements in order; sets and hashes xor the
+/// digests of their elements so their iteration order does not matter.
 fn digest_value(v: &Value) -> [u8; 20] {
     let mut d = [0u8; 20];
+    let xor_in = |d: &mut [u8; 20], parts: &[&[u8]]| {
+        let mut e = [0u8; 20];
+        for p in parts {
+            mix_digest(&mut e, p);
+        }
+        d.iter_mut().zip(e).for_each(|(a, b)| *a ^= b);
+    };
     match v {
         Value::Str(s) => s.with_bytes(|b| mix_digest(&mut d, b)),
+        Value::List(l) => l.items.iter().for_each(|i| mix_digest(&mut d, i)),
+        Value::Hash(h) => h.for_each(|k, x| xor_in(&mut d, &[k, x])),
+        Value::Set(s) => s.for_each(|m| xor_in(&mut d, &[m])),
+        Value::ZSet(z) => z.for_each_ordered(|score, m| {
+            mix_digest(&mut d, m);
+            mix_digest(&mut d, crate::protocol::reply::format_double(score).as_bytes());
+        }),
     }
     mix_digest(&mut d, v.type_name().as_bytes());
     d
@@ -427,8 +444,32 @@ fn entry_usage(key: &[u8], v: &Value) -> usize {
             crate::keyspace::StrVal::Heap(b) => b.len(),
             crate::keyspace::StrVal::Raw(v) => v.capacity() + 24,
         },
+        Value::List(l) => l.items.iter().map(|i| 24 + heap_len(i.as_bytes())).sum::<usize>() + 32,
+        Value::Hash(h) => {
+            let mut n = 48;
+            h.for_each(|k, x| n += 48 + heap_len(k) + heap_len(x));
+            n
+        }
+        Value::Set(s) => {
+            let mut n = 48;
+            s.for_each(|m| n += 32 + if m.len() > 22 { m.len() } else { 0 });
+            n
+        }
+        Value::ZSet(z) => {
+            let mut n = 64;
+            z.for_each_ordered(|_, m| n += 64 + if m.len() > 22 { m.len() } else { 0 });
+            n
+        }
     };
     ENTRY_BYTES + key_heap + value_heap
+}
+
+fn heap_len(e: &[u8]) -> usize {
+    if e.len() > 22 {
+        e.len()
+    } else {
+        0
+    }
 }
 
 pub fn memory_usage(ctx: &mut Ctx, out: &mut Out) {

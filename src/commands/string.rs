@@ -11,12 +11,14 @@ use crate::util::parse_i64;
 pub fn as_str(v: &Value) -> Option<&StrVal> {
     match v {
         Value::Str(s) => Some(s),
+        _ => None,
     }
 }
 
 pub fn as_str_mut(v: &mut Value) -> Option<&mut StrVal> {
     match v {
         Value::Str(s) => Some(s),
+        _ => None,
     }
 }
 
@@ -323,7 +325,7 @@ pub fn msetnx(ctx: &mut Ctx, out: &mut Out) {
 
 /// Check a string's new length against proto-max-bulk-len.
 fn check_len(ctx: &Ctx, len: u64) -> Result<(), &'static str> {
-    if len > ctx.srv.hot().proto_max_bulk_len as u64 {
+    if len > ctx.hot.proto_max_bulk_len as u64 {
         Err(error::STRING_TOO_LONG)
     } else {
         Ok(())

@@ -6,11 +6,27 @@ use super::*;
 /// Build one command. `flags` is a space-separated list of COMMAND INFO flag
 /// names, plus Shoal's `exclusive`, plus extra `@category` ACL names.
 #[allow(clippy::too_many_arguments)]
-fn c(
+pub(super) fn c(
     name: &str,
     arity: i32,
     flags: &'static str,
     keys: (i32, i32, i32),
+    group: &'static str,
+    since: &'static str,
+    summary: &'static str,
+    handler: Handler,
+) -> Command {
+    let keys = if keys.0 == 0 { KeySpec::None } else { KeySpec::Range { first: keys.0, last: keys.1, step: keys.2 } };
+    c_with_keys(name, arity, flags, keys, group, since, summary, handler)
+}
+
+/// Like `c`, with any key spec (e.g. `KeySpec::Keynum` for numkeys commands).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn c_with_keys(
+    name: &str,
+    arity: i32,
+    flags: &'static str,
+    keys: KeySpec,
     group: &'static str,
     since: &'static str,
     summary: &'static str,
@@ -33,7 +49,6 @@ fn c(
                 .0,
         };
     }
-    let keys = if keys.0 == 0 { KeySpec::None } else { KeySpec::Range { first: keys.0, last: keys.1, step: keys.2 } };
     Command {
         name: name.to_string(),
         arity,
@@ -86,13 +101,23 @@ fn categories(flags: u64, group: &str, extra: &[&'static str]) -> Vec<&'static s
     v
 }
 
-fn with_subs(mut parent: Command, subs: Vec<Command>) -> Command {
+pub(super) fn with_subs(mut parent: Command, subs: Vec<Command>) -> Command {
     parent.flags |= CONTAINER;
     parent.subcommands = subs;
     parent
 }
 
+/// Every command: the core families here, the data-type families from
+/// their own modules.
 pub fn build() -> Vec<Command> {
+    let mut all = core();
+    for family in [super::hash::commands, super::list::commands, super::set::commands, super::zset::commands] {
+        all.extend(family());
+    }
+    all
+}
+
+fn core() -> Vec<Command> {
     use super::{bits as b, connection as cn, function as fun, introspection as it, keys as k, server as sv, string as s, transaction as tx};
     let none = (0, 0, 0);
     let one = (1, 1, 1);

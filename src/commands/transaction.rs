@@ -32,13 +32,13 @@ pub fn exec(ctx: &mut Ctx, out: &mut Out) {
     if state.aborted {
         return out.error(error::EXECABORT);
     }
-    let hot = ctx.srv.hot();
+    let hot = ctx.hot;
     out.array(state.queued.len());
     for argv in &state.queued {
         // Queue time already checked name and arity.
         let cmd = super::lookup(&argv[0]).and_then(|c| super::resolve(c, argv).ok());
         match cmd {
-            Some(cmd) => crate::exec::call(ctx.srv, ctx.client, cmd, argv, out, &hot),
+            Some(cmd) => crate::exec::call(ctx.srv, ctx.client, cmd, argv, out, hot),
             None => out.error(&error::unknown_command(argv)),
         }
     }

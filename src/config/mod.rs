@@ -37,6 +37,12 @@ pub struct Hot {
     pub protected_mode: bool,
     pub enable_debug_command: String,
     pub hz: u64,
+    pub hash_max_listpack_entries: usize,
+    pub hash_max_listpack_value: usize,
+    pub set_max_intset_entries: usize,
+    pub zset_max_listpack_entries: usize,
+    pub zset_max_listpack_value: usize,
+    pub list_max_listpack_size: i64,
 }
 
 /// A startup error in Redis's words.
@@ -291,6 +297,12 @@ impl Config {
             protected_mode: self.get_bool("protected-mode"),
             enable_debug_command: self.get("enable-debug-command").to_string(),
             hz: self.get_i64("hz").clamp(1, 500) as u64,
+            hash_max_listpack_entries: self.get_i64("hash-max-listpack-entries") as usize,
+            hash_max_listpack_value: self.get_i64("hash-max-listpack-value") as usize,
+            set_max_intset_entries: self.get_i64("set-max-intset-entries") as usize,
+            zset_max_listpack_entries: self.get_i64("zset-max-listpack-entries") as usize,
+            zset_max_listpack_value: self.get_i64("zset-max-listpack-value") as usize,
+            list_max_listpack_size: self.get_i64("list-max-listpack-size"),
         }
     }
 
