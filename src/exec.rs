@@ -94,6 +94,9 @@ pub fn call(srv: &Server, client: &mut Client, cmd: &'static Command, argv: &[By
 
     cmd.stats.calls.fetch_add(1, Ordering::Relaxed);
     cmd.stats.usec.fetch_add(elapsed_us, Ordering::Relaxed);
+    if hot.latency_tracking {
+        cmd.stats.record_latency(elapsed_us);
+    }
     if out.errors.len() > errors_before {
         cmd.stats.failed_calls.fetch_add(1, Ordering::Relaxed);
     }

@@ -34,7 +34,7 @@ pub fn info(ctx: &mut Ctx, out: &mut Out) {
         }
     };
     const ALL: &[&str] = &[
-        "server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "commandstats", "errorstats", "cluster", "keyspace",
+        "server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "commandstats", "errorstats", "latencystats", "cluster", "keyspace",
     ];
     for w in &wanted {
         match w.as_str() {
@@ -277,13 +277,7 @@ fn render_section(ctx: &Ctx, section: &str, t: &mut String) {
         }
         "commandstats" => {
             f!("# Commandstats");
-            let mut all: Vec<&super::Command> = Vec::new();
-            for c in super::table().commands.values() {
-                all.push(c);
-                all.extend(c.subcommands.iter());
-            }
-            all.sort_by(|a, b| a.name.cmp(&b.name));
-            for c in all {
+            for c in super::all_with_subcommands() {
                 let calls = c.stats.calls.load(Ordering::Relaxed);
                 let rejected = c.stats.rejected_calls.load(Ordering::Relaxed);
                 let failed = c.stats.failed_calls.load(Ordering::Relaxed);
@@ -304,6 +298,19 @@ fn render_section(ctx: &Ctx, section: &str, t: &mut String) {
         }
         "latencystats" => {
             f!("# Latencystats");
+            if cfg.get_bool("latency-tracking") {
+                let percentiles: Vec<f64> = cfg.get("latency-tracking-info-percentiles").split_whitespace().filter_map(|p| p.parse().ok()).collect();
+                for c in super::all_with_subcommands() {
+                    if c.stats.calls.load(Ordering::Relaxed) == 0 || percentiles.is_empty() {
+                        continue;
+                    }
+                    let parts: Vec<String> = percentiles
+                        .iter()
+                        .map(|p| format!("p{}={:.3}", crate::protocol::reply::format_g17(*p), c.stats.percentile(*p).unwrap_or(0) as f64))
+                        .collect();
+                    f!("latency_percentiles_usec_{}:{}", c.name, parts.join(","));
+                }
+            }
         }
         "errorstats" => {
             f!("# Errorstats");

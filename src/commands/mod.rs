@@ -96,13 +96,84 @@ pub enum KeySpec {
     Keynum { extra_first: i32, numkeys_at: i32, first_offset: i32, step: i32 },
 }
 
-/// Per-command counters for INFO commandstats.
-#[derive(Default, Debug)]
+/// Buckets of the per-command latency histogram: bucket `i` counts calls
+/// that took less than 2^i microseconds (the last one: everything longer).
+pub const LATENCY_BUCKETS: usize = 40;
+
+/// Per-command counters for INFO commandstats / latencystats and LATENCY HISTOGRAM.
+#[derive(Debug)]
 pub struct CmdStats {
     pub calls: AtomicU64,
     pub usec: AtomicU64,
     pub rejected_calls: AtomicU64,
     pub failed_calls: AtomicU64,
+    pub latency_hist: [AtomicU64; LATENCY_BUCKETS],
+}
+
+impl Default for CmdStats {
+    fn default() -> Self {
+        CmdStats {
+            calls: AtomicU64::new(0),
+            usec: AtomicU64::new(0),
+            rejected_calls: AtomicU64::new(0),
+            failed_calls: AtomicU64::new(0),
+            latency_hist: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+impl CmdStats {
+    pub fn record_latency(&self, usec: u64) {
+        let bucket = (64 - usec.leading_zeros() as usize).min(LATENCY_BUCKETS - 1);
+        self.latency_hist[bucket].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// (upper bound in usec, cumulative calls) for each bucket up to the one
+    /// that holds the slowest call.
+    pub fn cumulative_histogram(&self) -> Vec<(u64, u64)> {
+        let counts: Vec<u64> = self.latency_hist.iter().map(|a| a.load(Ordering::Relaxed)).collect();
+        let total: u64 = counts.iter().sum();
+        let mut out = Vec::new();
+        let mut cum = 0;
+        for (i, c) in counts.iter().enumerate() {
+            cum += c;
+            out.push((1u64 << i, cum));
+            if cum == total {
+                break;
+            }
+        }
+        out
+    }
+
+    /// The latency (usec, bucket upper bound) below which `pct` percent of calls fell.
+    pub fn percentile(&self, pct: f64) -> Option<u64> {
+        let hist = self.cumulative_histogram();
+        let total = hist.last()?.1;
+        if total == 0 {
+            return None;
+        }
+        let target = ((pct / 100.0) * total as f64).ceil().max(1.0) as u64;
+        hist.iter().find(|(_, cum)| *cum >= target).map(|(b, _)| *b)
+    }
+
+    pub fn reset(&self) {
+        self.calls.store(0, Ordering::Relaxed);
+        self.usec.store(0, Ordering::Relaxed);
+        self.rejected_calls.store(0, Ordering::Relaxed);
+        self.failed_calls.store(0, Ordering::Relaxed);
+        self.latency_hist.iter().for_each(|a| a.store(0, Ordering::Relaxed));
+    }
+}
+
+/// Every command and subcommand, sorted by name.
+pub fn all_with_subcommands() -> Vec<&'static Command> {
+    let mut all: Vec<&'static Command> = Vec::new();
+    for c in table().commands.values() {
+        all.push(c);
+        all.extend(c.subcommands.iter());
+    }
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    all
 }
 
 pub struct Command {

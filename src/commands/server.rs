@@ -395,13 +395,8 @@ fn apply_config_effects(ctx: &Ctx, changed: &[&str]) {
 pub fn config_resetstat(ctx: &mut Ctx, out: &mut Out) {
     ctx.srv.stats.reset();
     ctx.srv.slowlog.lock().entries.clear();
-    for c in super::table().commands.values() {
-        for cmd in std::iter::once(c).chain(c.subcommands.iter()) {
-            cmd.stats.calls.store(0, Ordering::Relaxed);
-            cmd.stats.usec.store(0, Ordering::Relaxed);
-            cmd.stats.rejected_calls.store(0, Ordering::Relaxed);
-            cmd.stats.failed_calls.store(0, Ordering::Relaxed);
-        }
+    for cmd in super::all_with_subcommands() {
+        cmd.stats.reset();
     }
     crate::memory::reset_peak();
     out.ok()
@@ -698,6 +693,46 @@ pub fn latency_graph(ctx: &mut Ctx, out: &mut Out) {
     out.verbatim(text.as_bytes())
 }
 
+/// LATENCY HISTOGRAM [command ...]: per-command call counts and cumulative
+/// latency buckets (powers of two, in microseconds).
+pub fn latency_histogram(ctx: &mut Ctx, out: &mut Out) {
+    let mut wanted: Vec<&'static super::Command> = Vec::new();
+    if ctx.argv.len() == 2 {
+        wanted = super::all_with_subcommands().into_iter().filter(|c| c.stats.calls.load(Ordering::Relaxed) > 0).collect();
+    } else {
+        for name in &ctx.argv[2..] {
+            let text = String::from_utf8_lossy(name).to_ascii_lowercase();
+            let found: Vec<&'static super::Command> = match text.split_once('|') {
+                Some((p, sub)) => super::lookup(p.as_bytes()).and_then(|c| c.subcommand(sub.as_bytes())).into_iter().collect(),
+                None => match super::lookup(name) {
+                    Some(c) if !c.subcommands.is_empty() => c.subcommands.iter().collect(),
+                    Some(c) => vec![c],
+                    None => vec![],
+                },
+            };
+            for c in found {
+                if c.stats.calls.load(Ordering::Relaxed) > 0 && !wanted.iter().any(|w| std::ptr::eq(*w, c)) {
+                    wanted.push(c);
+                }
+            }
+        }
+    }
+    out.map(wanted.len());
+    for c in wanted {
+        out.bulk(c.name.as_bytes());
+        out.map(2);
+        out.bulk(b"calls");
+        out.int(c.stats.calls.load(Ordering::Relaxed) as i64);
+        out.bulk(b"histogram_usec");
+        let hist = c.stats.cumulative_histogram();
+        out.map(hist.len());
+        for (bucket, cum) in hist {
+            out.int(bucket as i64);
+            out.int(cum as i64);
+        }
+    }
+}
+
 pub fn latency_help(_ctx: &mut Ctx, out: &mut Out) {
     help_reply(
         out,
@@ -714,6 +749,9 @@ pub fn latency_help(_ctx: &mut Ctx, out: &mut Out) {
             "RESET [<event> ...]",
             "    Reset latency data of one or more <event> classes.",
             "    (default: reset all data for all event classes)",
+            "HISTOGRAM [COMMAND ...]",
+            "    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",
+            "    If no commands are specified then all histograms are replied.",
         ],
     )
 }

@@ -260,6 +260,7 @@ fn core() -> Vec<Command> {
                 c("latency|reset", -2, "admin noscript loading stale", none, "server", "2.8.13", "Reset latency data for one or more events.", sv::latency_reset),
                 c("latency|doctor", 2, "admin noscript loading stale", none, "server", "2.8.13", "Return a human readable latency analysis report.", sv::latency_doctor),
                 c("latency|graph", 3, "admin noscript loading stale", none, "server", "2.8.13", "Return a latency graph for the event.", sv::latency_graph),
+                c("latency|histogram", -2, "admin noscript loading stale", none, "server", "7.0.0", "Return the cumulative distribution of latencies of a subset of commands or all.", sv::latency_histogram),
                 c("latency|help", 2, "loading stale", none, "server", "2.8.13", "Show helpful text about the different subcommands.", sv::latency_help),
             ],
         ),

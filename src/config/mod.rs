@@ -43,6 +43,7 @@ pub struct Hot {
     pub zset_max_listpack_entries: usize,
     pub zset_max_listpack_value: usize,
     pub list_max_listpack_size: i64,
+    pub latency_tracking: bool,
 }
 
 /// A startup error in Redis's words.
@@ -303,6 +304,7 @@ impl Config {
             zset_max_listpack_entries: self.get_i64("zset-max-listpack-entries") as usize,
             zset_max_listpack_value: self.get_i64("zset-max-listpack-value") as usize,
             list_max_listpack_size: self.get_i64("list-max-listpack-size"),
+            latency_tracking: self.get_bool("latency-tracking"),
         }
     }
 
