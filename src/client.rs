@@ -33,6 +33,7 @@ pub struct Client {
     /// Set by QUIT / a protocol error: close after flushing replies.
     pub close_after_reply: bool,
     pub no_evict: bool,
+    pub watch: crate::watch::ClientWatch,
 }
 
 #[derive(Default)]
@@ -143,6 +144,7 @@ impl Client {
             info,
             close_after_reply: false,
             no_evict: false,
+            watch: Default::default(),
         }
     }
 

@@ -131,6 +131,7 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
         }
     }
     let _ = stream.shutdown().await;
+    srv.watches.unwatch_all(&mut client.watch);
     srv.clients.remove(info.id);
 }
 

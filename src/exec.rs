@@ -103,6 +103,9 @@ pub fn call(srv: &Server, client: &mut Client, cmd: &'static Command, argv: &[By
     srv.stats.total_commands_processed.fetch_add(1, Ordering::Relaxed);
     if dirty > 0 {
         srv.stats.dirty.fetch_add(dirty, Ordering::Relaxed);
+        if srv.watches.any() {
+            touch_watched(srv, client.db, cmd, argv);
+        }
     }
     if hot.slowlog_log_slower_than_us >= 0
         && elapsed_us >= hot.slowlog_log_slower_than_us as u64
@@ -115,6 +118,35 @@ pub fn call(srv: &Server, client: &mut Client, cmd: &'static Command, argv: &[By
     if hot.latency_monitor_threshold_ms > 0 && elapsed_ms >= hot.latency_monitor_threshold_ms as u64 {
         let event = if cmd.has(commands::FAST) { "fast-command" } else { "command" };
         srv.latency.lock().add(event, elapsed_ms);
+    }
+}
+
+/// A write changed the keyspace: flag the clients watching its keys.
+fn touch_watched(srv: &Server, db: usize, cmd: &Command, argv: &[Bytes]) {
+    match cmd.name.as_str() {
+        // These flag their watchers themselves, before the data changes.
+        "flushall" | "flushdb" | "swapdb" => {}
+        "move" => {
+            srv.watches.touch(db, &argv[1]);
+            if let Some(d) = crate::util::parse_i64(&argv[2]) {
+                srv.watches.touch(d as usize, &argv[1]);
+            }
+        }
+        "copy" => {
+            let dst_db = argv
+                .iter()
+                .position(|a| a.eq_ignore_ascii_case(b"db"))
+                .filter(|&i| i >= 3)
+                .and_then(|i| argv.get(i + 1))
+                .and_then(|d| crate::util::parse_i64(d))
+                .map_or(db, |d| d as usize);
+            srv.watches.touch(dst_db, &argv[2]);
+        }
+        _ => {
+            for i in cmd.keys_in(argv) {
+                srv.watches.touch(db, &argv[i]);
+            }
+        }
     }
 }
 

@@ -20,6 +20,7 @@ pub mod server;
 pub mod stats;
 pub mod types;
 pub mod util;
+pub mod watch;
 
 /// The Redis version Shoal is compatible with, as INFO and HELLO report it.
 pub const REDIS_VERSION: &str = "7.0.15";

@@ -126,6 +126,7 @@ pub fn quit(ctx: &mut Ctx, out: &mut Out) {
 }
 
 pub fn reset(ctx: &mut Ctx, out: &mut Out) {
+    ctx.srv.watches.unwatch_all(&mut ctx.client.watch);
     let c = &mut *ctx.client;
     c.multi = None;
     c.info.multi_len.store(0, Ordering::Relaxed);

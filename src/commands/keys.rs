@@ -462,7 +462,13 @@ pub fn swapdb(ctx: &mut Ctx, out: &mut Out) {
         return out.error(error::DB_INDEX_RANGE);
     }
     if a != b {
-        ctx.srv.keyspace.swap_dbs(a as usize, b as usize);
+        // A watched key changes if it is live on either side of the swap.
+        let (a, b) = (a as usize, b as usize);
+        let ks = &ctx.srv.keyspace;
+        let now = ctx.now_ms;
+        let live = |d: usize, k: &[u8]| ks.db(d).lock_key(k).peek(k).is_some_and(|e| !e.is_expired(now));
+        ctx.srv.watches.touch_where(|d, k| (d == a || d == b) && (live(a, k) || live(b, k)));
+        ctx.srv.keyspace.swap_dbs(a, b);
         ctx.dirty += 1;
     }
     out.ok()

@@ -26,15 +26,25 @@ pub fn flushdb(ctx: &mut Ctx, out: &mut Out) {
     if !flush_mode_ok(ctx) {
         return out.error(error::SYNTAX);
     }
+    let db = ctx.client.db;
+    touch_live_watched(ctx, |d| d == db);
     let n = ctx.db().clear();
     ctx.dirty += n.max(1);
     out.ok()
+}
+
+/// Flag WATCHers of keys that are live in the databases about to be emptied.
+fn touch_live_watched(ctx: &Ctx, affected: impl Fn(usize) -> bool) {
+    let ks = &ctx.srv.keyspace;
+    let now = ctx.now_ms;
+    ctx.srv.watches.touch_where(|d, k| affected(d) && ks.db(d).lock_key(k).peek(k).is_some_and(|e| !e.is_expired(now)));
 }
 
 pub fn flushall(ctx: &mut Ctx, out: &mut Out) {
     if !flush_mode_ok(ctx) {
         return out.error(error::SYNTAX);
     }
+    touch_live_watched(ctx, |_| true);
     let mut n = 0;
     for (_, db) in ctx.srv.keyspace.dbs() {
         n += db.clear();

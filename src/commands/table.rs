@@ -148,6 +148,8 @@ fn core() -> Vec<Command> {
         // transactions
         c("multi", 1, "noscript loading stale fast allow_busy", none, "transactions", "1.2.0", "Mark the start of a transaction block", tx::multi),
         c("exec", 1, "noscript loading stale skip_slowlog exclusive", none, "transactions", "1.2.0", "Execute all commands issued after MULTI", tx::exec),
+        c("watch", -2, "noscript loading stale fast allow_busy", (1, -1, 1), "transactions", "2.2.0", "Watch the given keys to determine execution of the MULTI/EXEC block", tx::watch),
+        c("unwatch", 1, "noscript loading stale fast allow_busy", none, "transactions", "2.2.0", "Forget about all watched keys", tx::unwatch),
         c("discard", 1, "noscript loading stale fast allow_busy", none, "transactions", "2.0.0", "Discard all commands issued after MULTI", tx::discard),
         // generic keyspace
         c("del", -2, "write", (1, -1, 1), "generic", "1.0.0", "Delete a key", k::del),

@@ -20,6 +20,7 @@ pub fn discard(ctx: &mut Ctx, out: &mut Out) {
     if ctx.client.multi.take().is_none() {
         return out.error(error::DISCARD_WITHOUT_MULTI);
     }
+    ctx.srv.watches.unwatch_all(&mut ctx.client.watch);
     ctx.client.info.multi_len.store(0, Ordering::Relaxed);
     out.ok()
 }
@@ -30,7 +31,13 @@ pub fn exec(ctx: &mut Ctx, out: &mut Out) {
     };
     ctx.client.info.multi_len.store(0, Ordering::Relaxed);
     if state.aborted {
+        ctx.srv.watches.unwatch_all(&mut ctx.client.watch);
         return out.error(error::EXECABORT);
+    }
+    let touched = ctx.client.watch.dirty.load(Ordering::Relaxed) || watched_key_expired(ctx);
+    ctx.srv.watches.unwatch_all(&mut ctx.client.watch);
+    if touched {
+        return out.null_array();
     }
     let hot = ctx.hot;
     out.array(state.queued.len());
@@ -42,4 +49,31 @@ pub fn exec(ctx: &mut Ctx, out: &mut Out) {
             None => out.error(&error::unknown_command(argv)),
         }
     }
+}
+
+/// A key that was live when watched but has expired since counts as
+/// modified (Redis 7.0's isWatchedKeyExpired).
+fn watched_key_expired(ctx: &Ctx) -> bool {
+    ctx.client.watch.keys.iter().any(|(_, _, expire)| matches!(expire, Some(at) if *at != 0 && *at <= ctx.now_ms))
+}
+
+pub fn watch(ctx: &mut Ctx, out: &mut Out) {
+    if ctx.client.multi.is_some() {
+        return out.error("ERR WATCH inside MULTI is not allowed");
+    }
+    let db_index = ctx.client.db;
+    let db = ctx.db();
+    for key in &ctx.argv[1..] {
+        let mut g = db.lock_key(key);
+        // Record whether the key was live and when it expires.
+        let expire = g.get_mut(key, ctx.now_ms).map(|e| e.expire_at_ms);
+        drop(g);
+        ctx.srv.watches.watch(&mut ctx.client.watch, db_index, key, expire);
+    }
+    out.ok()
+}
+
+pub fn unwatch(ctx: &mut Ctx, out: &mut Out) {
+    ctx.srv.watches.unwatch_all(&mut ctx.client.watch);
+    out.ok()
 }
