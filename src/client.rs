@@ -52,7 +52,8 @@ pub struct ClientInfo {
     pub last_interaction_ms: AtomicU64,
     pub name: Mutex<Option<Bytes>>,
     pub db: AtomicUsize,
-    pub last_cmd: Mutex<&'static str>,
+    /// The last command run, for CLIENT LIST's `cmd=` (null: none yet).
+    pub last_cmd: std::sync::atomic::AtomicPtr<crate::commands::Command>,
     pub resp: AtomicUsize,
     pub multi_len: AtomicUsize,
     pub query_buf: AtomicUsize,
@@ -89,9 +90,19 @@ impl ClientInfo {
             multi,
             self.query_buf.load(Ordering::Relaxed),
             self.output_buf.load(Ordering::Relaxed),
-            self.last_cmd.lock(),
+            last_cmd_name(&self.last_cmd),
             self.resp.load(Ordering::Relaxed),
         )
+    }
+}
+
+fn last_cmd_name(p: &std::sync::atomic::AtomicPtr<crate::commands::Command>) -> &'static str {
+    let ptr = p.load(Ordering::Relaxed);
+    if ptr.is_null() {
+        "NULL"
+    } else {
+        // SAFETY: only pointers to entries of the static command table are stored.
+        unsafe { (*ptr).name.as_str() }
     }
 }
 

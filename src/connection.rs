@@ -54,7 +54,7 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
         last_interaction_ms: AtomicU64::new(now),
         name: Default::default(),
         db: AtomicUsize::new(0),
-        last_cmd: parking_lot::Mutex::new("NULL"),
+        last_cmd: Default::default(),
         resp: AtomicUsize::new(2),
         multi_len: AtomicUsize::new(0),
         query_buf: AtomicUsize::new(0),
@@ -103,7 +103,7 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
         // (the gate is held per batch, never across the write's await).
         let mut close;
         loop {
-            let step = run_batch(&srv, &mut client, &mut parser, &mut inbuf, &mut out, &hot);
+            let step = run_batch(&srv, &mut client, &mut parser, &mut inbuf, &mut out, &mut hot, &mut hot_epoch);
             close = step == Batch::Close;
             srv.stats.count_errors(&out.errors);
             out.errors.clear();
@@ -153,7 +153,8 @@ fn run_batch(
     parser: &mut RequestParser,
     inbuf: &mut BytesMut,
     out: &mut Out,
-    hot: &crate::config::Hot,
+    hot: &mut Arc<crate::config::Hot>,
+    hot_epoch: &mut u64,
 ) -> Batch {
     let mut gate = Gate::shared(srv);
     while out.buf.len() < OUTPUT_FLUSH_BYTES {
@@ -166,6 +167,12 @@ fn run_batch(
                 }
                 out.resp3 = client.resp3;
                 exec::process(srv, client, &argv, out, hot, &mut gate);
+                // A CONFIG SET applies from the next command on, even in a pipeline.
+                let epoch = srv.config_epoch.load(Ordering::Acquire);
+                if epoch != *hot_epoch {
+                    *hot = srv.hot();
+                    *hot_epoch = epoch;
+                }
                 if client.close_after_reply || client.info.killed.load(Ordering::Relaxed) {
                     return Batch::Close;
                 }

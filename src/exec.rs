@@ -86,7 +86,7 @@ pub fn process<'a>(srv: &'a Server, client: &mut Client, argv: &[Bytes], out: &m
 pub fn call(srv: &Server, client: &mut Client, cmd: &'static Command, argv: &[Bytes], out: &mut Out, hot: &Hot) {
     let started = Instant::now();
     let errors_before = out.errors.len();
-    *client.info.last_cmd.lock() = cmd.name.as_str();
+    client.info.last_cmd.store(cmd as *const Command as *mut Command, Ordering::Relaxed);
     let mut ctx = Ctx { srv, client, argv, now_ms: crate::util::now_ms(), cmd, dirty: 0, hot };
     (cmd.handler)(&mut ctx, out);
     let dirty = ctx.dirty;

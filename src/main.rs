@@ -48,7 +48,7 @@ fn main() {
     let port: u16 = config.get_i64("port") as u16;
     let bind = config.get("bind").to_string();
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("Failed to start the runtime: {e}");
@@ -80,11 +80,18 @@ fn main() {
         };
         let srv = Server::new(config);
         shoal::memory::mark_startup();
+        let workers = match server::Workers::start(&srv, threads.saturating_sub(1)) {
+            Ok(w) => std::sync::Arc::new(w),
+            Err(e) => {
+                log::log(Level::Warning, &format!("Failed to start worker threads: {e}"));
+                return 1;
+            }
+        };
         log::log(Level::Notice, &format!("Running mode=standalone, port={port}."));
         log::log(Level::Notice, "Server initialized");
         log::log(Level::Notice, "Ready to accept connections tcp");
         let signals = tokio::spawn(watch_signals(srv.clone()));
-        server::serve(srv.clone(), listeners).await;
+        server::serve(srv.clone(), listeners, Some(workers)).await;
         signals.abort();
         log::log(Level::Warning, "Shoal is now ready to exit, bye bye...");
         srv.shutdown_exit_code.load(Ordering::SeqCst) as i32

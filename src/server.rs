@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
 pub struct Server {
@@ -149,8 +149,61 @@ fn bind_one(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(511)
 }
 
-/// Serve until shutdown. Listeners are passed in so tests can bind port 0.
-pub async fn serve(srv: Arc<Server>, listeners: Vec<TcpListener>) {
+/// Connection-serving threads, one single-threaded runtime each: accepted
+/// connections are handed out round-robin and stay on their thread, so a
+/// request never pays for cross-thread scheduling. Threads share the
+/// keyspace through its slot locks.
+pub struct Workers {
+    senders: Vec<tokio::sync::mpsc::UnboundedSender<(std::net::TcpStream, SocketAddr)>>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl Workers {
+    /// Start `extra` worker threads (the accepting thread serves too).
+    pub fn start(srv: &Arc<Server>, extra: usize) -> std::io::Result<Workers> {
+        let mut senders = Vec::new();
+        for i in 0..extra {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(std::net::TcpStream, SocketAddr)>();
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let srv = srv.clone();
+            std::thread::Builder::new().name(format!("shoal-worker-{}", i + 1)).spawn(move || {
+                rt.block_on(async move {
+                    while let Some((std_stream, addr)) = rx.recv().await {
+                        match TcpStream::from_std(std_stream) {
+                            Ok(stream) => {
+                                tokio::spawn(crate::connection::handle(srv.clone(), stream, addr));
+                            }
+                            Err(e) => log::log(Level::Warning, &format!("Error registering a client connection: {e}")),
+                        }
+                    }
+                })
+            })?;
+            senders.push(tx);
+        }
+        Ok(Workers { senders, next: std::sync::atomic::AtomicUsize::new(0) })
+    }
+
+    /// Serve a connection here or hand it to a worker thread.
+    fn dispatch(&self, srv: &Arc<Server>, stream: TcpStream, addr: SocketAddr) {
+        let n = self.next.fetch_add(1, Ordering::Relaxed) % (self.senders.len() + 1);
+        if n == 0 {
+            tokio::spawn(crate::connection::handle(srv.clone(), stream, addr));
+            return;
+        }
+        match stream.into_std() {
+            Ok(s) => {
+                if self.senders[n - 1].send((s, addr)).is_err() {
+                    log::log(Level::Warning, "A worker thread is gone; dropping a client connection");
+                }
+            }
+            Err(e) => log::log(Level::Warning, &format!("Error handing off a client connection: {e}")),
+        }
+    }
+}
+
+/// Serve until shutdown. Listeners are passed in so tests can bind port 0;
+/// without `workers`, every connection is served on the calling runtime.
+pub async fn serve(srv: Arc<Server>, listeners: Vec<TcpListener>, workers: Option<Arc<Workers>>) {
     if let Some(l) = listeners.first() {
         if let Ok(a) = l.local_addr() {
             srv.listen_port.store(a.port() as u64, Ordering::Relaxed);
@@ -160,6 +213,7 @@ pub async fn serve(srv: Arc<Server>, listeners: Vec<TcpListener>) {
     let mut accepts = Vec::new();
     for listener in listeners {
         let srv = srv.clone();
+        let workers = workers.clone();
         accepts.push(tokio::spawn(async move {
             loop {
                 let (stream, addr) = match listener.accept().await {
@@ -171,10 +225,12 @@ pub async fn serve(srv: Arc<Server>, listeners: Vec<TcpListener>) {
                         continue;
                     }
                 };
-                let srv = srv.clone();
-                tokio::spawn(async move {
-                    crate::connection::handle(srv, stream, addr).await;
-                });
+                match &workers {
+                    Some(w) => w.dispatch(&srv, stream, addr),
+                    None => {
+                        tokio::spawn(crate::connection::handle(srv.clone(), stream, addr));
+                    }
+                }
             }
         }));
     }
