@@ -34,6 +34,8 @@ pub struct Client {
     pub close_after_reply: bool,
     pub no_evict: bool,
     pub watch: crate::watch::ClientWatch,
+    /// Messages pushed to this client outside request/reply (MONITOR).
+    pub pushes: Option<tokio::sync::mpsc::UnboundedReceiver<Bytes>>,
 }
 
 #[derive(Default)]
@@ -156,6 +158,7 @@ impl Client {
             close_after_reply: false,
             no_evict: false,
             watch: Default::default(),
+            pushes: None,
         }
     }
 

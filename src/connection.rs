@@ -78,6 +78,15 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
         let read = tokio::select! {
             r = stream.read_buf(&mut inbuf) => r,
             _ = info.kill_notify.notified() => break 'conn,
+            msg = next_push(&mut client.pushes) => {
+                // MONITOR lines (and later pub/sub messages) for this client.
+                let Some(msg) = msg else { break 'conn };
+                srv.stats.total_net_output_bytes.fetch_add(msg.len() as u64, Ordering::Relaxed);
+                if stream.write_all(&msg).await.is_err() {
+                    break 'conn;
+                }
+                continue 'conn;
+            }
         };
         match read {
             Ok(0) | Err(_) => break,
@@ -132,7 +141,16 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
     }
     let _ = stream.shutdown().await;
     srv.watches.unwatch_all(&mut client.watch);
+    srv.monitors.remove(info.id);
     srv.clients.remove(info.id);
+}
+
+/// The next pushed message, or never if the client receives none.
+async fn next_push(rx: &mut Option<tokio::sync::mpsc::UnboundedReceiver<bytes::Bytes>>) -> Option<bytes::Bytes> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 #[derive(PartialEq, Eq, Clone, Copy)]
@@ -166,6 +184,7 @@ fn run_batch(
                     continue;
                 }
                 out.resp3 = client.resp3;
+                client.info.query_buf.store(parser.last_request_bytes + inbuf.len(), Ordering::Relaxed);
                 exec::process(srv, client, &argv, out, hot, &mut gate);
                 // A CONFIG SET applies from the next command on, even in a pipeline.
                 let epoch = srv.config_epoch.load(Ordering::Acquire);

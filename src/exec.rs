@@ -101,6 +101,9 @@ pub fn call(srv: &Server, client: &mut Client, cmd: &'static Command, argv: &[By
         cmd.stats.failed_calls.fetch_add(1, Ordering::Relaxed);
     }
     srv.stats.total_commands_processed.fetch_add(1, Ordering::Relaxed);
+    if srv.monitors.any() && !cmd.has(commands::SKIP_MONITOR | commands::ADMIN) {
+        srv.monitors.feed(client.db, &client.info.addr.to_string(), argv);
+    }
     if dirty > 0 {
         srv.stats.dirty.fetch_add(dirty, Ordering::Relaxed);
         if srv.watches.any() {

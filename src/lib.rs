@@ -15,6 +15,7 @@ pub mod exec;
 pub mod keyspace;
 pub mod log;
 pub mod memory;
+pub mod monitor;
 pub mod protocol;
 pub mod server;
 pub mod stats;

@@ -127,6 +127,9 @@ pub fn quit(ctx: &mut Ctx, out: &mut Out) {
 
 pub fn reset(ctx: &mut Ctx, out: &mut Out) {
     ctx.srv.watches.unwatch_all(&mut ctx.client.watch);
+    if ctx.client.pushes.take().is_some() {
+        ctx.srv.monitors.remove(ctx.client.id);
+    }
     let c = &mut *ctx.client;
     c.multi = None;
     c.info.multi_len.store(0, Ordering::Relaxed);
@@ -358,4 +361,13 @@ pub fn client_help(_ctx: &mut Ctx, out: &mut Out) {
             "    Assign the name <name> to the current connection.",
         ],
     )
+}
+
+pub fn monitor(ctx: &mut Ctx, out: &mut Out) {
+    if ctx.client.pushes.is_none() {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        ctx.client.pushes = Some(rx);
+        ctx.srv.monitors.add(ctx.client.id, tx);
+    }
+    out.ok()
 }

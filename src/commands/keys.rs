@@ -150,7 +150,8 @@ pub fn pexpireat(ctx: &mut Ctx, out: &mut Out) {
 fn ttl_generic(ctx: &mut Ctx, out: &mut Out, f: impl Fn(u64, u64) -> i64) {
     let key = ctx.arg(1);
     let mut g = ctx.db().lock_key(key);
-    match g.get(key, ctx.now_ms) {
+    // TTL and friends do not count as an access (no LRU update), as in Redis.
+    match g.get_mut(key, ctx.now_ms) {
         None => out.int(-2),
         Some(e) if e.expire_at_ms == 0 => out.int(-1),
         Some(e) => out.int(f(e.expire_at_ms, ctx.now_ms)),

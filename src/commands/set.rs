@@ -1,10 +1,528 @@
-//! Set commands.
+//! Set commands: SADD/SREM and membership, random picks (SRANDMEMBER,
+//! SPOP), SMOVE, the SINTER/SUNION/SDIFF families and SSCAN.
 
-use super::table::c;
-use super::Command;
+use super::hash::{empty_scan, parse_cursor, parse_scan_opts, sample_distinct};
+use super::table::{c, c_with_keys};
+use super::{Command, Ctx, KeySpec};
+use crate::error;
+use crate::keyspace::{Entry, MultiGuard, SlotGuard, Value};
+use crate::protocol::Out;
+use crate::types::{Elem, SetValue};
+use crate::util::parse_i64;
+use bytes::Bytes;
+use rand::Rng;
+
+const COUNT_RANGE: &str = "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
+const NUMKEYS: &str = "ERR numkeys should be greater than 0";
+const TOO_MANY_KEYS: &str = "ERR Number of keys can't be greater than number of args";
+const LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
 
 /// This family's entries in the command table.
 pub fn commands() -> Vec<Command> {
-    let _ = c;
-    Vec::new()
+    let k = (1, 1, 1);
+    let all = (1, -1, 1);
+    let store = (1, -1, 1);
+    vec![
+        c("sadd", -3, "write denyoom fast @set", k, "set", "1.0.0", "Add one or more members to a set", sadd),
+        c("srem", -3, "write fast @set", k, "set", "1.0.0", "Remove one or more members from a set", srem),
+        c("scard", 2, "readonly fast @set", k, "set", "1.0.0", "Get the number of members in a set", scard),
+        c("sismember", 3, "readonly fast @set", k, "set", "1.0.0", "Determine if a given value is a member of a set", sismember),
+        c("smismember", -3, "readonly fast @set", k, "set", "6.2.0", "Returns the membership associated with the given elements for a set", smismember),
+        c("smembers", 2, "readonly @set", k, "set", "1.0.0", "Get all the members in a set", smembers),
+        c("srandmember", -2, "readonly @set", k, "set", "1.0.0", "Get one or multiple random members from a set", srandmember),
+        c("spop", -2, "write fast @set", k, "set", "1.0.0", "Remove and return one or multiple random members from a set", spop),
+        c("smove", 4, "write fast @set", (1, 2, 1), "set", "1.0.0", "Move a member from one set to another", smove),
+        c("sinter", -2, "readonly @set", all, "set", "1.0.0", "Intersect multiple sets", sinter),
+        c_with_keys(
+            "sintercard",
+            -3,
+            "readonly @set",
+            KeySpec::Keynum { extra_first: 0, numkeys_at: 1, first_offset: 1, step: 1 },
+            "set",
+            "7.0.0",
+            "Intersect multiple sets and return the cardinality of the result",
+            sintercard,
+        ),
+        c("sinterstore", -3, "write denyoom @set", store, "set", "1.0.0", "Intersect multiple sets and store the resulting set in a key", sinterstore),
+        c("sunion", -2, "readonly @set", all, "set", "1.0.0", "Add multiple sets", sunion),
+        c("sunionstore", -3, "write denyoom @set", store, "set", "1.0.0", "Add multiple sets and store the resulting set in a key", sunionstore),
+        c("sdiff", -2, "readonly @set", all, "set", "1.0.0", "Subtract multiple sets", sdiff),
+        c("sdiffstore", -3, "write denyoom @set", store, "set", "1.0.0", "Subtract multiple sets and store the resulting set in a key", sdiffstore),
+        c("sscan", -3, "readonly @set", k, "set", "2.8.0", "Incrementally iterate Set elements", sscan),
+    ]
+}
+
+/// A read lookup (counts a keyspace hit or miss). `Err` is a wrong type.
+fn read<'e>(ctx: &Ctx, g: &'e mut SlotGuard<'_>, key: &[u8]) -> Result<Option<&'e SetValue>, ()> {
+    match g.get(key, ctx.now_ms) {
+        None => {
+            ctx.miss();
+            Ok(None)
+        }
+        Some(e) => {
+            ctx.hit();
+            match &e.value {
+                Value::Set(s) => Ok(Some(s)),
+                _ => Err(()),
+            }
+        }
+    }
+}
+
+/// A write lookup. `Err` is a wrong type.
+fn write<'e>(g: &'e mut SlotGuard<'_>, key: &[u8], now: u64) -> Result<Option<&'e mut SetValue>, ()> {
+    match g.get_mut(key, now) {
+        None => Ok(None),
+        Some(e) => match &mut e.value {
+            Value::Set(s) => Ok(Some(s)),
+            _ => Err(()),
+        },
+    }
+}
+
+fn bulk_member(out: &mut Out, s: &SetValue, i: usize) {
+    s.with_member_at(i, |m| out.bulk(m))
+}
+
+pub fn sadd(ctx: &mut Ctx, out: &mut Out) {
+    let key = ctx.arg(1);
+    let now = ctx.now_ms;
+    let max = ctx.hot.set_max_intset_entries;
+    let mut g = ctx.db().lock_key(key);
+    match g.get_mut(key, now).map(|e| matches!(e.value, Value::Set(_))) {
+        Some(false) => return out.error(error::WRONGTYPE),
+        None => g.insert(key, Entry::new(Value::Set(Box::new(SetValue::new_for(ctx.arg(2))))), false),
+        Some(true) => {}
+    }
+    let Ok(Some(s)) = write(&mut g, key, now) else { unreachable!("set ensured") };
+    let mut added = 0;
+    for m in &ctx.argv[2..] {
+        added += s.add(m, max) as u64;
+    }
+    ctx.dirty += added;
+    out.int(added as i64)
+}
+
+pub fn srem(ctx: &mut Ctx, out: &mut Out) {
+    let key = ctx.arg(1);
+    let mut g = ctx.db().lock_key(key);
+    let s = match write(&mut g, key, ctx.now_ms) {
+        Err(()) => return out.error(error::WRONGTYPE),
+        Ok(None) => return out.int(0),
+        Ok(Some(s)) => s,
+    };
+    let mut deleted = 0;
+    for m in &ctx.argv[2..] {
+        if s.remove(m) {
+            deleted += 1;
+            if s.is_empty() {
+                break;
+            }
+        }
+    }
+    if s.is_empty() {
+        g.remove(key);
+    }
+    ctx.dirty += deleted;
+    out.int(deleted as i64)
+}
+
+pub fn scard(ctx: &mut Ctx, out: &mut Out) {
+    let key = ctx.arg(1);
+    let mut g = ctx.db().lock_key(key);
+    match read(ctx, &mut g, key) {
+        Err(()) => out.error(error::WRONGTYPE),
+        Ok(s) => out.int(s.map_or(0, |s| s.len() as i64)),
+    }
+}
+
+pub fn sismember(ctx: &mut Ctx, out: &mut Out) {
+    let key = ctx.arg(1);
+    let mut g = ctx.db().lock_key(key);
+    match read(ctx, &mut g, key) {
+        Err(()) => out.error(error::WRONGTYPE),
+        Ok(s) => out.int(s.is_some_and(|s| s.contains(ctx.arg(2))) as i64),
+    }
+}
+
+pub fn smismember(ctx: &mut Ctx, out: &mut Out) {
+    let key = ctx.arg(1);
+    let mut g = ctx.db().lock_key(key);
+    let Ok(s) = read(ctx, &mut g, key) else {
+        return out.error(error::WRONGTYPE);
+    };
+    let members = &ctx.argv[2..];
+    out.array(members.len());
+    for m in members {
+        out.int(s.is_some_and(|s| s.contains(m)) as i64);
+    }
+}
+
+pub fn smembers(ctx: &mut Ctx, out: &mut Out) {
+    let key = ctx.arg(1);
+    let mut g = ctx.db().lock_key(key);
+    match read(ctx, &mut g, key) {
+        Err(()) => out.error(error::WRONGTYPE),
+        Ok(None) => out.set(0),
+        Ok(Some(s)) => {
+            out.set(s.len());
+            s.for_each(|m| out.bulk(m));
+        }
+    }
+}
+
+pub fn srandmember(ctx: &mut Ctx, out: &mut Out) {
+    let key = ctx.arg(1);
+    let argc = ctx.argv.len();
+    if argc > 3 {
+        return out.error(error::SYNTAX);
+    }
+    if argc == 2 {
+        let mut g = ctx.db().lock_key(key);
+        return match read(ctx, &mut g, key) {
+            Err(()) => out.error(error::WRONGTYPE),
+            Ok(None) => out.null(),
+            Ok(Some(s)) => bulk_member(out, s, rand::thread_rng().gen_range(0..s.len())),
+        };
+    }
+    let Some(l) = parse_i64(ctx.arg(2)) else {
+        return out.error(error::NOT_INTEGER);
+    };
+    if l == i64::MIN {
+        return out.error(COUNT_RANGE);
+    }
+    let mut g = ctx.db().lock_key(key);
+    let s = match read(ctx, &mut g, key) {
+        Err(()) => return out.error(error::WRONGTYPE),
+        Ok(None) => return out.array(0),
+        Ok(Some(s)) => s,
+    };
+    let count = l.unsigned_abs() as usize;
+    let size = s.len();
+    if count == 0 {
+        return out.array(0);
+    }
+    if l < 0 || count == 1 {
+        out.array(count);
+        let mut rng = rand::thread_rng();
+        for _ in 0..count {
+            bulk_member(out, s, rng.gen_range(0..size));
+        }
+    } else if count >= size {
+        out.array(size);
+        s.for_each(|m| out.bulk(m));
+    } else {
+        out.array(count);
+        sample_distinct(size, count).into_iter().for_each(|i| bulk_member(out, s, i));
+    }
+}
+
+pub fn spop(ctx: &mut Ctx, out: &mut Out) {
+    let key = ctx.arg(1);
+    let argc = ctx.argv.len();
+    if argc > 3 {
+        return out.error(error::SYNTAX);
+    }
+    let count = if argc == 3 {
+        match parse_i64(ctx.arg(2)) {
+            Some(n) if n >= 0 => Some(n as u64),
+            _ => return out.error(error::OUT_OF_RANGE),
+        }
+    } else {
+        None
+    };
+    let mut g = ctx.db().lock_key(key);
+    let s = match write(&mut g, key, ctx.now_ms) {
+        Err(()) => return out.error(error::WRONGTYPE),
+        Ok(None) if count.is_some() => return out.set(0),
+        Ok(None) => return out.null(),
+        Ok(Some(s)) => s,
+    };
+    let size = s.len();
+    match count {
+        None => {
+            let i = rand::thread_rng().gen_range(0..size);
+            bulk_member(out, s, i);
+            s.remove_at(i);
+            ctx.dirty += 1;
+        }
+        Some(0) => return out.set(0),
+        Some(n) if n as usize >= size => {
+            out.set(size);
+            s.for_each(|m| out.bulk(m));
+            g.remove(key);
+            ctx.dirty += size as u64;
+            return;
+        }
+        Some(n) => {
+            let picked: Vec<Elem> = sample_distinct(size, n as usize)
+                .into_iter()
+                .map(|i| s.with_member_at(i, |m| Elem::from(m)))
+                .collect();
+            out.set(picked.len());
+            for m in &picked {
+                out.bulk(m);
+                s.remove(m);
+            }
+            ctx.dirty += n;
+        }
+    }
+    if s.is_empty() {
+        g.remove(key);
+    }
+}
+
+pub fn smove(ctx: &mut Ctx, out: &mut Out) {
+    let (src, dst, member) = (ctx.arg(1), ctx.arg(2), ctx.arg(3));
+    let now = ctx.now_ms;
+    let max = ctx.hot.set_max_intset_entries;
+    let mut gs = ctx.db().lock_keys([src, dst].into_iter());
+    let src_kind = gs.for_key(src).get_mut(src, now).map(|e| matches!(e.value, Value::Set(_)));
+    let dst_kind = gs.for_key(dst).get_mut(dst, now).map(|e| matches!(e.value, Value::Set(_)));
+    match (src_kind, dst_kind) {
+        (None, _) => return out.int(0),
+        (Some(false), _) | (_, Some(false)) => return out.error(error::WRONGTYPE),
+        _ => {}
+    }
+    if src == dst {
+        let Ok(Some(s)) = write(gs.for_key(src), src, now) else { unreachable!("checked") };
+        return out.int(s.contains(member) as i64);
+    }
+    {
+        let g = gs.for_key(src);
+        let Ok(Some(s)) = write(g, src, now) else { unreachable!("checked") };
+        if !s.remove(member) {
+            return out.int(0);
+        }
+        if s.is_empty() {
+            g.remove(src);
+        }
+    }
+    ctx.dirty += 1;
+    let g = gs.for_key(dst);
+    if dst_kind.is_none() {
+        g.insert(dst, Entry::new(Value::Set(Box::new(SetValue::new_for(member)))), false);
+    }
+    let Ok(Some(d)) = write(g, dst, now) else { unreachable!("ensured") };
+    if d.add(member, max) {
+        ctx.dirty += 1;
+    }
+    out.int(1)
+}
+
+/// Replace `dst` with `result` (or delete it when empty), replying with
+/// the new size, as the *STORE commands do.
+fn store_result(ctx: &mut Ctx, out: &mut Out, gs: &mut MultiGuard<'_>, dst: &[u8], result: SetValue) {
+    let g = gs.for_key(dst);
+    let n = result.len();
+    if n > 0 {
+        g.insert(dst, Entry::new(Value::Set(Box::new(result))), false);
+        ctx.dirty += 1;
+    } else if g.remove(dst).is_some() {
+        ctx.dirty += 1;
+    }
+    out.int(n as i64)
+}
+
+fn set_of<'g>(gs: &'g mut MultiGuard<'_>, key: &[u8]) -> &'g SetValue {
+    match gs.for_key(key).peek(key).map(|e| &e.value) {
+        Some(Value::Set(s)) => s,
+        _ => unreachable!("checked to be a set"),
+    }
+}
+
+enum InterMode<'a> {
+    Reply,
+    Card(usize),
+    Store(&'a [u8]),
+}
+
+fn inter(ctx: &mut Ctx, out: &mut Out, keys: &[Bytes], mode: InterMode<'_>) {
+    let dst = match mode {
+        InterMode::Store(d) => Some(d),
+        _ => None,
+    };
+    let db = ctx.db();
+    let mut gs = db.lock_keys(keys.iter().map(|k| &k[..]).chain(dst));
+    let mut sizes = Vec::with_capacity(keys.len());
+    for k in keys {
+        match read(ctx, gs.for_key(k), k) {
+            Err(()) => return out.error(error::WRONGTYPE),
+            Ok(s) => sizes.push(s.map(|s| s.len())),
+        }
+    }
+    let mut result: Vec<Elem> = Vec::new();
+    if sizes.iter().all(Option::is_some) {
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        order.sort_by_key(|&i| sizes[i]);
+        let first = &keys[order[0]][..];
+        result = set_of(&mut gs, first).members();
+        for &i in &order[1..] {
+            let k = &keys[i][..];
+            if k == first || result.is_empty() {
+                continue;
+            }
+            let s = set_of(&mut gs, k);
+            result.retain(|m| s.contains(m));
+        }
+    }
+    match mode {
+        InterMode::Reply => {
+            out.set(result.len());
+            result.iter().for_each(|m| out.bulk(m));
+        }
+        InterMode::Card(limit) => {
+            let n = if limit > 0 { result.len().min(limit) } else { result.len() };
+            out.int(n as i64)
+        }
+        InterMode::Store(dst) => {
+            let mut set = SetValue::Ints(Vec::new());
+            let max = ctx.hot.set_max_intset_entries;
+            result.iter().for_each(|m| {
+                set.add(m, max);
+            });
+            store_result(ctx, out, &mut gs, dst, set)
+        }
+    }
+}
+
+pub fn sinter(ctx: &mut Ctx, out: &mut Out) {
+    inter(ctx, out, &ctx.argv[1..], InterMode::Reply)
+}
+
+pub fn sinterstore(ctx: &mut Ctx, out: &mut Out) {
+    inter(ctx, out, &ctx.argv[2..], InterMode::Store(ctx.arg(1)))
+}
+
+pub fn sintercard(ctx: &mut Ctx, out: &mut Out) {
+    let numkeys = match parse_i64(ctx.arg(1)) {
+        Some(n) if n >= 1 => n as usize,
+        _ => return out.error(NUMKEYS),
+    };
+    let argc = ctx.argv.len();
+    if numkeys > argc - 2 {
+        return out.error(TOO_MANY_KEYS);
+    }
+    let mut limit = 0usize;
+    let mut i = 2 + numkeys;
+    while i < argc {
+        if ctx.arg_is(i, "limit") && i + 1 < argc {
+            match parse_i64(ctx.arg(i + 1)) {
+                Some(n) if n >= 0 => limit = n as usize,
+                _ => return out.error(LIMIT_NEGATIVE),
+            }
+            i += 2;
+        } else {
+            return out.error(error::SYNTAX);
+        }
+    }
+    inter(ctx, out, &ctx.argv[2..2 + numkeys], InterMode::Card(limit))
+}
+
+fn union_diff(ctx: &mut Ctx, out: &mut Out, keys: &[Bytes], dst: Option<&[u8]>, diff: bool) {
+    let db = ctx.db();
+    let max = ctx.hot.set_max_intset_entries;
+    let mut gs = db.lock_keys(keys.iter().map(|k| &k[..]).chain(dst));
+    let mut sizes = Vec::with_capacity(keys.len());
+    for k in keys {
+        match read(ctx, gs.for_key(k), k) {
+            Err(()) => return out.error(error::WRONGTYPE),
+            Ok(s) => sizes.push(s.map(|s| s.len())),
+        }
+    }
+    let mut result = SetValue::Ints(Vec::new());
+    if !diff {
+        for (k, size) in keys.iter().zip(&sizes) {
+            if size.is_some() {
+                set_of(&mut gs, k).for_each(|m| {
+                    result.add(m, max);
+                });
+            }
+        }
+    } else if sizes[0].is_some() && !keys[1..].iter().zip(&sizes[1..]).any(|(k, s)| s.is_some() && *k == keys[0]) {
+        set_of(&mut gs, &keys[0]).for_each(|m| {
+            result.add(m, max);
+        });
+        for (k, size) in keys[1..].iter().zip(&sizes[1..]) {
+            let Some(size) = *size else { continue };
+            if result.is_empty() {
+                break;
+            }
+            let s = set_of(&mut gs, k);
+            if size < result.len() {
+                s.for_each(|m| {
+                    result.remove(m);
+                });
+            } else {
+                let gone: Vec<Elem> = result.members().into_iter().filter(|m| s.contains(m)).collect();
+                gone.iter().for_each(|m| {
+                    result.remove(m);
+                });
+            }
+        }
+    }
+    match dst {
+        Some(dst) => store_result(ctx, out, &mut gs, dst, result),
+        None => {
+            out.set(result.len());
+            result.for_each(|m| out.bulk(m));
+        }
+    }
+}
+
+pub fn sunion(ctx: &mut Ctx, out: &mut Out) {
+    union_diff(ctx, out, &ctx.argv[1..], None, false)
+}
+
+pub fn sunionstore(ctx: &mut Ctx, out: &mut Out) {
+    union_diff(ctx, out, &ctx.argv[2..], Some(ctx.arg(1)), false)
+}
+
+pub fn sdiff(ctx: &mut Ctx, out: &mut Out) {
+    union_diff(ctx, out, &ctx.argv[1..], None, true)
+}
+
+pub fn sdiffstore(ctx: &mut Ctx, out: &mut Out) {
+    union_diff(ctx, out, &ctx.argv[2..], Some(ctx.arg(1)), true)
+}
+
+pub fn sscan(ctx: &mut Ctx, out: &mut Out) {
+    let Some(mut cursor) = parse_cursor(ctx.arg(2)) else {
+        return out.error("ERR invalid cursor");
+    };
+    let key = ctx.arg(1);
+    let mut g = ctx.db().lock_key(key);
+    let s = match read(ctx, &mut g, key) {
+        Err(()) => return out.error(error::WRONGTYPE),
+        Ok(None) => return empty_scan(out),
+        Ok(Some(s)) => s,
+    };
+    let opts = match parse_scan_opts(ctx.argv, 3) {
+        Ok(o) => o,
+        Err(e) => return out.error(e),
+    };
+    let mut found: Vec<Elem> = Vec::new();
+    match s {
+        SetValue::Ints(_) => {
+            s.for_each(|m| found.push(Elem::from(m)));
+            cursor = 0;
+        }
+        SetValue::Table(t) => {
+            let mut budget = opts.count.saturating_mul(10);
+            loop {
+                cursor = t.scan_step(cursor, |m| found.push(m.clone()));
+                budget -= 1;
+                if cursor == 0 || budget == 0 || found.len() >= opts.count {
+                    break;
+                }
+            }
+        }
+    }
+    found.retain(|m| opts.matches(m));
+    out.array(2);
+    out.bulk(itoa::Buffer::new().format(cursor).as_bytes());
+    out.array(found.len());
+    for m in &found {
+        out.bulk(m);
+    }
 }

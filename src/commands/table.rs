@@ -129,6 +129,7 @@ fn core() -> Vec<Command> {
         c("auth", -2, "noscript loading stale fast no_auth allow_busy", none, "connection", "1.0.0", "Authenticate to the server", cn::auth),
         c("hello", -1, "noscript loading stale fast no_auth allow_busy", none, "connection", "6.0.0", "Handshake with Redis", cn::hello),
         c("quit", -1, "allow_busy noscript loading stale fast no_auth", none, "connection", "1.0.0", "Close the connection", cn::quit),
+        c("monitor", 1, "admin noscript loading stale", none, "server", "1.0.0", "Listen for all requests received by the server in real time", cn::monitor),
         c("reset", 1, "noscript loading stale fast no_auth allow_busy", none, "connection", "6.2.0", "Reset the connection", cn::reset),
         with_subs(
             c("client", -2, "", none, "connection", "2.4.0", "A container for client connection commands", container_handler),

@@ -50,6 +50,8 @@ struct Partial {
 #[derive(Debug, Default)]
 pub struct RequestParser {
     partial: Option<Partial>,
+    /// Size in bytes of the request returned last (CLIENT LIST's qbuf counts it).
+    pub last_request_bytes: usize,
 }
 
 /// The outcome of one parse step.
@@ -73,7 +75,10 @@ impl RequestParser {
                 return Ok(Parsed::Incomplete);
             }
             if buf[0] != b'*' {
-                return parse_inline(buf);
+                let before = buf.len();
+                let r = parse_inline(buf);
+                self.last_request_bytes = before - buf.len();
+                return r;
             }
             match self.start_multibulk(buf, limits)? {
                 None => return Ok(Parsed::Incomplete),
@@ -171,6 +176,7 @@ impl RequestParser {
             p.remaining -= 1;
         }
         let p = self.partial.take().expect("partial present");
+        self.last_request_bytes = p.pos;
         let frame = buf.split_to(p.pos).freeze();
         let argv = p.args.iter().map(|&(s, e)| frame.slice(s..e)).collect();
         Ok(Parsed::Request(argv))

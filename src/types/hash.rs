@@ -1,13 +1,28 @@
 //! Hashes: a field/value vector while small ("listpack"), a hash table
 //! once they pass hash-max-listpack-entries / hash-max-listpack-value.
+//!
+//! The large form is `table::ScanTable`, a chained hash table over a dense
+//! item vector. The dense vector makes iteration and uniform random picks
+//! (HRANDFIELD, SPOP, SRANDMEMBER) O(1) per element; the power-of-two bucket
+//! array lets HSCAN/SSCAN walk buckets with Redis's reverse-binary cursor,
+//! which returns every element present for the whole scan even when the
+//! table grows or shrinks between calls. Sets use the same table.
 
 use super::Elem;
+pub use table::ScanTable;
+
+/// The encoding limits a hash is kept under (from `ctx.hot`).
+#[derive(Clone, Copy, Debug)]
+pub struct HashLimits {
+    pub max_entries: usize,
+    pub max_value: usize,
+}
 
 #[derive(Clone, Debug)]
 pub enum HashValue {
     /// Insertion-ordered pairs, searched linearly (small hashes only).
     Small(Vec<(Elem, Elem)>),
-    Table(hashbrown::HashMap<Elem, Elem>),
+    Table(ScanTable<(Elem, Elem)>),
 }
 
 impl Default for HashValue {
@@ -35,11 +50,398 @@ impl HashValue {
         }
     }
 
-    /// Every (field, value) pair, in no particular order.
+    /// Every (field, value) pair, in iteration order.
     pub fn for_each(&self, mut f: impl FnMut(&[u8], &[u8])) {
+        self.pairs().iter().for_each(|(k, x)| f(k, x))
+    }
+
+    /// All pairs as a slice, in iteration order.
+    pub fn pairs(&self) -> &[(Elem, Elem)] {
         match self {
-            HashValue::Small(v) => v.iter().for_each(|(k, x)| f(k, x)),
-            HashValue::Table(m) => m.iter().for_each(|(k, x)| f(k, x)),
+            HashValue::Small(v) => v,
+            HashValue::Table(t) => t.items(),
         }
+    }
+
+    /// Pair number `i` (0..len), for uniform random picks.
+    pub fn pair_at(&self, i: usize) -> (&[u8], &[u8]) {
+        let (k, v) = &self.pairs()[i];
+        (k, v)
+    }
+
+    fn index_of(&self, field: &[u8]) -> Option<usize> {
+        match self {
+            HashValue::Small(v) => v.iter().position(|(k, _)| &k[..] == field),
+            HashValue::Table(t) => t.find(field),
+        }
+    }
+
+    pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
+        self.index_of(field).map(|i| &self.pairs()[i].1[..])
+    }
+
+    pub fn contains(&self, field: &[u8]) -> bool {
+        self.index_of(field).is_some()
+    }
+
+    /// Switch to the hash table form (never back, as Redis).
+    pub fn convert_to_table(&mut self) {
+        if let HashValue::Small(v) = self {
+            let mut t = ScanTable::with_capacity(v.len());
+            for pair in v.drain(..) {
+                t.push_new(pair);
+            }
+            *self = HashValue::Table(t);
+        }
+    }
+
+    /// Convert first if any of `lens` (field/value lengths about to be
+    /// written) is longer than the listpack allows.
+    pub fn prepare_for_lengths(&mut self, lens: impl Iterator<Item = usize>, limits: HashLimits) {
+        if matches!(self, HashValue::Small(_)) {
+            let mut lens = lens;
+            if lens.any(|l| l > limits.max_value) {
+                self.convert_to_table();
+            }
+        }
+    }
+
+    /// Set `field` to `value`; returns true if the field is new.
+    pub fn set(&mut self, field: &[u8], value: &[u8], limits: HashLimits) -> bool {
+        self.prepare_for_lengths([field.len(), value.len()].into_iter(), limits);
+        match self {
+            HashValue::Small(v) => {
+                if let Some(p) = v.iter_mut().find(|(k, _)| &k[..] == field) {
+                    p.1 = Elem::from(value);
+                    return false;
+                }
+                v.push((Elem::from(field), Elem::from(value)));
+                if v.len() > limits.max_entries {
+                    self.convert_to_table();
+                }
+                true
+            }
+            HashValue::Table(t) => match t.find(field) {
+                Some(i) => {
+                    t.item_mut(i).1 = Elem::from(value);
+                    false
+                }
+                None => {
+                    t.push_new((Elem::from(field), Elem::from(value)));
+                    true
+                }
+            },
+        }
+    }
+
+    /// Remove `field`; returns true if it was there.
+    pub fn remove(&mut self, field: &[u8]) -> bool {
+        match self {
+            HashValue::Small(v) => match v.iter().position(|(k, _)| &k[..] == field) {
+                Some(i) => {
+                    v.remove(i);
+                    true
+                }
+                None => false,
+            },
+            HashValue::Table(t) => t.remove(field).is_some(),
+        }
+    }
+}
+
+/// The hash table behind large hashes and sets.
+pub mod table {
+    use super::Elem;
+    use std::hash::BuildHasher;
+    use std::sync::OnceLock;
+
+    /// An item stored in a `ScanTable`, found by its key bytes.
+    pub trait Keyed {
+        fn key(&self) -> &[u8];
+    }
+
+    impl Keyed for Elem {
+        fn key(&self) -> &[u8] {
+            self
+        }
+    }
+
+    impl Keyed for (Elem, Elem) {
+        fn key(&self) -> &[u8] {
+            &self.0
+        }
+    }
+
+    const NIL: u32 = u32::MAX;
+    const MIN_BUCKETS: usize = 4;
+
+    /// One process-wide seeded hasher: hashes are stored with the items,
+    /// so a table's bucket layout only depends on its own contents.
+    fn hash_of(key: &[u8]) -> u32 {
+        static STATE: OnceLock<hashbrown::DefaultHashBuilder> = OnceLock::new();
+        STATE.get_or_init(Default::default).hash_one(key) as u32
+    }
+
+    fn buckets_for(n: usize) -> usize {
+        n.max(MIN_BUCKETS).next_power_of_two()
+    }
+
+    #[derive(Clone, Copy, Debug)]
+    struct Link {
+        hash: u32,
+        next: u32,
+    }
+
+    /// Items in a dense vector; `heads[bucket]` starts a chain through
+    /// `links[i].next`. Removal swaps the last item into the hole.
+    #[derive(Clone, Debug)]
+    pub struct ScanTable<T> {
+        items: Vec<T>,
+        links: Vec<Link>,
+        heads: Vec<u32>,
+    }
+
+    impl<T: Keyed> Default for ScanTable<T> {
+        fn default() -> Self {
+            Self::with_capacity(0)
+        }
+    }
+
+    impl<T: Keyed> ScanTable<T> {
+        pub fn with_capacity(n: usize) -> Self {
+            let mut t = ScanTable { items: Vec::with_capacity(n), links: Vec::with_capacity(n), heads: Vec::new() };
+            t.rebucket(buckets_for(n));
+            t
+        }
+
+        pub fn len(&self) -> usize {
+            self.items.len()
+        }
+
+        pub fn is_empty(&self) -> bool {
+            self.items.is_empty()
+        }
+
+        /// Items in iteration order.
+        pub fn items(&self) -> &[T] {
+            &self.items
+        }
+
+        /// Item `i`, mutable. The caller must not change its key.
+        pub fn item_mut(&mut self, i: usize) -> &mut T {
+            &mut self.items[i]
+        }
+
+        #[inline]
+        fn bucket(&self, hash: u32) -> usize {
+            hash as usize & (self.heads.len() - 1)
+        }
+
+        pub fn find(&self, key: &[u8]) -> Option<usize> {
+            if self.items.is_empty() {
+                return None;
+            }
+            let h = hash_of(key);
+            let mut i = self.heads[self.bucket(h)];
+            while i != NIL {
+                let l = self.links[i as usize];
+                if l.hash == h && self.items[i as usize].key() == key {
+                    return Some(i as usize);
+                }
+                i = l.next;
+            }
+            None
+        }
+
+        /// Add an item whose key is not in the table; returns its index.
+        pub fn push_new(&mut self, item: T) -> usize {
+            let n = self.items.len();
+            assert!(n < NIL as usize - 1, "table full");
+            if n >= self.heads.len() {
+                self.rebucket(buckets_for(n + 1));
+            }
+            let h = hash_of(item.key());
+            let b = self.bucket(h);
+            self.links.push(Link { hash: h, next: self.heads[b] });
+            self.heads[b] = n as u32;
+            self.items.push(item);
+            n
+        }
+
+        pub fn remove(&mut self, key: &[u8]) -> Option<T> {
+            let i = self.find(key)?;
+            Some(self.remove_at(i))
+        }
+
+        /// Remove item `i`; the last item takes its index.
+        pub fn remove_at(&mut self, i: usize) -> T {
+            self.unlink(i);
+            let last = self.items.len() - 1;
+            if i != last {
+                let b = self.bucket(self.links[last].hash);
+                if self.heads[b] == last as u32 {
+                    self.heads[b] = i as u32;
+                } else {
+                    let mut j = self.heads[b];
+                    loop {
+                        let next = self.links[j as usize].next;
+                        if next == last as u32 {
+                            self.links[j as usize].next = i as u32;
+                            break;
+                        }
+                        j = next;
+                    }
+                }
+            }
+            self.links.swap_remove(i);
+            let item = self.items.swap_remove(i);
+            // Shrink when under 10% full, as Redis's dicts do.
+            if self.heads.len() > MIN_BUCKETS && self.items.len() * 10 < self.heads.len() {
+                self.rebucket(buckets_for(self.items.len()));
+                if self.items.capacity() > 4 * self.items.len().max(4) {
+                    self.items.shrink_to(2 * self.items.len());
+                    self.links.shrink_to(2 * self.links.len());
+                }
+            }
+            item
+        }
+
+        fn unlink(&mut self, i: usize) {
+            let l = self.links[i];
+            let b = self.bucket(l.hash);
+            if self.heads[b] == i as u32 {
+                self.heads[b] = l.next;
+                return;
+            }
+            let mut j = self.heads[b];
+            while j != NIL {
+                let next = self.links[j as usize].next;
+                if next == i as u32 {
+                    self.links[j as usize].next = l.next;
+                    return;
+                }
+                j = next;
+            }
+            unreachable!("item not in its chain");
+        }
+
+        fn rebucket(&mut self, n: usize) {
+            self.heads.clear();
+            self.heads.resize(n, NIL);
+            for i in 0..self.items.len() {
+                let b = self.bucket(self.links[i].hash);
+                self.links[i].next = self.heads[b];
+                self.heads[b] = i as u32;
+            }
+        }
+
+        /// Visit one bucket at `cursor` and return the next cursor (0 when
+        /// done). The cursor counts up in bit-reversed order, so buckets a
+        /// resize splits or merges are never skipped: every item present
+        /// from the first call to the last is visited at least once.
+        pub fn scan_step<'s>(&'s self, cursor: u64, mut f: impl FnMut(&'s T)) -> u64 {
+            if self.items.is_empty() {
+                return 0;
+            }
+            let mask = self.heads.len() as u64 - 1;
+            let mut i = self.heads[(cursor & mask) as usize];
+            while i != NIL {
+                f(&self.items[i as usize]);
+                i = self.links[i as usize].next;
+            }
+            let v = cursor | !mask;
+            v.reverse_bits().wrapping_add(1).reverse_bits()
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn e(s: &str) -> Elem {
+            Elem::from(s.as_bytes())
+        }
+
+        #[test]
+        fn insert_find_remove() {
+            let mut t: ScanTable<Elem> = ScanTable::default();
+            for i in 0..1000 {
+                t.push_new(e(&i.to_string()));
+            }
+            assert_eq!(t.len(), 1000);
+            for i in 0..1000 {
+                assert!(t.find(i.to_string().as_bytes()).is_some());
+            }
+            for i in (0..1000).step_by(2) {
+                assert!(t.remove(i.to_string().as_bytes()).is_some());
+            }
+            assert_eq!(t.len(), 500);
+            for i in 0..1000 {
+                assert_eq!(t.find(i.to_string().as_bytes()).is_some(), i % 2 == 1);
+            }
+            for i in (1..1000).step_by(2) {
+                assert!(t.remove(i.to_string().as_bytes()).is_some());
+            }
+            assert!(t.is_empty());
+            assert!(t.heads.len() <= 8);
+        }
+
+        #[test]
+        fn scan_survives_resizes() {
+            let mut t: ScanTable<Elem> = ScanTable::default();
+            for i in 0..500 {
+                t.push_new(e(&format!("keep{i}")));
+            }
+            let mut seen = std::collections::HashSet::new();
+            let mut cursor = 0;
+            let mut step = 0;
+            loop {
+                cursor = t.scan_step(cursor, |m| {
+                    seen.insert(m.to_vec());
+                });
+                // Grow, then shrink, while scanning.
+                step += 1;
+                if step < 200 {
+                    t.push_new(e(&format!("extra{step}")));
+                    t.push_new(e(&format!("more{step}")));
+                } else if step < 400 {
+                    t.remove(format!("extra{}", step - 199).as_bytes());
+                    t.remove(format!("more{}", step - 199).as_bytes());
+                }
+                if cursor == 0 {
+                    break;
+                }
+            }
+            for i in 0..500 {
+                assert!(seen.contains(format!("keep{i}").as_bytes()), "missed keep{i}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: HashLimits = HashLimits { max_entries: 4, max_value: 8 };
+
+    #[test]
+    fn converts_on_count_and_length() {
+        let mut h = HashValue::default();
+        for i in 0..4 {
+            assert!(h.set(format!("f{i}").as_bytes(), b"v", LIMITS));
+        }
+        assert_eq!(h.encoding(), "listpack");
+        assert!(!h.set(b"f0", b"w", LIMITS));
+        assert_eq!(h.get(b"f0"), Some(&b"w"[..]));
+        assert!(h.set(b"f4", b"v", LIMITS));
+        assert_eq!(h.encoding(), "hashtable");
+        assert_eq!(h.len(), 5);
+        assert_eq!(h.get(b"f0"), Some(&b"w"[..]));
+        let mut h = HashValue::default();
+        h.set(b"a", b"123456789", LIMITS);
+        assert_eq!(h.encoding(), "hashtable");
+        assert!(h.remove(b"a"));
+        assert!(h.is_empty());
     }
 }
