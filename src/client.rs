@@ -34,8 +34,30 @@ pub struct Client {
     pub close_after_reply: bool,
     pub no_evict: bool,
     pub watch: crate::watch::ClientWatch,
-    /// Messages pushed to this client outside request/reply (MONITOR).
+    /// Messages pushed to this client outside request/reply (MONITOR,
+    /// Pub/Sub), and the sending side registries hold.
     pub pushes: Option<tokio::sync::mpsc::UnboundedReceiver<Bytes>>,
+    pub push_tx: Option<tokio::sync::mpsc::UnboundedSender<Bytes>>,
+    pub subs: Subscriptions,
+}
+
+/// This client's Pub/Sub subscriptions.
+#[derive(Default)]
+pub struct Subscriptions {
+    pub channels: Vec<Bytes>,
+    pub patterns: Vec<Bytes>,
+    pub shard: Vec<Bytes>,
+}
+
+impl Subscriptions {
+    /// Channels plus patterns (the count SUBSCRIBE replies carry).
+    pub fn count(&self) -> usize {
+        self.channels.len() + self.patterns.len()
+    }
+
+    pub fn any(&self) -> bool {
+        self.count() + self.shard.len() > 0
+    }
 }
 
 #[derive(Default)]
@@ -61,6 +83,8 @@ pub struct ClientInfo {
     pub query_buf: AtomicUsize,
     pub output_buf: AtomicUsize,
     pub killed: AtomicBool,
+    /// When the output buffer first passed the soft limit (0: it is below).
+    pub obuf_soft_since_ms: AtomicU64,
     pub kill_notify: Notify,
     pub lib_name: Mutex<Option<String>>,
 }
@@ -159,7 +183,20 @@ impl Client {
             no_evict: false,
             watch: Default::default(),
             pushes: None,
+            push_tx: None,
+            subs: Subscriptions::default(),
         }
+    }
+
+    /// The sender registries use to push to this client (created on demand).
+    pub fn push_sender(&mut self) -> tokio::sync::mpsc::UnboundedSender<Bytes> {
+        if let Some(tx) = &self.push_tx {
+            return tx.clone();
+        }
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.pushes = Some(rx);
+        self.push_tx = Some(tx.clone());
+        tx
     }
 
     pub fn select(&mut self, db: usize) {

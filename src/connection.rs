@@ -60,6 +60,7 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
         query_buf: AtomicUsize::new(0),
         output_buf: AtomicUsize::new(0),
         killed: AtomicBool::new(false),
+        obuf_soft_since_ms: AtomicU64::new(0),
         kill_notify: Default::default(),
         lib_name: Default::default(),
     });
@@ -82,7 +83,9 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
                 // MONITOR lines (and later pub/sub messages) for this client.
                 let Some(msg) = msg else { break 'conn };
                 srv.stats.total_net_output_bytes.fetch_add(msg.len() as u64, Ordering::Relaxed);
-                if stream.write_all(&msg).await.is_err() {
+                let written = stream.write_all(&msg).await;
+                info.output_buf.fetch_sub(msg.len(), Ordering::Relaxed);
+                if written.is_err() {
                     break 'conn;
                 }
                 continue 'conn;
@@ -142,6 +145,7 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
     let _ = stream.shutdown().await;
     srv.watches.unwatch_all(&mut client.watch);
     srv.monitors.remove(info.id);
+    srv.pubsub.remove_client(info.id, &client.subs.channels, &client.subs.shard, &client.subs.patterns);
     srv.clients.remove(info.id);
 }
 

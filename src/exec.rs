@@ -64,6 +64,14 @@ pub fn process<'a>(srv: &'a Server, client: &mut Client, argv: &[Bytes], out: &m
         reject(srv, client, out, error::NOAUTH, Some(cmd));
         return;
     }
+    if !client.resp3 && client.subs.any() && !allowed_when_subscribed(cmd) {
+        let msg = format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            cmd.name
+        );
+        reject(srv, client, out, &msg, Some(cmd));
+        return;
+    }
     if client.multi.is_some() && !is_multi_control(cmd) {
         if cmd.has(NO_MULTI) {
             reject(srv, client, out, "ERR Command not allowed inside a transaction", Some(cmd));
@@ -151,6 +159,13 @@ fn touch_watched(srv: &Server, db: usize, cmd: &Command, argv: &[Bytes]) {
             }
         }
     }
+}
+
+fn allowed_when_subscribed(cmd: &Command) -> bool {
+    matches!(
+        cmd.name.as_str(),
+        "subscribe" | "ssubscribe" | "unsubscribe" | "sunsubscribe" | "psubscribe" | "punsubscribe" | "ping" | "quit" | "reset"
+    )
 }
 
 fn is_multi_control(cmd: &Command) -> bool {

@@ -17,6 +17,7 @@ pub mod log;
 pub mod memory;
 pub mod monitor;
 pub mod protocol;
+pub mod pubsub;
 pub mod server;
 pub mod stats;
 pub mod types;

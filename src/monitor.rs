@@ -23,6 +23,9 @@ impl Monitors {
 
     pub fn add(&self, client_id: u64, tx: UnboundedSender<Bytes>) {
         let mut s = self.senders.lock();
+        if s.iter().any(|(id, _)| *id == client_id) {
+            return;
+        }
         s.push((client_id, tx));
         self.count.store(s.len(), Ordering::Relaxed);
     }

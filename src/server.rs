@@ -29,6 +29,7 @@ pub struct Server {
     pub clients: Registry,
     pub watches: crate::watch::Watches,
     pub monitors: crate::monitor::Monitors,
+    pub pubsub: crate::pubsub::PubSub,
     pub slowlog: Mutex<SlowLog>,
     pub latency: Mutex<LatencyMonitor>,
     pub started: Instant,
@@ -55,7 +56,7 @@ impl Server {
     pub fn new(config: Config) -> Arc<Server> {
         let hot = config.hot();
         let now = crate::util::now_ms();
-        Arc::new(Server {
+        let srv = Arc::new(Server {
             keyspace: Keyspace::new(hot.databases),
             hot: RwLock::new(Arc::new(hot)),
             config: RwLock::new(config),
@@ -64,6 +65,7 @@ impl Server {
             clients: Registry::default(),
             watches: Default::default(),
             monitors: Default::default(),
+            pubsub: Default::default(),
             slowlog: Mutex::new(SlowLog::default()),
             latency: Mutex::new(LatencyMonitor::default()),
             started: Instant::now(),
@@ -77,7 +79,21 @@ impl Server {
             executable: std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
             last_save_s: AtomicU64::new(now / 1000),
             shutdown_exit_code: AtomicU64::new(0),
-        })
+        });
+        srv.apply_limits();
+        srv
+    }
+
+    /// Apply directives whose values live outside the Hot snapshot.
+    pub fn apply_limits(&self) {
+        let cfg = self.config.read();
+        let parts: Vec<&str> = cfg.get("client-output-buffer-limit").split(' ').collect();
+        for class in parts.chunks(4) {
+            if class.len() == 4 && class[0] == "pubsub" {
+                let n = |s: &str| s.parse::<u64>().unwrap_or(0);
+                *self.pubsub.limits.lock() = (n(class[1]), n(class[2]), n(class[3]));
+            }
+        }
     }
 
     pub fn hot(&self) -> Arc<Hot> {
@@ -88,6 +104,7 @@ impl Server {
     pub fn config_changed(&self) {
         let hot = self.config.read().hot();
         *self.hot.write() = Arc::new(hot);
+        self.apply_limits();
         self.config_epoch.fetch_add(1, Ordering::Release);
     }
 

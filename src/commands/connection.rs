@@ -11,6 +11,12 @@ pub fn ping(ctx: &mut Ctx, out: &mut Out) {
     if ctx.argv.len() > 2 {
         return out.error(&error::wrong_args("ping"));
     }
+    // A RESP2 subscriber gets PING's answer as a message-shaped array.
+    if !ctx.client.resp3 && ctx.client.subs.any() {
+        out.array(2);
+        out.bulk(b"pong");
+        return out.bulk(ctx.argv.get(1).map_or(&b""[..], |m| &m[..]));
+    }
     match ctx.argv.get(1) {
         Some(msg) => out.bulk(msg),
         None => out.simple("PONG"),
@@ -127,9 +133,11 @@ pub fn quit(ctx: &mut Ctx, out: &mut Out) {
 
 pub fn reset(ctx: &mut Ctx, out: &mut Out) {
     ctx.srv.watches.unwatch_all(&mut ctx.client.watch);
-    if ctx.client.pushes.take().is_some() {
-        ctx.srv.monitors.remove(ctx.client.id);
-    }
+    ctx.srv.monitors.remove(ctx.client.id);
+    let subs = std::mem::take(&mut ctx.client.subs);
+    ctx.srv.pubsub.remove_client(ctx.client.id, &subs.channels, &subs.shard, &subs.patterns);
+    ctx.client.pushes = None;
+    ctx.client.push_tx = None;
     let c = &mut *ctx.client;
     c.multi = None;
     c.info.multi_len.store(0, Ordering::Relaxed);
@@ -364,10 +372,7 @@ pub fn client_help(_ctx: &mut Ctx, out: &mut Out) {
 }
 
 pub fn monitor(ctx: &mut Ctx, out: &mut Out) {
-    if ctx.client.pushes.is_none() {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        ctx.client.pushes = Some(rx);
-        ctx.srv.monitors.add(ctx.client.id, tx);
-    }
+    let tx = ctx.client.push_sender();
+    ctx.srv.monitors.add(ctx.client.id, tx);
     out.ok()
 }

@@ -15,6 +15,7 @@ pub mod connection;
 pub mod function;
 pub mod hash;
 pub mod list;
+pub mod pubsub;
 pub mod set;
 pub mod zset;
 pub mod keys;

@@ -74,6 +74,7 @@ fn categories(flags: u64, group: &str, extra: &[&'static str]) -> Vec<&'static s
         "connection" => v.push("connection"),
         "transactions" => v.push("transaction"),
         "scripting" => v.push("scripting"),
+        "pubsub" => {}
         _ => {}
     }
     if flags & WRITE != 0 {
@@ -111,7 +112,7 @@ pub(super) fn with_subs(mut parent: Command, subs: Vec<Command>) -> Command {
 /// their own modules.
 pub fn build() -> Vec<Command> {
     let mut all = core();
-    for family in [super::hash::commands, super::list::commands, super::set::commands, super::zset::commands] {
+    for family in [super::hash::commands, super::list::commands, super::set::commands, super::zset::commands, super::pubsub::commands] {
         all.extend(family());
     }
     all
