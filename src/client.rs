@@ -39,6 +39,20 @@ pub struct Client {
     pub pushes: Option<tokio::sync::mpsc::UnboundedReceiver<Bytes>>,
     pub push_tx: Option<tokio::sync::mpsc::UnboundedSender<Bytes>>,
     pub subs: Subscriptions,
+    /// Running inside EXEC: blocking commands must not block.
+    pub in_exec: bool,
+    /// A stand-in client serving a blocked client's command.
+    pub serving_blocked: bool,
+    /// Set when the last command blocked.
+    pub blocked: Option<Blocked>,
+}
+
+/// What a blocked client waits for.
+pub struct Blocked {
+    pub waiter: Arc<crate::blocking::Waiter>,
+    pub deadline: Option<std::time::Instant>,
+    /// Whether the timeout reply is a null array (else a null bulk).
+    pub null_array: bool,
 }
 
 /// This client's Pub/Sub subscriptions.
@@ -185,6 +199,9 @@ impl Client {
             pushes: None,
             push_tx: None,
             subs: Subscriptions::default(),
+            in_exec: false,
+            serving_blocked: false,
+            blocked: None,
         }
     }
 

@@ -126,6 +126,12 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
                 }
                 out.buf.clear();
             }
+            if step == Batch::Blocked {
+                match wait_unblocked(&srv, &mut client, &mut stream, &mut inbuf).await {
+                    Ok(()) => continue,
+                    Err(()) => break 'conn,
+                }
+            }
             if step != Batch::Flushed {
                 break;
             }
@@ -165,6 +171,65 @@ enum Batch {
     Flushed,
     /// The connection must close once the output is written.
     Close,
+    /// The last command blocked: write what we have, then wait to be served.
+    Blocked,
+}
+
+/// Wait until the blocked command is served (its reply arrives on the push
+/// channel) or times out (answer nil). Bytes the client sends meanwhile are
+/// buffered for after. Err: the connection is gone or killed.
+async fn wait_unblocked(srv: &Server, client: &mut Client, stream: &mut TcpStream, inbuf: &mut BytesMut) -> Result<(), ()> {
+    use crate::blocking::{CANCELLED, SERVED};
+    let Some(blocked) = client.blocked.take() else { return Ok(()) };
+    let w = blocked.waiter.clone();
+    let info = client.info.clone();
+    let mut deadline = blocked.deadline;
+    let result = loop {
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            msg = next_push(&mut client.pushes) => {
+                let Some(msg) = msg else { break Err(()) };
+                srv.stats.total_net_output_bytes.fetch_add(msg.len() as u64, Ordering::Relaxed);
+                if stream.write_all(&msg).await.is_err() {
+                    break Err(());
+                }
+                if w.state.load(Ordering::Acquire) == SERVED {
+                    break Ok(());
+                }
+            }
+            _ = sleep => {
+                if w.claim(CANCELLED) {
+                    srv.blocking.unregister(&w);
+                    let reply: &[u8] = match (blocked.null_array, client.resp3) {
+                        (_, true) => b"_\r\n",
+                        (true, false) => b"*-1\r\n",
+                        (false, false) => b"$-1\r\n",
+                    };
+                    if stream.write_all(reply).await.is_err() {
+                        break Err(());
+                    }
+                    break Ok(());
+                }
+                // Being served right now: the reply is on its way.
+                deadline = Some(std::time::Instant::now() + std::time::Duration::from_millis(1));
+            }
+            r = stream.read_buf(inbuf) => {
+                if !matches!(r, Ok(n) if n > 0) {
+                    break Err(());
+                }
+            }
+            _ = info.kill_notify.notified() => break Err(()),
+        }
+    };
+    if result.is_err() && w.claim(CANCELLED) {
+        srv.blocking.unregister(&w);
+    }
+    result
 }
 
 /// Run requests from `inbuf` until it holds no complete one or the output
@@ -190,6 +255,9 @@ fn run_batch(
                 out.resp3 = client.resp3;
                 client.info.query_buf.store(parser.last_request_bytes + inbuf.len(), Ordering::Relaxed);
                 exec::process(srv, client, &argv, out, hot, &mut gate);
+                if client.blocked.is_some() {
+                    return Batch::Blocked;
+                }
                 // A CONFIG SET applies from the next command on, even in a pipeline.
                 let epoch = srv.config_epoch.load(Ordering::Acquire);
                 if epoch != *hot_epoch {

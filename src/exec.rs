@@ -117,6 +117,10 @@ pub fn call(srv: &Server, client: &mut Client, cmd: &'static Command, argv: &[By
         if srv.watches.any() {
             touch_watched(srv, client.db, cmd, argv);
         }
+        if srv.blocking.any() && !client.serving_blocked {
+            let keys = cmd.keys_in(argv).into_iter().map(|i| argv[i].clone()).collect();
+            commands::blocking::serve_keys(srv, hot, client.db, keys);
+        }
     }
     if hot.slowlog_log_slower_than_us >= 0
         && elapsed_us >= hot.slowlog_log_slower_than_us as u64

@@ -100,7 +100,7 @@ fn render_section(ctx: &Ctx, section: &str, t: &mut String) {
             f!("maxclients:{}", hot.maxclients);
             f!("client_recent_max_input_buffer:0");
             f!("client_recent_max_output_buffer:0");
-            f!("blocked_clients:0");
+            f!("blocked_clients:{}", srv.blocking.blocked_clients());
             f!("tracking_clients:0");
             f!("clients_in_timeout_table:0");
         }

@@ -63,7 +63,7 @@ fn read<'e>(g: &'e mut SlotGuard<'_>, key: &[u8], now_ms: u64) -> Result<Option<
 }
 
 /// The list at `key` for writing: `Ok(None)` if missing, `Err` if another type.
-fn write<'e>(g: &'e mut SlotGuard<'_>, key: &[u8], now_ms: u64) -> Result<Option<&'e mut ListValue>, ()> {
+pub(crate) fn write<'e>(g: &'e mut SlotGuard<'_>, key: &[u8], now_ms: u64) -> Result<Option<&'e mut ListValue>, ()> {
     match g.get_mut(key, now_ms) {
         None => Ok(None),
         Some(e) => {
@@ -77,7 +77,7 @@ fn write<'e>(g: &'e mut SlotGuard<'_>, key: &[u8], now_ms: u64) -> Result<Option
 }
 
 /// Remove `key` if its list became empty (lists are never stored empty).
-fn drop_if_empty(g: &mut SlotGuard<'_>, key: &[u8], empty: bool) {
+pub(crate) fn drop_if_empty(g: &mut SlotGuard<'_>, key: &[u8], empty: bool) {
     if empty {
         g.remove(key);
     }
@@ -374,18 +374,30 @@ pub fn linsert(ctx: &mut Ctx, out: &mut Out) {
 // ---- moves between lists -------------------------------------------------
 
 fn move_generic(ctx: &mut Ctx, out: &mut Out, from: End, to: End) {
+    if !move_elem(ctx, out, from, to) {
+        out.null()
+    }
+}
+
+/// Move one element from argv[1] to argv[2]. Returns false, having written
+/// nothing, when the source has no element (the caller answers nil or blocks).
+pub(crate) fn move_elem(ctx: &mut Ctx, out: &mut Out, from: End, to: End) -> bool {
     let (src, dst) = (ctx.arg(1), ctx.arg(2));
     let now = ctx.now_ms;
     let mut guards = ctx.db().lock_keys([src, dst].into_iter());
     // Source first: a missing source answers nil whatever the destination.
     match write(guards.for_key(src), src, now) {
-        Err(()) => return out.error(error::WRONGTYPE),
-        Ok(None) => return out.null(),
-        Ok(Some(l)) if l.is_empty() => return out.null(),
+        Err(()) => {
+            out.error(error::WRONGTYPE);
+            return true;
+        }
+        Ok(None) => return false,
+        Ok(Some(l)) if l.is_empty() => return false,
         Ok(Some(_)) => {}
     }
     if write(guards.for_key(dst), dst, now).is_err() {
-        return out.error(error::WRONGTYPE);
+        out.error(error::WRONGTYPE);
+        return true;
     }
     let g = guards.for_key(src);
     let Ok(Some(l)) = write(g, src, now) else { unreachable!("source checked above") };
@@ -407,6 +419,7 @@ fn move_generic(ctx: &mut Ctx, out: &mut Out, from: End, to: End) {
         }
     }
     ctx.dirty += 1;
+    true
 }
 
 pub fn lmove(ctx: &mut Ctx, out: &mut Out) {
@@ -447,13 +460,25 @@ pub fn lmpop(ctx: &mut Ctx, out: &mut Out) {
         i += 1;
     }
     let count = count.unwrap_or(1).min(usize::MAX as u64) as usize;
-    let keys = &ctx.argv[2..where_at];
+    if !mpop(ctx, out, 2..where_at, end, count) {
+        out.null_array()
+    }
+}
+
+/// Pop up to `count` elements from the first non-empty list among the keys
+/// at argv[keys], replying `[key, [elements]]`. Returns false, having
+/// written nothing, when every list is empty (the caller answers nil or blocks).
+pub(crate) fn mpop(ctx: &mut Ctx, out: &mut Out, keys: std::ops::Range<usize>, end: End, count: usize) -> bool {
+    let keys = &ctx.argv[keys];
     let now = ctx.now_ms;
     let mut guards = ctx.db().lock_keys(keys.iter().map(|k| &k[..]));
     for key in keys {
         let g = guards.for_key(key);
         let l = match write(g, key, now) {
-            Err(()) => return out.error(error::WRONGTYPE),
+            Err(()) => {
+                out.error(error::WRONGTYPE);
+                return true;
+            }
             Ok(None) => continue,
             Ok(Some(l)) if l.is_empty() => continue,
             Ok(Some(l)) => l,
@@ -465,7 +490,7 @@ pub fn lmpop(ctx: &mut Ctx, out: &mut Out) {
         out.bulk(key);
         reply_elems(out, popped.iter());
         ctx.dirty += popped.len() as u64;
-        return;
+        return true;
     }
-    out.null_array()
+    false
 }

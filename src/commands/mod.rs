@@ -22,6 +22,7 @@ pub mod keys;
 pub mod server;
 pub mod string;
 pub mod bits;
+pub mod blocking;
 pub mod info;
 pub mod introspection;
 pub mod transaction;

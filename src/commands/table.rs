@@ -112,7 +112,7 @@ pub(super) fn with_subs(mut parent: Command, subs: Vec<Command>) -> Command {
 /// their own modules.
 pub fn build() -> Vec<Command> {
     let mut all = core();
-    for family in [super::hash::commands, super::list::commands, super::set::commands, super::zset::commands, super::pubsub::commands] {
+    for family in [super::hash::commands, super::list::commands, super::set::commands, super::zset::commands, super::pubsub::commands, super::blocking::commands] {
         all.extend(family());
     }
     all

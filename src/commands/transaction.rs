@@ -41,6 +41,7 @@ pub fn exec(ctx: &mut Ctx, out: &mut Out) {
     }
     let hot = ctx.hot;
     out.array(state.queued.len());
+    ctx.client.in_exec = true;
     for argv in &state.queued {
         // Queue time already checked name and arity.
         let cmd = super::lookup(&argv[0]).and_then(|c| super::resolve(c, argv).ok());
@@ -49,6 +50,7 @@ pub fn exec(ctx: &mut Ctx, out: &mut Out) {
             None => out.error(&error::unknown_command(argv)),
         }
     }
+    ctx.client.in_exec = false;
 }
 
 /// A key that was live when watched but has expired since counts as
