@@ -64,6 +64,21 @@ pub fn process<'a>(srv: &'a Server, client: &mut Client, argv: &[Bytes], out: &m
         reject(srv, client, out, error::NOAUTH, Some(cmd));
         return;
     }
+    // maxmemory: make room (or refuse) before a command that may grow memory.
+    // Inside MULTI a refused command flags the transaction, as in Redis.
+    if hot.maxmemory > 0 && (cmd.has(commands::DENYOOM) || is_exec_with_denyoom(client, cmd)) {
+        if crate::evict::make_room(srv, hot.maxmemory, &hot.maxmemory_policy, hot.maxmemory_samples).is_err() {
+            if cmd.name == "exec" {
+                client.multi = None;
+                srv.watches.unwatch_all(&mut client.watch);
+                client.info.multi_len.store(0, Ordering::Relaxed);
+                reject(srv, client, out, "EXECABORT Transaction discarded because of: OOM command not allowed when used memory > 'maxmemory'.", Some(cmd));
+            } else {
+                reject(srv, client, out, crate::evict::OOM, Some(cmd));
+            }
+            return;
+        }
+    }
     if !client.resp3 && client.subs.any() && !allowed_when_subscribed(cmd) {
         let msg = format!(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
@@ -163,6 +178,14 @@ fn touch_watched(srv: &Server, db: usize, cmd: &Command, argv: &[Bytes]) {
             }
         }
     }
+}
+
+/// EXEC of a transaction with at least one command that may use memory.
+fn is_exec_with_denyoom(client: &Client, cmd: &Command) -> bool {
+    cmd.name == "exec"
+        && client.multi.as_ref().is_some_and(|m| {
+            m.queued.iter().any(|argv| commands::lookup(&argv[0]).and_then(|c| commands::resolve(c, argv).ok()).is_some_and(|c| c.has(commands::DENYOOM)))
+        })
 }
 
 fn allowed_when_subscribed(cmd: &Command) -> bool {

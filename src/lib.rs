@@ -12,6 +12,7 @@ pub mod config;
 pub mod connection;
 pub mod cron;
 pub mod error;
+pub mod evict;
 pub mod exec;
 pub mod keyspace;
 pub mod log;

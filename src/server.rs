@@ -89,6 +89,7 @@ impl Server {
     /// Apply directives whose values live outside the Hot snapshot.
     pub fn apply_limits(&self) {
         let cfg = self.config.read();
+        crate::evict::configure(cfg.get("maxmemory-policy"), cfg.get_i64("lfu-log-factor"), cfg.get_i64("lfu-decay-time"));
         let parts: Vec<&str> = cfg.get("client-output-buffer-limit").split(' ').collect();
         for class in parts.chunks(4) {
             if class.len() == 4 && class[0] == "pubsub" {

@@ -295,7 +295,7 @@ fn copy_into(g: &mut SlotGuard<'_>, dst: &[u8], mut e: Entry, replace: bool, now
         }
         g.remove(dst);
     }
-    e.lru_s = crate::keyspace::lru_clock();
+    e.lru_s = crate::evict::initial_access();
     g.insert(dst, e, false);
     true
 }
@@ -522,7 +522,7 @@ pub fn object_freq(ctx: &mut Ctx, out: &mut Out) {
     if !ctx.srv.config.read().get("maxmemory-policy").contains("lfu") {
         return out.error(NO_LFU_POLICY_ERR);
     }
-    with_object(ctx, out, |_, out| out.int(0))
+    with_object(ctx, out, |e, out| out.int(crate::evict::lfu_decayed(e.lru_s) as i64))
 }
 
 pub fn object_help(_ctx: &mut Ctx, out: &mut Out) {

@@ -5,7 +5,7 @@
 use super::table::{c, c_with_keys};
 use super::{Command, Ctx, KeySpec};
 use crate::error;
-use crate::keyspace::{lru_clock, Entry, SlotGuard, Value};
+use crate::keyspace::{Entry, SlotGuard, Value};
 use crate::protocol::Out;
 use crate::types::list::{End, ListValue};
 use crate::util::parse_i64;
@@ -67,7 +67,7 @@ pub(crate) fn write<'e>(g: &'e mut SlotGuard<'_>, key: &[u8], now_ms: u64) -> Re
     match g.get_mut(key, now_ms) {
         None => Ok(None),
         Some(e) => {
-            e.lru_s = lru_clock();
+            crate::evict::touch(e);
             match &mut e.value {
                 Value::List(l) => Ok(Some(l)),
                 _ => Err(()),

@@ -44,6 +44,9 @@ pub struct Hot {
     pub zset_max_listpack_value: usize,
     pub list_max_listpack_size: i64,
     pub latency_tracking: bool,
+    pub maxmemory: u64,
+    pub maxmemory_policy: String,
+    pub maxmemory_samples: usize,
 }
 
 /// A startup error in Redis's words.
@@ -305,6 +308,9 @@ impl Config {
             zset_max_listpack_value: self.get_i64("zset-max-listpack-value") as usize,
             list_max_listpack_size: self.get_i64("list-max-listpack-size"),
             latency_tracking: self.get_bool("latency-tracking"),
+            maxmemory: self.get_i64("maxmemory").max(0) as u64,
+            maxmemory_policy: self.get("maxmemory-policy").to_string(),
+            maxmemory_samples: self.get_i64("maxmemory-samples").max(1) as usize,
         }
     }
 

@@ -30,13 +30,15 @@ pub struct Entry {
     pub value: Value,
     /// Absolute unix time in ms when the key expires; 0 = never.
     pub expire_at_ms: u64,
-    /// Access clock for OBJECT IDLETIME / LRU eviction (seconds, wrapping).
+    /// Access clock: seconds (wrapping) for OBJECT IDLETIME and LRU
+    /// eviction, or under an LFU policy (minutes << 8 | counter) for
+    /// OBJECT FREQ and LFU eviction. See `crate::evict`.
     pub lru_s: u32,
 }
 
 impl Entry {
     pub fn new(value: Value) -> Self {
-        Entry { value, expire_at_ms: 0, lru_s: lru_clock() }
+        Entry { value, expire_at_ms: 0, lru_s: crate::evict::initial_access() }
     }
 
     #[inline]
@@ -59,18 +61,22 @@ pub struct SlotTable {
     pub volatile: usize,
 }
 
-/// A database: 16384 lazily created slot tables plus key counters.
+/// A slot's table, allocated on first use.
+type SlotCell = OnceLock<Box<Mutex<SlotTable>>>;
+
+/// A database: 16384 lazily created slot tables plus key counters. The
+/// slot array itself is allocated on the database's first write, so the 16
+/// databases of a fresh server cost nothing.
 pub struct Db {
-    slots: Box<[OnceLock<Mutex<SlotTable>>]>,
+    slots: OnceLock<Box<[SlotCell]>>,
     keys: AtomicI64,
     volatile: AtomicI64,
 }
 
 impl Db {
     fn new() -> Self {
-        let slots: Vec<OnceLock<Mutex<SlotTable>>> = (0..SLOT_COUNT).map(|_| OnceLock::new()).collect();
         Db {
-            slots: slots.into_boxed_slice(),
+            slots: OnceLock::new(),
             keys: AtomicI64::new(0),
             volatile: AtomicI64::new(0),
         }
@@ -88,15 +94,19 @@ impl Db {
         self.volatile.load(Ordering::Relaxed).max(0) as u64
     }
 
+    fn slot_cells(&self) -> &[SlotCell] {
+        self.slots.get_or_init(|| (0..SLOT_COUNT).map(|_| OnceLock::new()).collect())
+    }
+
     /// Lock one slot, creating its table on first use.
     pub fn lock_slot(&self, slot: u16) -> SlotGuard<'_> {
-        let table = self.slots[slot as usize].get_or_init(|| Mutex::new(SlotTable::default()));
+        let table = self.slot_cells()[slot as usize].get_or_init(|| Box::new(Mutex::new(SlotTable::default())));
         SlotGuard { db: self, slot, table: table.lock() }
     }
 
     /// Lock one slot only if its table exists.
     pub fn lock_existing_slot(&self, slot: u16) -> Option<SlotGuard<'_>> {
-        let table = self.slots[slot as usize].get()?;
+        let table = self.slots.get()?[slot as usize].get()?;
         Some(SlotGuard { db: self, slot, table: table.lock() })
     }
 
@@ -165,7 +175,7 @@ impl<'a> SlotGuard<'a> {
     #[inline]
     pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
         let e = self.get_mut(key, now_ms)?;
-        e.lru_s = lru_clock();
+        crate::evict::touch(e);
         Some(e)
     }
 
