@@ -16,6 +16,7 @@ pub mod evict;
 pub mod exec;
 pub mod keyspace;
 pub mod log;
+pub mod longdouble;
 pub mod memory;
 pub mod monitor;
 pub mod protocol;

@@ -36,7 +36,7 @@ impl Stats {
     pub fn instantaneous_ops(&self) -> u64 {
         let s = self.ops_samples.lock();
         match (s.front(), s.back()) {
-            (Some(a), Some(b)) if b.0 > a.0 => (b.1 - a.1) * 1000 / (b.0 - a.0),
+            (Some(a), Some(b)) if b.0 > a.0 => b.1.saturating_sub(a.1) * 1000 / (b.0 - a.0),
             _ => 0,
         }
     }
@@ -73,6 +73,7 @@ impl Stats {
             a.store(0, Ordering::Relaxed);
         }
         self.errorstats.lock().clear();
+        self.ops_samples.lock().clear();
     }
 }
 

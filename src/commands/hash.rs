@@ -1,6 +1,6 @@
 //! Hash commands: HSET and friends, HINCRBY/HINCRBYFLOAT, HRANDFIELD, HSCAN.
 
-mod ld;
+use crate::longdouble as ld;
 
 use super::table::c;
 use super::{Command, Ctx};
@@ -23,7 +23,7 @@ const OUT_OF_RANGE: &str = "ERR value is out of range";
 /// This family's entries in the command table.
 pub fn commands() -> Vec<Command> {
     let k = (1, 1, 1);
-    vec![
+    let cmds = vec![
         c("hset", -4, "write denyoom fast @hash", k, "hash", "2.0.0", "Set the string value of a hash field", hset),
         c("hsetnx", 4, "write denyoom fast @hash", k, "hash", "2.0.0", "Set the value of a hash field, only if the field does not exist", hsetnx),
         c("hget", 3, "readonly fast @hash", k, "hash", "2.0.0", "Get the value of a hash field", hget),
@@ -40,7 +40,36 @@ pub fn commands() -> Vec<Command> {
         c("hincrbyfloat", 4, "write denyoom fast @hash", k, "hash", "2.6.0", "Increment the float value of a hash field by the given amount", hincrbyfloat),
         c("hrandfield", -2, "readonly @hash", k, "hash", "6.2.0", "Get one or multiple random fields from a hash", hrandfield),
         c("hscan", -3, "readonly @hash", k, "hash", "2.8.0", "Incrementally iterate hash fields and associated values", hscan),
-    ]
+    ];
+    with_complexity(cmds)
+}
+
+/// Redis 7.0's documented complexity of each command (COMMAND DOCS).
+fn with_complexity(mut cmds: Vec<Command>) -> Vec<Command> {
+    const COMPLEXITY: &[(&str, &str)] = &[
+        ("hset", "O(1) for each field/value pair added, so O(N) to add N field/value pairs when the command is called with multiple field/value pairs."),
+        ("hsetnx", "O(1)"),
+        ("hget", "O(1)"),
+        ("hmget", "O(N) where N is the number of fields being requested."),
+        ("hmset", "O(N) where N is the number of fields being set."),
+        ("hdel", "O(N) where N is the number of fields to be removed."),
+        ("hlen", "O(1)"),
+        ("hstrlen", "O(1)"),
+        ("hexists", "O(1)"),
+        ("hkeys", "O(N) where N is the size of the hash."),
+        ("hvals", "O(N) where N is the size of the hash."),
+        ("hgetall", "O(N) where N is the size of the hash."),
+        ("hincrby", "O(1)"),
+        ("hincrbyfloat", "O(1)"),
+        ("hrandfield", "O(N) where N is the number of fields returned"),
+        ("hscan", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.."),
+    ];
+    for cmd in &mut cmds {
+        if let Some((_, text)) = COMPLEXITY.iter().find(|(n, _)| *n == cmd.name) {
+            cmd.complexity = text;
+        }
+    }
+    cmds
 }
 
 fn limits(ctx: &Ctx) -> HashLimits {
@@ -487,5 +516,35 @@ pub fn hscan(ctx: &mut Ctx, out: &mut Out) {
     for (f, v) in found {
         out.bulk(f);
         out.bulk(v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_parse_like_strtoul() {
+        assert_eq!(parse_cursor(b"0"), Some(0));
+        assert_eq!(parse_cursor(b""), Some(0));
+        assert_eq!(parse_cursor(b"+5"), Some(5));
+        assert_eq!(parse_cursor(b"-1"), Some(u64::MAX));
+        assert_eq!(parse_cursor(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_cursor(b"18446744073709551616"), None);
+        assert_eq!(parse_cursor(b" 1"), None);
+        assert_eq!(parse_cursor(b"1x"), None);
+        assert_eq!(parse_cursor(b"-"), None);
+    }
+
+    #[test]
+    fn distinct_samples() {
+        for (size, count) in [(10, 9), (1000, 5), (3, 1)] {
+            let mut s = sample_distinct(size, count);
+            assert_eq!(s.len(), count);
+            s.sort_unstable();
+            s.dedup();
+            assert_eq!(s.len(), count);
+            assert!(s.iter().all(|&i| i < size));
+        }
     }
 }

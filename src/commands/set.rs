@@ -22,7 +22,7 @@ pub fn commands() -> Vec<Command> {
     let k = (1, 1, 1);
     let all = (1, -1, 1);
     let store = (1, -1, 1);
-    vec![
+    let cmds = vec![
         c("sadd", -3, "write denyoom fast @set", k, "set", "1.0.0", "Add one or more members to a set", sadd),
         c("srem", -3, "write fast @set", k, "set", "1.0.0", "Remove one or more members from a set", srem),
         c("scard", 2, "readonly fast @set", k, "set", "1.0.0", "Get the number of members in a set", scard),
@@ -49,7 +49,37 @@ pub fn commands() -> Vec<Command> {
         c("sdiff", -2, "readonly @set", all, "set", "1.0.0", "Subtract multiple sets", sdiff),
         c("sdiffstore", -3, "write denyoom @set", store, "set", "1.0.0", "Subtract multiple sets and store the resulting set in a key", sdiffstore),
         c("sscan", -3, "readonly @set", k, "set", "2.8.0", "Incrementally iterate Set elements", sscan),
-    ]
+    ];
+    with_complexity(cmds)
+}
+
+/// Redis 7.0's documented complexity of each command (COMMAND DOCS).
+fn with_complexity(mut cmds: Vec<Command>) -> Vec<Command> {
+    const COMPLEXITY: &[(&str, &str)] = &[
+        ("sadd", "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments."),
+        ("srem", "O(N) where N is the number of members to be removed."),
+        ("scard", "O(1)"),
+        ("sismember", "O(1)"),
+        ("smismember", "O(N) where N is the number of elements being checked for membership"),
+        ("smembers", "O(N) where N is the set cardinality."),
+        ("srandmember", "Without the count argument O(1), otherwise O(N) where N is the absolute value of the passed count."),
+        ("spop", "Without the count argument O(1), otherwise O(N) where N is the value of the passed count."),
+        ("smove", "O(1)"),
+        ("sinter", "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets."),
+        ("sintercard", "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets."),
+        ("sinterstore", "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets."),
+        ("sunion", "O(N) where N is the total number of elements in all given sets."),
+        ("sunionstore", "O(N) where N is the total number of elements in all given sets."),
+        ("sdiff", "O(N) where N is the total number of elements in all given sets."),
+        ("sdiffstore", "O(N) where N is the total number of elements in all given sets."),
+        ("sscan", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.."),
+    ];
+    for cmd in &mut cmds {
+        if let Some((_, text)) = COMPLEXITY.iter().find(|(n, _)| *n == cmd.name) {
+            cmd.complexity = text;
+        }
+    }
+    cmds
 }
 
 /// A read lookup (counts a keyspace hit or miss). `Err` is a wrong type.
@@ -265,6 +295,17 @@ pub fn spop(ctx: &mut Ctx, out: &mut Out) {
                 s.remove(m);
             }
             ctx.dirty += n;
+            // When few members remain Redis builds a new set from them, so
+            // a hashtable of integers comes back as an intset.
+            let remaining = size - n as usize;
+            if remaining * 5 <= n as usize && matches!(s, SetValue::Table(_)) {
+                let members = s.members();
+                let mut fresh = SetValue::new_for(&members[0]);
+                members.iter().for_each(|m| {
+                    fresh.add(m, ctx.hot.set_max_intset_entries);
+                });
+                *s = fresh;
+            }
         }
     }
     if s.is_empty() {
@@ -440,22 +481,38 @@ fn union_diff(ctx: &mut Ctx, out: &mut Out, keys: &[Bytes], dst: Option<&[u8]>, 
             }
         }
     } else if sizes[0].is_some() && !keys[1..].iter().zip(&sizes[1..]).any(|(k, s)| s.is_some() && *k == keys[0]) {
-        set_of(&mut gs, &keys[0]).for_each(|m| {
-            result.add(m, max);
-        });
-        for (k, size) in keys[1..].iter().zip(&sizes[1..]) {
-            let Some(size) = *size else { continue };
-            if result.is_empty() {
-                break;
+        // Redis's choice between its two algorithms decides whether the
+        // result passes through a large (hashtable) stage, so make the same
+        // choice to end with the same encoding.
+        let first_len = sizes[0].unwrap_or(0);
+        let present = sizes.iter().flatten();
+        let one_work = present.clone().count() * first_len / 2;
+        let two_work: usize = present.sum();
+        if one_work <= two_work {
+            // Keep the members of the first set found in no other set.
+            let mut keep = set_of(&mut gs, &keys[0]).members();
+            for (k, size) in keys[1..].iter().zip(&sizes[1..]) {
+                if size.is_some() && !keep.is_empty() {
+                    let s = set_of(&mut gs, k);
+                    keep.retain(|m| !s.contains(m));
+                }
             }
-            let s = set_of(&mut gs, k);
-            if size < result.len() {
-                s.for_each(|m| {
-                    result.remove(m);
-                });
-            } else {
-                let gone: Vec<Elem> = result.members().into_iter().filter(|m| s.contains(m)).collect();
-                gone.iter().for_each(|m| {
+            keep.iter().for_each(|m| {
+                result.add(m, max);
+            });
+        } else {
+            // Copy the first set, then remove every other set's members.
+            set_of(&mut gs, &keys[0]).for_each(|m| {
+                result.add(m, max);
+            });
+            for (k, size) in keys[1..].iter().zip(&sizes[1..]) {
+                if size.is_none() {
+                    continue;
+                }
+                if result.is_empty() {
+                    break;
+                }
+                set_of(&mut gs, k).for_each(|m| {
                     result.remove(m);
                 });
             }

@@ -589,6 +589,8 @@ impl ZSetValue {
     /// encoded as Redis would encode a freshly stored result.
     pub fn from_sorted(items: Vec<(f64, Elem)>, lim: Limits) -> Self {
         if items.len() <= lim.max_entries && items.iter().all(|(_, m)| m.len() <= lim.max_value) {
+            let mut items = items;
+            items.iter_mut().filter(|(s, _)| *s == 0.0).for_each(|(s, _)| *s = 0.0);
             return ZSetValue::Small(items);
         }
         let mut big = ZSetBig::default();
@@ -645,6 +647,8 @@ impl ZSetValue {
     /// large form when the listpack would outgrow the limits.
     pub fn insert(&mut self, m: &[u8], score: f64, lim: Limits) -> bool {
         if let ZSetValue::Small(v) = self {
+            // A listpack keeps scores as text/integers: -0 is stored as 0.
+            let score = if score == 0.0 { 0.0 } else { score };
             match v.iter().position(|(_, x)| x.as_bytes() == m) {
                 Some(i) => {
                     let (old, _) = v[i];

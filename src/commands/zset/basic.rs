@@ -1,0 +1,392 @@
+//! ZADD/ZINCRBY, ZREM, ZCARD, ZSCORE/ZMSCORE, ZRANK/ZREVRANK, ZCOUNT,
+//! ZLEXCOUNT, ZRANDMEMBER and ZSCAN.
+
+use super::*;
+use crate::error;
+use crate::keyspace::{Entry, Value};
+use crate::protocol::reply::format_double;
+use crate::types::zset::ZSetValue;
+use crate::util::{glob_match, parse_i64};
+use crate::commands::Ctx;
+use rand::Rng;
+
+const ERR_XX_NX: &str = "ERR XX and NX options at the same time are not compatible";
+const ERR_GT_LT_NX: &str = "ERR GT, LT, and/or NX options at the same time are not compatible";
+const ERR_INCR_PAIR: &str = "ERR INCR option supports a single increment-element pair";
+const ERR_NAN: &str = "ERR resulting score is not a number (NaN)";
+
+pub fn zadd(ctx: &mut Ctx, out: &mut Out) {
+    zadd_generic(ctx, out, false);
+}
+
+pub fn zincrby(ctx: &mut Ctx, out: &mut Out) {
+    zadd_generic(ctx, out, true);
+}
+
+fn zadd_generic(ctx: &mut Ctx, out: &mut Out, mut incr: bool) {
+    let argc = ctx.argv.len();
+    let (mut nx, mut xx, mut gt, mut lt, mut ch) = (false, false, false, false, false);
+    let mut i = 2;
+    while i < argc {
+        let a = ctx.arg(i);
+        if a.eq_ignore_ascii_case(b"nx") {
+            nx = true;
+        } else if a.eq_ignore_ascii_case(b"xx") {
+            xx = true;
+        } else if a.eq_ignore_ascii_case(b"ch") {
+            ch = true;
+        } else if a.eq_ignore_ascii_case(b"incr") {
+            incr = true;
+        } else if a.eq_ignore_ascii_case(b"gt") {
+            gt = true;
+        } else if a.eq_ignore_ascii_case(b"lt") {
+            lt = true;
+        } else {
+            break;
+        }
+        i += 1;
+    }
+    let rest = argc - i;
+    if rest == 0 || !rest.is_multiple_of(2) {
+        return out.error(error::SYNTAX);
+    }
+    let n = rest / 2;
+    if nx && xx {
+        return out.error(ERR_XX_NX);
+    }
+    if (nx && (gt || lt)) || (gt && lt) {
+        return out.error(ERR_GT_LT_NX);
+    }
+    if incr && n > 1 {
+        return out.error(ERR_INCR_PAIR);
+    }
+    let mut scores = Vec::with_capacity(n);
+    for j in 0..n {
+        match parse_score(ctx.arg(i + 2 * j)) {
+            Some(s) => scores.push(s),
+            None => return out.error(error::NOT_FLOAT),
+        }
+    }
+    let key = ctx.arg(1);
+    let lim = limits(ctx);
+    let now = ctx.now_ms;
+    let mut g = ctx.db().lock_key(key);
+    match g.get_mut(key, now) {
+        Some(e) if !matches!(e.value, Value::ZSet(_)) => return out.error(error::WRONGTYPE),
+        Some(_) => {}
+        None => {
+            if xx {
+                return if incr { out.null() } else { out.int(0) };
+            }
+            let z = ZSetValue::new_for(ctx.arg(i + 1).len(), lim);
+            g.insert(key, Entry::new(Value::ZSet(Box::new(z))), false);
+        }
+    }
+    let Ok(Some(z)) = get_zset_mut(&mut g, key, now) else { unreachable!("checked above") };
+    let (mut added, mut updated, mut processed) = (0u64, 0u64, 0u64);
+    let mut last = 0.0;
+    let mut nan = false;
+    for (j, &score) in scores.iter().enumerate() {
+        let m = ctx.arg(i + 2 * j + 1);
+        let mut s = score;
+        match z.score(m) {
+            Some(cur) => {
+                if nx {
+                    continue;
+                }
+                if incr {
+                    s += cur;
+                    if s.is_nan() {
+                        nan = true;
+                        break;
+                    }
+                }
+                if (lt && s >= cur) || (gt && s <= cur) {
+                    continue;
+                }
+                processed += 1;
+                last = s;
+                if s != cur {
+                    z.insert(m, s, lim);
+                    updated += 1;
+                }
+            }
+            None => {
+                if xx {
+                    continue;
+                }
+                z.insert(m, s, lim);
+                added += 1;
+                processed += 1;
+                last = s;
+            }
+        }
+    }
+    drop_if_empty(&mut g, key);
+    if nan {
+        return out.error(ERR_NAN);
+    }
+    ctx.dirty += added + updated;
+    if incr {
+        if processed > 0 {
+            out.double(last)
+        } else {
+            out.null()
+        }
+    } else {
+        out.int((if ch { added + updated } else { added }) as i64)
+    }
+}
+
+pub fn zrem(ctx: &mut Ctx, out: &mut Out) {
+    let key = ctx.arg(1);
+    let mut g = ctx.db().lock_key(key);
+    let z = match get_zset_mut(&mut g, key, ctx.now_ms) {
+        Err(()) => return out.error(error::WRONGTYPE),
+        Ok(None) => return out.int(0),
+        Ok(Some(z)) => z,
+    };
+    let mut deleted = 0;
+    for m in &ctx.argv[2..] {
+        if z.remove(m).is_some() {
+            deleted += 1;
+        }
+        if z.is_empty() {
+            break;
+        }
+    }
+    drop_if_empty(&mut g, key);
+    ctx.dirty += deleted;
+    out.int(deleted as i64);
+}
+
+/// Look up the sorted set for a read command, counting the hit or miss.
+macro_rules! read_or {
+    ($ctx:expr, $out:expr, $g:expr, $key:expr, $missing:expr) => {
+        match get_zset(&mut $g, $key, $ctx.now_ms) {
+            Err(()) => {
+                $ctx.hit();
+                return $out.error(error::WRONGTYPE);
+            }
+            Ok(None) => {
+                $ctx.miss();
+                return $missing;
+            }
+            Ok(Some(z)) => {
+                $ctx.hit();
+                z
+            }
+        }
+    };
+}
+pub(super) use read_or;
+
+pub fn zcard(ctx: &mut Ctx, out: &mut Out) {
+    let key = ctx.arg(1);
+    let mut g = ctx.db().lock_key(key);
+    let z = read_or!(ctx, out, g, key, out.int(0));
+    out.int(z.len() as i64);
+}
+
+pub fn zscore(ctx: &mut Ctx, out: &mut Out) {
+    let key = ctx.arg(1);
+    let mut g = ctx.db().lock_key(key);
+    let z = read_or!(ctx, out, g, key, out.null());
+    match z.score(ctx.arg(2)) {
+        Some(s) => out.double(s),
+        None => out.null(),
+    }
+}
+
+pub fn zmscore(ctx: &mut Ctx, out: &mut Out) {
+    let key = ctx.arg(1);
+    let mut g = ctx.db().lock_key(key);
+    let members = &ctx.argv[2..];
+    let z = match get_zset(&mut g, key, ctx.now_ms) {
+        Err(()) => {
+            ctx.hit();
+            return out.error(error::WRONGTYPE);
+        }
+        Ok(z) => z,
+    };
+    if z.is_some() {
+        ctx.hit();
+    } else {
+        ctx.miss();
+    }
+    out.array(members.len());
+    for m in members {
+        match z.and_then(|z| z.score(m)) {
+            Some(s) => out.double(s),
+            None => out.null(),
+        }
+    }
+}
+
+fn rank_generic(ctx: &mut Ctx, out: &mut Out, rev: bool) {
+    let key = ctx.arg(1);
+    let mut g = ctx.db().lock_key(key);
+    let z = read_or!(ctx, out, g, key, out.null());
+    match z.rank(ctx.arg(2)) {
+        Some(r) => out.int((if rev { z.len() - 1 - r } else { r }) as i64),
+        None => out.null(),
+    }
+}
+
+pub fn zrank(ctx: &mut Ctx, out: &mut Out) {
+    rank_generic(ctx, out, false);
+}
+
+pub fn zrevrank(ctx: &mut Ctx, out: &mut Out) {
+    rank_generic(ctx, out, true);
+}
+
+pub fn zcount(ctx: &mut Ctx, out: &mut Out) {
+    let Some(range) = ScoreRange::parse(ctx.arg(2), ctx.arg(3)) else {
+        return out.error(ERR_NOT_FLOAT_RANGE);
+    };
+    let key = ctx.arg(1);
+    let mut g = ctx.db().lock_key(key);
+    let z = read_or!(ctx, out, g, key, out.int(0));
+    let (s, e) = range.ranks(z);
+    out.int((e - s) as i64);
+}
+
+pub fn zlexcount(ctx: &mut Ctx, out: &mut Out) {
+    let Some(range) = LexRange::parse(ctx.arg(2), ctx.arg(3)) else {
+        return out.error(ERR_LEX_RANGE);
+    };
+    let key = ctx.arg(1);
+    let mut g = ctx.db().lock_key(key);
+    let z = read_or!(ctx, out, g, key, out.int(0));
+    let (s, e) = range.ranks(z);
+    out.int((e - s) as i64);
+}
+
+pub fn zrandmember(ctx: &mut Ctx, out: &mut Out) {
+    let argc = ctx.argv.len();
+    let key = ctx.arg(1);
+    if argc == 2 {
+        let mut g = ctx.db().lock_key(key);
+        let z = read_or!(ctx, out, g, key, out.null());
+        let r = rand::thread_rng().gen_range(0..z.len());
+        return out.bulk(z.at(r).1);
+    }
+    let Some(l) = parse_i64(ctx.arg(2)) else {
+        return out.error(error::NOT_INTEGER);
+    };
+    if l == i64::MIN {
+        return out.error("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807");
+    }
+    if argc > 4 || (argc == 4 && !ctx.arg_is(3, "withscores")) {
+        return out.error(error::SYNTAX);
+    }
+    let withscores = argc == 4;
+    if withscores && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&l) {
+        return out.error("ERR value is out of range");
+    }
+    let mut g = ctx.db().lock_key(key);
+    let z = read_or!(ctx, out, g, key, out.array(0));
+    let size = z.len();
+    let count = l.unsigned_abs() as usize;
+    if count == 0 {
+        return out.array(0);
+    }
+    let mut rng = rand::thread_rng();
+    if l < 0 || count == 1 {
+        pairs_header(out, count, withscores);
+        for _ in 0..count {
+            let (s, m) = z.at(rng.gen_range(0..size));
+            pair_item(out, s, m, withscores);
+        }
+        return;
+    }
+    if count >= size {
+        return reply_range(out, z, 0, size, false, withscores);
+    }
+    pairs_header(out, count, withscores);
+    for r in rand::seq::index::sample(&mut rng, size, count) {
+        let (s, m) = z.at(r);
+        pair_item(out, s, m, withscores);
+    }
+}
+
+pub fn zscan(ctx: &mut Ctx, out: &mut Out) {
+    let Some(cursor) = parse_cursor(ctx.arg(2)) else {
+        return out.error("ERR invalid cursor");
+    };
+    let key = ctx.arg(1);
+    let mut g = ctx.db().lock_key(key);
+    let z = read_or!(ctx, out, g, key, {
+        out.array(2);
+        out.bulk(b"0");
+        out.array(0)
+    });
+    let mut count = 10usize;
+    let mut pattern: Option<&[u8]> = None;
+    let mut i = 3;
+    while i < ctx.argv.len() {
+        let has_next = i + 1 < ctx.argv.len();
+        if ctx.arg_is(i, "count") && has_next {
+            match parse_i64(ctx.arg(i + 1)) {
+                Some(n) if n >= 1 => count = n as usize,
+                Some(_) => return out.error(error::SYNTAX),
+                None => return out.error(error::NOT_INTEGER),
+            }
+        } else if ctx.arg_is(i, "match") && has_next {
+            pattern = Some(ctx.arg(i + 1)).filter(|p| *p != b"*");
+        } else {
+            return out.error(error::SYNTAX);
+        }
+        i += 2;
+    }
+    let mut found: Vec<(f64, Vec<u8>)> = Vec::new();
+    let next = z.scan(cursor, count, |s, m| {
+        if pattern.is_none_or(|p| glob_match(p, m, false)) {
+            found.push((s, m.to_vec()));
+        }
+    });
+    out.array(2);
+    out.bulk(next.to_string().as_bytes());
+    out.array(found.len() * 2);
+    for (s, m) in &found {
+        out.bulk(m);
+        out.bulk(format_double(*s).as_bytes());
+    }
+}
+
+/// A SCAN cursor as Redis reads it with strtoul: optional sign (a minus
+/// wraps), decimal digits, nothing else; "" is 0.
+fn parse_cursor(arg: &[u8]) -> Option<u64> {
+    if arg.is_empty() {
+        return Some(0);
+    }
+    let (neg, digits) = match arg[0] {
+        b'-' => (true, &arg[1..]),
+        b'+' => (false, &arg[1..]),
+        _ => (false, arg),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let v: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    Some(if neg { v.wrapping_neg() } else { v })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_parse_like_strtoul() {
+        assert_eq!(parse_cursor(b"0"), Some(0));
+        assert_eq!(parse_cursor(b""), Some(0));
+        assert_eq!(parse_cursor(b"+7"), Some(7));
+        assert_eq!(parse_cursor(b"-1"), Some(u64::MAX));
+        assert_eq!(parse_cursor(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_cursor(b"18446744073709551616"), None);
+        assert_eq!(parse_cursor(b" 1"), None);
+        assert_eq!(parse_cursor(b"1x"), None);
+        assert_eq!(parse_cursor(b"-"), None);
+    }
+}

@@ -1,0 +1,125 @@
+//! ZPOPMIN, ZPOPMAX and ZMPOP.
+
+use super::*;
+use crate::commands::Ctx;
+use crate::error;
+use crate::types::Elem;
+use crate::util::parse_i64;
+
+/// Pop up to `count` elements from the low (or high, if `max`) end of the
+/// sorted set at `key` (which exists), deleting the key once empty.
+fn pop(g: &mut SlotGuard<'_>, key: &[u8], now: u64, max: bool, count: usize) -> Vec<(f64, Elem)> {
+    let Ok(Some(z)) = get_zset_mut(g, key, now) else { return Vec::new() };
+    let len = z.len();
+    let n = count.min(len);
+    let (s, e) = if max { (len - n, len) } else { (0, n) };
+    let mut items = Vec::with_capacity(n);
+    z.range(s, e, max, |sc, m| items.push((sc, Elem::from(m))));
+    z.remove_ranks(s, e);
+    drop_if_empty(g, key);
+    items
+}
+
+fn zpop(ctx: &mut Ctx, out: &mut Out, max: bool) {
+    if ctx.argv.len() > 3 {
+        return out.error(error::SYNTAX);
+    }
+    let mut count: Option<usize> = None;
+    if ctx.argv.len() == 3 {
+        match parse_i64(ctx.arg(2)) {
+            Some(n) if n >= 0 => count = Some(n as usize),
+            _ => return out.error(error::OUT_OF_RANGE),
+        }
+    }
+    let key = ctx.arg(1);
+    let now = ctx.now_ms;
+    let mut g = ctx.db().lock_key(key);
+    match get_zset(&mut g, key, now) {
+        Err(()) => return out.error(error::WRONGTYPE),
+        Ok(None) => return out.array(0),
+        Ok(Some(_)) => {}
+    }
+    if count == Some(0) {
+        return out.array(0);
+    }
+    let nested = out.resp3 && count.is_some();
+    let items = pop(&mut g, key, now, max, count.unwrap_or(1));
+    ctx.dirty += items.len() as u64;
+    if nested {
+        out.array(items.len());
+    } else {
+        out.array(items.len() * 2);
+    }
+    for (s, m) in &items {
+        if nested {
+            out.array(2);
+        }
+        out.bulk(m);
+        out.double(*s);
+    }
+}
+
+pub fn zpopmin(ctx: &mut Ctx, out: &mut Out) {
+    zpop(ctx, out, false);
+}
+
+pub fn zpopmax(ctx: &mut Ctx, out: &mut Out) {
+    zpop(ctx, out, true);
+}
+
+pub fn zmpop(ctx: &mut Ctx, out: &mut Out) {
+    const ERR_NUMKEYS: &str = "ERR numkeys should be greater than 0";
+    let argc = ctx.argv.len();
+    let numkeys = match parse_i64(ctx.arg(1)) {
+        Some(n) if n >= 1 => n as usize,
+        _ => return out.error(ERR_NUMKEYS),
+    };
+    if numkeys >= argc - 2 {
+        return out.error(error::SYNTAX);
+    }
+    let where_at = 2 + numkeys;
+    let max = if ctx.arg_is(where_at, "min") {
+        false
+    } else if ctx.arg_is(where_at, "max") {
+        true
+    } else {
+        return out.error(error::SYNTAX);
+    };
+    let mut count: Option<usize> = None;
+    let mut j = where_at + 1;
+    while j < argc {
+        if count.is_none() && ctx.arg_is(j, "count") && j + 1 < argc {
+            match parse_i64(ctx.arg(j + 1)) {
+                Some(n) if n >= 1 => count = Some(n as usize),
+                _ => return out.error("ERR count should be greater than 0"),
+            }
+            j += 2;
+        } else {
+            return out.error(error::SYNTAX);
+        }
+    }
+    let count = count.unwrap_or(1);
+    let keys = &ctx.argv[2..where_at];
+    let now = ctx.now_ms;
+    let mut guards = ctx.db().lock_keys(keys.iter().map(|k| &k[..]));
+    for key in keys {
+        let g = guards.for_key(key);
+        match get_zset(g, key, now) {
+            Err(()) => return out.error(error::WRONGTYPE),
+            Ok(None) => continue,
+            Ok(Some(_)) => {}
+        }
+        let items = pop(g, key, now, max, count);
+        ctx.dirty += items.len() as u64;
+        out.array(2);
+        out.bulk(key);
+        out.array(items.len());
+        for (s, m) in &items {
+            out.array(2);
+            out.bulk(m);
+            out.double(*s);
+        }
+        return;
+    }
+    out.null_array();
+}
