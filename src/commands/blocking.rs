@@ -26,6 +26,18 @@ pub fn commands() -> Vec<Command> {
         c_with_keys("brpop", -3, "write noscript blocking @list", range(1, -2), "list", "2.0.0", "Remove and get the last element in a list, or block until one is available", brpop),
         c_with_keys("brpoplpush", 4, "write denyoom noscript blocking @list", range(1, 2), "list", "2.2.0", "Pop an element from a list, push it to another list and return it; or block until one is available", brpoplpush),
         c_with_keys("blmove", 6, "write denyoom noscript blocking @list", range(1, 2), "list", "6.2.0", "Pop an element from a list, push it to another list and return it; or block until one is available", blmove),
+        c_with_keys("bzpopmin", -3, "write noscript blocking fast @sortedset", range(1, -2), "sorted_set", "5.0.0", "Remove and return the member with the lowest score from one or more sorted sets, or block until one is available", bzpopmin),
+        c_with_keys("bzpopmax", -3, "write noscript blocking fast @sortedset", range(1, -2), "sorted_set", "5.0.0", "Remove and return the member with the highest score from one or more sorted sets, or block until one is available", bzpopmax),
+        c_with_keys(
+            "bzmpop",
+            -5,
+            "write blocking @sortedset",
+            KeySpec::Keynum { extra_first: 0, numkeys_at: 2, first_offset: 1, step: 1 },
+            "sorted_set",
+            "7.0.0",
+            "Remove and return members with scores in a sorted set or block until one is available",
+            bzmpop,
+        ),
         c_with_keys(
             "blmpop",
             -5,
@@ -153,6 +165,49 @@ pub fn blmpop(ctx: &mut Ctx, out: &mut Out) {
     serve_or_block(ctx, out, 1, (3..where_at).collect(), true, move |ctx, out| super::list::mpop(ctx, out, 3..where_at, end, count))
 }
 
+pub fn bzpopmin(ctx: &mut Ctx, out: &mut Out) {
+    let n = ctx.argv.len();
+    serve_or_block(ctx, out, n - 1, (1..n - 1).collect(), true, |ctx, out| super::zset::pop::pop_one_from(ctx, out, 1..n - 1, false))
+}
+
+pub fn bzpopmax(ctx: &mut Ctx, out: &mut Out) {
+    let n = ctx.argv.len();
+    serve_or_block(ctx, out, n - 1, (1..n - 1).collect(), true, |ctx, out| super::zset::pop::pop_one_from(ctx, out, 1..n - 1, true))
+}
+
+pub fn bzmpop(ctx: &mut Ctx, out: &mut Out) {
+    let numkeys = match parse_i64(ctx.arg(2)) {
+        Some(n) if n > 0 => n as u64,
+        _ => return out.error("ERR numkeys should be greater than 0"),
+    };
+    let where_at = numkeys.saturating_add(3);
+    if where_at >= ctx.argv.len() as u64 {
+        return out.error(error::SYNTAX);
+    }
+    let where_at = where_at as usize;
+    let max = if ctx.arg_is(where_at, "MIN") {
+        false
+    } else if ctx.arg_is(where_at, "MAX") {
+        true
+    } else {
+        return out.error(error::SYNTAX);
+    };
+    let mut count = 1usize;
+    let mut i = where_at + 1;
+    while i < ctx.argv.len() {
+        if ctx.arg_is(i, "COUNT") && i + 1 < ctx.argv.len() && i == where_at + 1 {
+            match parse_i64(ctx.arg(i + 1)) {
+                Some(n) if n > 0 => count = n as usize,
+                _ => return out.error("ERR count should be greater than 0"),
+            }
+            i += 2;
+        } else {
+            return out.error(error::SYNTAX);
+        }
+    }
+    serve_or_block(ctx, out, 1, (3..where_at).collect(), true, move |ctx, out| super::zset::pop::mpop_from(ctx, out, 3..where_at, max, count))
+}
+
 /// After a write changed `keys` in `db`: serve the clients blocked on them,
 /// oldest first, while there is something to serve. A served command that
 /// writes elsewhere (BLMOVE's destination) queues that key too.
@@ -177,6 +232,9 @@ pub fn serve_keys(srv: &Server, hot: &crate::config::Hot, db: usize, keys: Vec<B
             let mut ctx = Ctx { srv, client: &mut client, argv: &w.argv, now_ms: crate::util::now_ms(), cmd, dirty: 0, hot };
             (cmd.handler)(&mut ctx, &mut out);
             let dirty = ctx.dirty;
+            if hot.notify_keyspace_events != 0 {
+                crate::notify::flush(srv, hot.notify_keyspace_events);
+            }
             if out.buf.is_empty() {
                 // Nothing left for this waiter: it keeps waiting, and so do the ones behind it.
                 w.state.store(WAITING, Ordering::Release);

@@ -5,7 +5,7 @@
 //! and the reply shapes the family uses.
 
 mod basic;
-mod pop;
+pub(crate) mod pop;
 mod range;
 mod setops;
 

@@ -98,14 +98,25 @@ pub fn zmpop(ctx: &mut Ctx, out: &mut Out) {
             return out.error(error::SYNTAX);
         }
     }
-    let count = count.unwrap_or(1);
-    let keys = &ctx.argv[2..where_at];
+    if !mpop_from(ctx, out, 2..where_at, max, count.unwrap_or(1)) {
+        out.null_array();
+    }
+}
+
+/// The ZMPOP / BZMPOP step: pop up to `count` from the first non-empty
+/// sorted set among argv[keys], replying `[key, [[member, score], ...]]`.
+/// Returns false, having written nothing, when all are empty.
+pub(crate) fn mpop_from(ctx: &mut Ctx, out: &mut Out, keys: std::ops::Range<usize>, max: bool, count: usize) -> bool {
+    let keys = &ctx.argv[keys];
     let now = ctx.now_ms;
     let mut guards = ctx.db().lock_keys(keys.iter().map(|k| &k[..]));
     for key in keys {
         let g = guards.for_key(key);
         match get_zset(g, key, now) {
-            Err(()) => return out.error(error::WRONGTYPE),
+            Err(()) => {
+                out.error(error::WRONGTYPE);
+                return true;
+            }
             Ok(None) => continue,
             Ok(Some(_)) => {}
         }
@@ -119,7 +130,35 @@ pub fn zmpop(ctx: &mut Ctx, out: &mut Out) {
             out.bulk(m);
             out.double(*s);
         }
-        return;
+        return true;
     }
-    out.null_array();
+    false
+}
+
+/// The BZPOPMIN / BZPOPMAX step: pop one element from the first non-empty
+/// sorted set among argv[keys], replying `[key, member, score]`.
+pub(crate) fn pop_one_from(ctx: &mut Ctx, out: &mut Out, keys: std::ops::Range<usize>, max: bool) -> bool {
+    let keys = &ctx.argv[keys];
+    let now = ctx.now_ms;
+    let mut guards = ctx.db().lock_keys(keys.iter().map(|k| &k[..]));
+    for key in keys {
+        let g = guards.for_key(key);
+        match get_zset(g, key, now) {
+            Err(()) => {
+                out.error(error::WRONGTYPE);
+                return true;
+            }
+            Ok(None) => continue,
+            Ok(Some(_)) => {}
+        }
+        let items = pop(g, key, now, max, 1);
+        let Some((s, m)) = items.first() else { continue };
+        ctx.dirty += 1;
+        out.array(3);
+        out.bulk(key);
+        out.bulk(m);
+        out.double(*s);
+        return true;
+    }
+    false
 }
