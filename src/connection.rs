@@ -270,7 +270,7 @@ fn run_batch(
             }
             Err(e) => {
                 crate::verbose!("Protocol error ({}) from client: id={} addr={}", e.0, client.id, client.info.addr);
-                out.error(&e.0);
+                out.error(&format!("ERR {}", e.0));
                 return Batch::Close;
             }
         }

@@ -11,7 +11,6 @@ pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
 pub const NOAUTH: &str = "NOAUTH Authentication required.";
 pub const NO_SUCH_KEY: &str = "ERR no such key";
 pub const DB_INDEX_RANGE: &str = "ERR DB index is out of range";
-pub const INVALID_DB_INDEX: &str = "ERR invalid DB index";
 pub const SELECT_CLUSTER: &str = "ERR SELECT is not allowed in cluster mode";
 pub const OUT_OF_RANGE: &str = "ERR value is out of range, must be positive";
 pub const STRING_TOO_LONG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";

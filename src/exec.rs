@@ -110,9 +110,14 @@ pub fn call(srv: &Server, client: &mut Client, cmd: &'static Command, argv: &[By
     let started = Instant::now();
     let errors_before = out.errors.len();
     client.info.last_cmd.store(cmd as *const Command as *mut Command, Ordering::Relaxed);
-    let mut ctx = Ctx { srv, client, argv, now_ms: crate::util::now_ms(), cmd, dirty: 0, hot };
+    let mut ctx = Ctx { srv, client, argv, now_ms: crate::util::now_ms(), cmd, dirty: 0, hot, modified: None };
     (cmd.handler)(&mut ctx, out);
     let dirty = ctx.dirty;
+    let modified = ctx.modified.take();
+    if hot.notify_keyspace_events != 0 {
+        // Keys the command found expired or created ("expired"/"new").
+        crate::notify::flush(srv, hot.notify_keyspace_events);
+    }
     let elapsed_us = started.elapsed().as_micros() as u64;
 
     cmd.stats.calls.fetch_add(1, Ordering::Relaxed);
@@ -130,10 +135,10 @@ pub fn call(srv: &Server, client: &mut Client, cmd: &'static Command, argv: &[By
     if dirty > 0 {
         srv.stats.dirty.fetch_add(dirty, Ordering::Relaxed);
         if srv.watches.any() {
-            touch_watched(srv, client.db, cmd, argv);
+            touch_watched(srv, client.db, cmd, argv, modified.as_deref());
         }
         if srv.blocking.any() && !client.serving_blocked {
-            let keys = cmd.keys_in(argv).into_iter().map(|i| argv[i].clone()).collect();
+            let keys = modified.unwrap_or_else(|| cmd.keys_in(argv).into_iter().map(|i| argv[i].clone()).collect());
             commands::blocking::serve_keys(srv, hot, client.db, keys);
         }
     }
@@ -152,7 +157,11 @@ pub fn call(srv: &Server, client: &mut Client, cmd: &'static Command, argv: &[By
 }
 
 /// A write changed the keyspace: flag the clients watching its keys.
-fn touch_watched(srv: &Server, db: usize, cmd: &Command, argv: &[Bytes]) {
+fn touch_watched(srv: &Server, db: usize, cmd: &Command, argv: &[Bytes], modified: Option<&[Bytes]>) {
+    if let Some(keys) = modified {
+        keys.iter().for_each(|k| srv.watches.touch(db, k));
+        return;
+    }
     match cmd.name.as_str() {
         // These flag their watchers themselves, before the data changes.
         "flushall" | "flushdb" | "swapdb" => {}

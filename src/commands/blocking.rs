@@ -83,6 +83,7 @@ fn pop_first(ctx: &mut Ctx, out: &mut Out, keys: std::ops::Range<usize>, end: En
         out.bulk(key);
         out.bulk(&v);
         ctx.dirty += 1;
+        super::list::notify_popped(ctx, key, end, empty);
         return true;
     }
     false
@@ -229,7 +230,7 @@ pub fn serve_keys(srv: &Server, hot: &crate::config::Hot, db: usize, keys: Vec<B
             client.serving_blocked = true;
             let mut out = Out::new(w.resp3);
             let Some(cmd) = super::lookup(&w.argv[0]) else { continue };
-            let mut ctx = Ctx { srv, client: &mut client, argv: &w.argv, now_ms: crate::util::now_ms(), cmd, dirty: 0, hot };
+            let mut ctx = Ctx { srv, client: &mut client, argv: &w.argv, now_ms: crate::util::now_ms(), cmd, dirty: 0, hot, modified: None };
             (cmd.handler)(&mut ctx, &mut out);
             let dirty = ctx.dirty;
             if hot.notify_keyspace_events != 0 {

@@ -29,7 +29,7 @@ pub fn echo(ctx: &mut Ctx, out: &mut Out) {
 
 pub fn select(ctx: &mut Ctx, out: &mut Out) {
     let Some(i) = crate::util::parse_i64(ctx.arg(1)) else {
-        return out.error(error::INVALID_DB_INDEX);
+        return out.error(error::NOT_INTEGER);
     };
     if ctx.hot.cluster_enabled && i != 0 {
         return out.error(error::SELECT_CLUSTER);
@@ -98,7 +98,7 @@ pub fn hello(ctx: &mut Ctx, out: &mut Out) {
         }
     }
     if !ctx.client.authenticated && ctx.hot.requirepass.is_some() {
-        return out.error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+        return out.error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
     }
     if let Some(name) = setname {
         *ctx.client.info.name.lock() = if name.is_empty() { None } else { Some(name) };
@@ -236,7 +236,9 @@ pub fn client_kill(ctx: &mut Ctx, out: &mut Out) {
         let addr = ctx.arg_str(2);
         return match clients.iter().find(|c| c.addr.to_string() == addr) {
             Some(c) => {
+                // Gone from CLIENT LIST before we reply, as in Redis.
                 c.kill();
+                ctx.srv.clients.remove(c.id);
                 out.ok()
             }
             None => out.error("ERR No such client"),
@@ -290,6 +292,7 @@ pub fn client_kill(ctx: &mut Ctx, out: &mut Out) {
             continue;
         }
         c.kill();
+        ctx.srv.clients.remove(c.id);
         killed += 1;
     }
     out.int(killed)

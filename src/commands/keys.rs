@@ -5,6 +5,7 @@
 use super::{help_reply, Ctx};
 use crate::error;
 use crate::keyspace::{Entry, SlotGuard, Value};
+use crate::notify::{notify, notify_in, NOTIFY_GENERIC};
 use crate::protocol::Out;
 use crate::util::{glob_match, parse_i64};
 use rand::Rng;
@@ -20,6 +21,8 @@ pub fn del(ctx: &mut Ctx, out: &mut Out) {
         }
         if g.remove(key).is_some() {
             n += 1;
+            drop(g);
+            notify(ctx, NOTIFY_GENERIC, "del", key);
         }
     }
     ctx.dirty += n as u64;
@@ -31,7 +34,10 @@ pub fn exists(ctx: &mut Ctx, out: &mut Out) {
     let mut n = 0;
     for key in &ctx.argv[1..] {
         if db.lock_key(key).contains(key, ctx.now_ms) {
+            ctx.hit();
             n += 1;
+        } else {
+            ctx.miss_key(key);
         }
     }
     out.int(n)
@@ -41,8 +47,14 @@ pub fn type_(ctx: &mut Ctx, out: &mut Out) {
     let key = ctx.arg(1);
     let mut g = ctx.db().lock_key(key);
     match g.get_mut(key, ctx.now_ms) {
-        Some(e) => out.simple(e.value.type_name()),
-        None => out.simple("none"),
+        Some(e) => {
+            ctx.hit();
+            out.simple(e.value.type_name())
+        }
+        None => {
+            ctx.miss_key(key);
+            out.simple("none")
+        }
     }
 }
 
@@ -51,7 +63,10 @@ pub fn touch(ctx: &mut Ctx, out: &mut Out) {
     let mut n = 0;
     for key in &ctx.argv[1..] {
         if db.lock_key(key).get(key, ctx.now_ms).is_some() {
+            ctx.hit();
             n += 1;
+        } else {
+            ctx.miss_key(key);
         }
     }
     out.int(n)
@@ -121,13 +136,16 @@ fn expire_generic(ctx: &mut Ctx, out: &mut Out, unit_ms: i64, absolute: bool) {
     if !allowed {
         return out.int(0);
     }
-    if when <= ctx.now_ms as i64 {
+    let event = if when <= ctx.now_ms as i64 {
         g.remove(key);
+        "del"
     } else {
         g.set_expire(key, when as u64);
-    }
+        "expire"
+    };
     ctx.dirty += 1;
-    out.int(1)
+    out.int(1);
+    notify(ctx, NOTIFY_GENERIC, event, key);
 }
 
 pub fn expire(ctx: &mut Ctx, out: &mut Out) {
@@ -152,9 +170,17 @@ fn ttl_generic(ctx: &mut Ctx, out: &mut Out, f: impl Fn(u64, u64) -> i64) {
     let mut g = ctx.db().lock_key(key);
     // TTL and friends do not count as an access (no LRU update), as in Redis.
     match g.get_mut(key, ctx.now_ms) {
-        None => out.int(-2),
-        Some(e) if e.expire_at_ms == 0 => out.int(-1),
-        Some(e) => out.int(f(e.expire_at_ms, ctx.now_ms)),
+        None => {
+            ctx.miss_key(key);
+            out.int(-2)
+        }
+        Some(e) => {
+            ctx.hit();
+            match e.expire_at_ms {
+                0 => out.int(-1),
+                at => out.int(f(at, ctx.now_ms)),
+            }
+        }
     }
 }
 
@@ -167,7 +193,8 @@ pub fn pttl(ctx: &mut Ctx, out: &mut Out) {
 }
 
 pub fn expiretime(ctx: &mut Ctx, out: &mut Out) {
-    ttl_generic(ctx, out, |at, _| (at / 1000) as i64)
+    // Rounded to the nearest second, as Redis's ttlGenericCommand does.
+    ttl_generic(ctx, out, |at, _| ((at + 500) / 1000) as i64)
 }
 
 pub fn pexpiretime(ctx: &mut Ctx, out: &mut Out) {
@@ -181,7 +208,8 @@ pub fn persist(ctx: &mut Ctx, out: &mut Out) {
         Some(e) if e.expire_at_ms != 0 => {
             g.set_expire(key, 0);
             ctx.dirty += 1;
-            out.int(1)
+            out.int(1);
+            notify(ctx, NOTIFY_GENERIC, "persist", key);
         }
         _ => out.int(0),
     }
@@ -201,6 +229,9 @@ fn rename_generic(ctx: &mut Ctx, out: &mut Out, nx: bool) {
         return out.int(0);
     }
     let entry = guards.for_key(src).remove(src).expect("present");
+    // As Redis: an existing destination is deleted, then the key added
+    // (so "new" is sent for it either way).
+    guards.for_key(dst).remove(dst);
     guards.for_key(dst).insert(dst, entry, false);
     ctx.dirty += 1;
     if nx {
@@ -208,6 +239,8 @@ fn rename_generic(ctx: &mut Ctx, out: &mut Out, nx: bool) {
     } else {
         out.ok()
     }
+    notify(ctx, NOTIFY_GENERIC, "rename_from", src);
+    notify(ctx, NOTIFY_GENERIC, "rename_to", dst);
 }
 
 pub fn rename(ctx: &mut Ctx, out: &mut Out) {
@@ -262,6 +295,7 @@ pub fn copy(ctx: &mut Ctx, out: &mut Out) {
     let entry = if dst_db == ctx.client.db {
         let mut guards = src_db.lock_keys([src, dst].into_iter());
         let Some(e) = guards.for_key(src).get_mut(src, now).cloned() else {
+            ctx.miss_key(src);
             return out.int(0);
         };
         copy_into(guards.for_key(dst), dst, e, replace, now)
@@ -278,12 +312,14 @@ pub fn copy(ctx: &mut Ctx, out: &mut Out) {
             gs = src_db.lock_key(src);
         }
         let Some(e) = gs.get_mut(src, now).cloned() else {
+            ctx.miss_key(src);
             return out.int(0);
         };
         copy_into(&mut gd, dst, e, replace, now)
     };
     if entry {
         ctx.dirty += 1;
+        notify_in(ctx, dst_db, NOTIFY_GENERIC, "copy_to", dst);
     }
     out.int(entry as i64)
 }
@@ -323,7 +359,9 @@ pub fn move_(ctx: &mut Ctx, out: &mut Out) {
     let e = gs.remove(key).expect("present");
     gd.insert(key, e, false);
     ctx.dirty += 1;
-    out.int(1)
+    out.int(1);
+    notify(ctx, NOTIFY_GENERIC, "move_from", key);
+    notify_in(ctx, dst_db, NOTIFY_GENERIC, "move_to", key);
 }
 
 pub fn keys(ctx: &mut Ctx, out: &mut Out) {
@@ -397,6 +435,7 @@ pub fn scan(ctx: &mut Ctx, out: &mut Out) {
             }
             for k in expired {
                 g.remove(&k);
+                crate::notify::record_expired(db, &k);
             }
         }
         slot += 1;
@@ -441,6 +480,7 @@ pub fn randomkey(ctx: &mut Ctx, out: &mut Out) {
         };
         if expired {
             g.remove(&key);
+            crate::notify::record_expired(db, &key);
             continue;
         }
         return out.bulk(&key);

@@ -294,6 +294,11 @@ pub struct Ctx<'a> {
     pub dirty: u64,
     /// Configuration values read per command (encoding thresholds, limits).
     pub hot: &'a crate::config::Hot,
+    /// The keys this command changed, when that is fewer than its key
+    /// positions (a *STORE changes only its destination; SMOVE may leave
+    /// its destination as it was). None: every key position. WATCH and
+    /// blocked clients are signalled for these.
+    pub modified: Option<Vec<Bytes>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -336,6 +341,13 @@ impl<'a> Ctx<'a> {
     pub fn miss(&self) {
         self.srv.stats.keyspace_misses.fetch_add(1, Ordering::Relaxed);
     }
+
+    /// A read lookup of `key` missed: counts the miss and sends Redis's
+    /// "keymiss" keyspace event (class `m`).
+    pub fn miss_key(&self, key: &[u8]) {
+        self.miss();
+        crate::notify::notify(self, crate::notify::NOTIFY_KEY_MISS, "keymiss", key);
+    }
 }
 
 /// Container commands (CONFIG, CLIENT, …) dispatch to their subcommand;
@@ -353,7 +365,7 @@ pub fn help_reply(out: &mut Out, container: &str, lines: &[&str]) {
         out.simple(l);
     }
     out.simple("HELP");
-    out.simple("    Print this help.");
+    out.simple("    Prints this help.");
 }
 
 /// Resolve a container's subcommand from argv; returns the command to run

@@ -194,8 +194,12 @@ impl RequestParser {
 }
 
 /// An inline request: one line, arguments split on spaces with quotes.
+/// Like Redis (which searches the line end with `strchr`), a NUL byte ends
+/// the visible buffer: a line whose newline comes after a NUL is not
+/// complete, and the 64 KB inline limit eventually applies.
 fn parse_inline(buf: &mut BytesMut) -> Result<Parsed, ProtocolError> {
-    let Some(nl) = memchr::memchr(b'\n', buf) else {
+    let visible = memchr::memchr(0, buf).unwrap_or(buf.len());
+    let Some(nl) = memchr::memchr(b'\n', &buf[..visible]) else {
         if buf.len() > INLINE_MAX_BYTES {
             return Err(ProtocolError::new("too big inline request"));
         }
@@ -285,7 +289,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                     break;
                 }
                 match line[i] {
-                    b' ' | b'\n' | b'\r' | b'\t' | 0 => break,
+                    b' ' | b'\n' | b'\r' | b'\t' => break,
                     b'"' => in_dq = true,
                     b'\'' => in_sq = true,
                     c => cur.push(c),
@@ -379,6 +383,18 @@ mod tests {
         let mut buf = BytesMut::from(&b"*1000000\r\n"[..]);
         assert!(matches!(p.next(&mut buf, L).unwrap(), Parsed::Incomplete));
         assert!(p.partial.as_ref().unwrap().args.capacity() <= PREALLOC_ARGS_MAX);
+    }
+
+    #[test]
+    fn nul_byte_in_inline_waits_like_redis() {
+        let mut p = RequestParser::new();
+        let mut buf = BytesMut::from(&b"PING\0junk\r\n"[..]);
+        assert!(matches!(p.next(&mut buf, L).unwrap(), Parsed::Incomplete));
+        let mut big = b"PING\0".to_vec();
+        big.extend(vec![b'a'; 70000]);
+        big.extend_from_slice(b"\r\n");
+        let mut buf = BytesMut::from(&big[..]);
+        assert_eq!(p.next(&mut buf, L).unwrap_err().0, "Protocol error: too big inline request");
     }
 
     #[test]
