@@ -34,6 +34,7 @@
 #   CLIENTS=50        redis-benchmark -c
 #   KEYSPACE=1000000  redis-benchmark -r (random keys over this many)
 #   MEM_KEYS=1000000  keys loaded for the memory comparison (0 = skip)
+#   THROUGHPUT=1      0 = skip the throughput/latency part
 #   BENCH_CPU=        CPU list for taskset on redis-benchmark (empty = none)
 #   REDIS_SERVER=/usr/bin/redis-server  REDIS_BENCHMARK=/usr/bin/redis-benchmark
 #   REDIS_CLI=/usr/bin/redis-cli        SHOAL_SERVER=(target/release/shoal-server)
@@ -56,6 +57,7 @@ REDIS_SERVER=${REDIS_SERVER:-/usr/bin/redis-server}
 REDIS_BENCHMARK=${REDIS_BENCHMARK:-/usr/bin/redis-benchmark}
 REDIS_CLI=${REDIS_CLI:-/usr/bin/redis-cli}
 STEP_TIMEOUT=${STEP_TIMEOUT:-300}
+THROUGHPUT=${THROUGHPUT:-1}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -115,33 +117,35 @@ free_port() {
     done
 }
 
-# start_server shoal|redis  -> sets SERVER_PID and SERVER_PORT
+# start_server shoal|redis  -> sets SERVER_PID and SERVER_PORT.
+# A server that exits at once (say, another process took the port between
+# free_port and bind) is retried on another port, up to 3 times.
 start_server() {
-    local kind=$1 port dir bin
-    port=$(free_port)
-    dir=$WORK/$kind-$port
-    mkdir -p "$dir"
+    local kind=$1 port dir bin attempt i
     case $kind in
         shoal) bin=$SHOAL_BIN ;;
         redis) bin=$REDIS_SERVER ;;
     esac
-    "$bin" --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" \
-        >"$dir/server.log" 2>&1 &
-    SERVER_PID=$!
-    SERVER_PORT=$port
-    STARTED+=("$SERVER_PID")
-    local i
-    for i in $(seq 1 100); do
-        if [[ $(timeout 2 "$REDIS_CLI" -h 127.0.0.1 -p "$port" ping 2>/dev/null) == PONG ]]; then
-            return 0
-        fi
-        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-            break
-        fi
-        sleep 0.1
+    for attempt in 1 2 3; do
+        port=$(free_port)
+        dir=$WORK/$kind-$port
+        mkdir -p "$dir"
+        "$bin" --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" \
+            >"$dir/server.log" 2>&1 &
+        SERVER_PID=$!
+        SERVER_PORT=$port
+        STARTED+=("$SERVER_PID")
+        for i in $(seq 1 100); do
+            if [[ $(timeout 2 "$REDIS_CLI" -h 127.0.0.1 -p "$port" ping 2>/dev/null) == PONG ]]; then
+                return 0
+            fi
+            kill -0 "$SERVER_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        echo "compare.sh: $kind did not start on port $port (attempt $attempt); log:" >&2
+        cat "$dir/server.log" >&2
+        stop_server
     done
-    echo "compare.sh: $kind did not start on port $port; log:" >&2
-    cat "$dir/server.log" >&2
     exit 1
 }
 
@@ -208,6 +212,7 @@ echo "   shoal: $SHOAL_SERVER ($(git -C "$ROOT" rev-parse --short HEAD 2>/dev/nu
 echo "   redis: $("$REDIS_SERVER" --version | cut -d' ' -f3)" >&2
 echo "   rounds=$ROUNDS requests=$REQUESTS (pipelined $PIPE_REQUESTS) clients=$CLIENTS keyspace=$KEYSPACE bench_cpu=${BENCH_CPU:-none}" >&2
 
+(( THROUGHPUT )) || ROUNDS=0
 for round in $(seq 1 "$ROUNDS"); do
     for w in "${WORKLOADS[@]}"; do
         suffix=${w%%|*}
@@ -230,6 +235,7 @@ echo "   load average at end of throughput runs: $(cut -d" " -f1-3 /proc/loadavg
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "nan"; exit } print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
+if (( THROUGHPUT )); then
 echo
 echo "Throughput and latency (median of $ROUNDS rounds; latency in ms)"
 printf '%-14s %12s %12s %8s %10s %10s %10s %10s\n' workload "shoal ops/s" "redis ops/s" ratio "shoal p50" "redis p50" "shoal p99" "redis p99"
@@ -240,6 +246,7 @@ while IFS= read -r row; do
     printf '%-14s %12.0f %12.0f %8s %10.3f %10.3f %10.3f %10.3f\n' "$row" "$s_rps" "$r_rps" "$ratio" \
         "$(col shoal 5)" "$(col redis 5)" "$(col shoal 6)" "$(col redis 6)"
 done < <(awk -F, '!seen[$2]++ { print $2 }' "$RESULTS")
+fi
 
 # ---------------------------------------------------------------------------
 # Memory
@@ -273,6 +280,9 @@ if (( MEM_KEYS > 0 )); then
         sleep 1   # let background work (e.g. jemalloc purging) settle
         MEM[$kind.rss1]=$(rss_kb "$SERVER_PID")
         MEM[$kind.used1]=$(used_memory "$SERVER_PORT")
+        for f in rss0 used0 rss1 used1 keys; do
+            [[ ${MEM[$kind.$f]} =~ ^[0-9]+$ ]] || server_failed "$kind" "reading $f (got '${MEM[$kind.$f]}')"
+        done
         stop_server
     done
 

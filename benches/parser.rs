@@ -9,6 +9,10 @@
 //!   way the connection loop feeds it (partial requests resumed).
 //! * `inline_pipeline_1000_set`: 1000 inline `SET key:N value:N` lines.
 //! * `inline_quoted_1000`: inline lines with quoted and escaped arguments.
+//! * `scaling/{inline,multibulk}/N`: N = 100, 1000, 10000 pipelined SETs in
+//!   one buffer, reported per request: the per-request time must stay flat
+//!   as N grows (a scan of the whole remaining buffer per request shows up
+//!   here as time growing with N).
 
 use bytes::BytesMut;
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
@@ -27,8 +31,12 @@ fn resp_command(out: &mut Vec<u8>, args: &[&[u8]]) {
 }
 
 fn multibulk_stream() -> Vec<u8> {
+    multibulk_stream_n(N)
+}
+
+fn multibulk_stream_n(n: usize) -> Vec<u8> {
     let mut s = Vec::new();
-    for i in 0..N {
+    for i in 0..n {
         let k = format!("key:{i:06}");
         let v = format!("value:{i:06}");
         resp_command(&mut s, &[b"SET", k.as_bytes(), v.as_bytes()]);
@@ -37,8 +45,12 @@ fn multibulk_stream() -> Vec<u8> {
 }
 
 fn inline_stream() -> Vec<u8> {
+    inline_stream_n(N)
+}
+
+fn inline_stream_n(n: usize) -> Vec<u8> {
     let mut s = Vec::new();
-    for i in 0..N {
+    for i in 0..n {
         s.extend_from_slice(format!("SET key:{i:06} value:{i:06}\r\n").as_bytes());
     }
     s
@@ -133,5 +145,25 @@ fn bench_parser(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_parser);
+fn bench_scaling(c: &mut Criterion) {
+    let mut g = c.benchmark_group("scaling");
+    for n in [100usize, 1000, 10000] {
+        for (name, stream) in [("inline", inline_stream_n(n)), ("multibulk", multibulk_stream_n(n))] {
+            g.throughput(Throughput::Elements(n as u64));
+            g.bench_function(format!("{name}/{n}"), |b| {
+                b.iter_batched_ref(
+                    || BytesMut::from(&stream[..]),
+                    |buf| {
+                        let mut p = RequestParser::new();
+                        assert_eq!(drain(&mut p, buf), n);
+                    },
+                    BatchSize::SmallInput,
+                )
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_parser, bench_scaling);
 criterion_main!(benches);

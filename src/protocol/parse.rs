@@ -198,8 +198,10 @@ impl RequestParser {
 /// the visible buffer: a line whose newline comes after a NUL is not
 /// complete, and the 64 KB inline limit eventually applies.
 fn parse_inline(buf: &mut BytesMut) -> Result<Parsed, ProtocolError> {
-    let visible = memchr::memchr(0, buf).unwrap_or(buf.len());
-    let Some(nl) = memchr::memchr(b'\n', &buf[..visible]) else {
+    // Look for the newline first, then for a NUL only before it, so a long
+    // pipeline of inline requests is scanned once.
+    let nl = memchr::memchr(b'\n', buf).filter(|&nl| memchr::memchr(0, &buf[..nl]).is_none());
+    let Some(nl) = nl else {
         if buf.len() > INLINE_MAX_BYTES {
             return Err(ProtocolError::new("too big inline request"));
         }
