@@ -20,7 +20,9 @@ use shoal::keyspace::{Entry, Keyspace, StrVal, Value};
 const N: usize = 100_000;
 
 fn keys(prefix: &str) -> Vec<Vec<u8>> {
-    (0..N).map(|i| format!("{prefix}:{i}").into_bytes()).collect()
+    (0..N)
+        .map(|i| format!("{prefix}:{i}").into_bytes())
+        .collect()
 }
 
 fn entry(i: usize) -> Entry {

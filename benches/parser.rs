@@ -18,7 +18,10 @@ use bytes::BytesMut;
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use shoal::protocol::{Limits, Parsed, RequestParser};
 
-const LIMITS: Limits = Limits { proto_max_bulk_len: 512 * 1024 * 1024, authenticated: true };
+const LIMITS: Limits = Limits {
+    proto_max_bulk_len: 512 * 1024 * 1024,
+    authenticated: true,
+};
 const N: usize = 1000;
 
 fn resp_command(out: &mut Vec<u8>, args: &[&[u8]]) {
@@ -148,7 +151,10 @@ fn bench_parser(c: &mut Criterion) {
 fn bench_scaling(c: &mut Criterion) {
     let mut g = c.benchmark_group("scaling");
     for n in [100usize, 1000, 10000] {
-        for (name, stream) in [("inline", inline_stream_n(n)), ("multibulk", multibulk_stream_n(n))] {
+        for (name, stream) in [
+            ("inline", inline_stream_n(n)),
+            ("multibulk", multibulk_stream_n(n)),
+        ] {
             g.throughput(Throughput::Elements(n as u64));
             g.bench_function(format!("{name}/{n}"), |b| {
                 b.iter_batched_ref(

@@ -34,7 +34,9 @@ pub struct Waiter {
 impl Waiter {
     /// Move from WAITING to `to`; false if someone else got there first.
     pub fn claim(&self, to: u8) -> bool {
-        self.state.compare_exchange(WAITING, to, Ordering::AcqRel, Ordering::Acquire).is_ok()
+        self.state
+            .compare_exchange(WAITING, to, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
     }
 }
 
@@ -85,6 +87,10 @@ impl Blocking {
 
     /// The waiters on a key, oldest first.
     pub fn waiters_on(&self, db: usize, key: &[u8]) -> Vec<Arc<Waiter>> {
-        self.waiters.lock().get(&(db, Bytes::copy_from_slice(key))).map(|q| q.iter().cloned().collect()).unwrap_or_default()
+        self.waiters
+            .lock()
+            .get(&(db, Bytes::copy_from_slice(key)))
+            .map(|q| q.iter().cloned().collect())
+            .unwrap_or_default()
     }
 }

@@ -111,7 +111,12 @@ impl ClientInfo {
 
     /// One line of CLIENT LIST / CLIENT INFO, with Redis 7.0's fields.
     pub fn render(&self, now_ms: u64) -> String {
-        let name = self.name.lock().as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
+        let name = self
+            .name
+            .lock()
+            .as_ref()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .unwrap_or_default();
         let age = now_ms.saturating_sub(self.created_ms) / 1000;
         let idle = now_ms.saturating_sub(self.last_interaction_ms.load(Ordering::Relaxed)) / 1000;
         let multi = self.multi_len.load(Ordering::Relaxed);

@@ -29,16 +29,24 @@ pub fn protected_mode_refuses(protected_mode: bool, has_password: bool, peer: &S
 }
 
 pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
-    srv.stats.total_connections_received.fetch_add(1, Ordering::Relaxed);
+    srv.stats
+        .total_connections_received
+        .fetch_add(1, Ordering::Relaxed);
     let mut hot = srv.hot();
     let mut hot_epoch = srv.config_epoch.load(Ordering::Acquire);
     if srv.clients.len() >= hot.maxclients {
-        srv.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
-        let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+        srv.stats
+            .rejected_connections
+            .fetch_add(1, Ordering::Relaxed);
+        let _ = stream
+            .write_all(b"-ERR max number of clients reached\r\n")
+            .await;
         return;
     }
     if protected_mode_refuses(hot.protected_mode, hot.requirepass.is_some(), &addr) {
-        srv.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+        srv.stats
+            .rejected_connections
+            .fetch_add(1, Ordering::Relaxed);
         let _ = stream.write_all(PROTECTED_MODE_MSG.as_bytes()).await;
         return;
     }
@@ -73,7 +81,9 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
     'conn: loop {
         if inbuf.capacity() - inbuf.len() < READ_CHUNK_BYTES / 2 {
             // Grow toward a big bulk's size as its bytes arrive, doubling at most.
-            let want = parser.pending_bulk_bytes(inbuf.len()).min(inbuf.len().max(READ_CHUNK_BYTES));
+            let want = parser
+                .pending_bulk_bytes(inbuf.len())
+                .min(inbuf.len().max(READ_CHUNK_BYTES));
             inbuf.reserve(READ_CHUNK_BYTES.max(want));
         }
         let read = tokio::select! {
@@ -94,20 +104,27 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
         match read {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                srv.stats.total_net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                srv.stats
+                    .total_net_input_bytes
+                    .fetch_add(n as u64, Ordering::Relaxed);
             }
         }
         if info.killed.load(Ordering::Relaxed) {
             break;
         }
-        info.last_interaction_ms.store(crate::util::now_ms(), Ordering::Relaxed);
+        info.last_interaction_ms
+            .store(crate::util::now_ms(), Ordering::Relaxed);
         let epoch = srv.config_epoch.load(Ordering::Acquire);
         if epoch != hot_epoch {
             hot = srv.hot();
             hot_epoch = epoch;
         }
         if inbuf.len() > hot.client_query_buffer_limit {
-            crate::warning!("Closing client that reached max query buffer length: id={} addr={}", info.id, addr);
+            crate::warning!(
+                "Closing client that reached max query buffer length: id={} addr={}",
+                info.id,
+                addr
+            );
             break;
         }
 
@@ -115,12 +132,22 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
         // (the gate is held per batch, never across the write's await).
         let mut close;
         loop {
-            let step = run_batch(&srv, &mut client, &mut parser, &mut inbuf, &mut out, &mut hot, &mut hot_epoch);
+            let step = run_batch(
+                &srv,
+                &mut client,
+                &mut parser,
+                &mut inbuf,
+                &mut out,
+                &mut hot,
+                &mut hot_epoch,
+            );
             close = step == Batch::Close;
             srv.stats.count_errors(&out.errors);
             out.errors.clear();
             if !out.buf.is_empty() {
-                srv.stats.total_net_output_bytes.fetch_add(out.buf.len() as u64, Ordering::Relaxed);
+                srv.stats
+                    .total_net_output_bytes
+                    .fetch_add(out.buf.len() as u64, Ordering::Relaxed);
                 if stream.write_all(&out.buf).await.is_err() {
                     break 'conn;
                 }
@@ -151,12 +178,19 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
     let _ = stream.shutdown().await;
     srv.watches.unwatch_all(&mut client.watch);
     srv.monitors.remove(info.id);
-    srv.pubsub.remove_client(info.id, &client.subs.channels, &client.subs.shard, &client.subs.patterns);
+    srv.pubsub.remove_client(
+        info.id,
+        &client.subs.channels,
+        &client.subs.shard,
+        &client.subs.patterns,
+    );
     srv.clients.remove(info.id);
 }
 
 /// The next pushed message, or never if the client receives none.
-async fn next_push(rx: &mut Option<tokio::sync::mpsc::UnboundedReceiver<bytes::Bytes>>) -> Option<bytes::Bytes> {
+async fn next_push(
+    rx: &mut Option<tokio::sync::mpsc::UnboundedReceiver<bytes::Bytes>>,
+) -> Option<bytes::Bytes> {
     match rx {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
@@ -178,9 +212,16 @@ enum Batch {
 /// Wait until the blocked command is served (its reply arrives on the push
 /// channel) or times out (answer nil). Bytes the client sends meanwhile are
 /// buffered for after. Err: the connection is gone or killed.
-async fn wait_unblocked(srv: &Server, client: &mut Client, stream: &mut TcpStream, inbuf: &mut BytesMut) -> Result<(), ()> {
+async fn wait_unblocked(
+    srv: &Server,
+    client: &mut Client,
+    stream: &mut TcpStream,
+    inbuf: &mut BytesMut,
+) -> Result<(), ()> {
     use crate::blocking::{CANCELLED, SERVED};
-    let Some(blocked) = client.blocked.take() else { return Ok(()) };
+    let Some(blocked) = client.blocked.take() else {
+        return Ok(());
+    };
     let w = blocked.waiter.clone();
     let info = client.info.clone();
     let mut deadline = blocked.deadline;
@@ -245,7 +286,10 @@ fn run_batch(
 ) -> Batch {
     let mut gate = Gate::shared(srv);
     while out.buf.len() < OUTPUT_FLUSH_BYTES {
-        let limits = Limits { proto_max_bulk_len: hot.proto_max_bulk_len, authenticated: client.authenticated };
+        let limits = Limits {
+            proto_max_bulk_len: hot.proto_max_bulk_len,
+            authenticated: client.authenticated,
+        };
         match parser.next(inbuf, limits) {
             Ok(Parsed::Incomplete) => return Batch::NeedInput,
             Ok(Parsed::Request(argv)) => {
@@ -253,7 +297,10 @@ fn run_batch(
                     continue;
                 }
                 out.resp3 = client.resp3;
-                client.info.query_buf.store(parser.last_request_bytes + inbuf.len(), Ordering::Relaxed);
+                client
+                    .info
+                    .query_buf
+                    .store(parser.last_request_bytes + inbuf.len(), Ordering::Relaxed);
                 exec::process(srv, client, &argv, out, hot, &mut gate);
                 if client.blocked.is_some() {
                     return Batch::Blocked;
@@ -269,7 +316,12 @@ fn run_batch(
                 }
             }
             Err(e) => {
-                crate::verbose!("Protocol error ({}) from client: id={} addr={}", e.0, client.id, client.info.addr);
+                crate::verbose!(
+                    "Protocol error ({}) from client: id={} addr={}",
+                    e.0,
+                    client.id,
+                    client.info.addr
+                );
                 out.error(&format!("ERR {}", e.0));
                 return Batch::Close;
             }
@@ -291,10 +343,34 @@ fn set_keepalive(stream: &TcpStream, interval_s: i64) {
     let sz = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: fd is a live socket owned by `stream`; each value is a c_int of size `sz`.
     unsafe {
-        libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, &one as *const _ as *const libc::c_void, sz);
-        libc::setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, &idle as *const _ as *const libc::c_void, sz);
-        libc::setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, &intvl as *const _ as *const libc::c_void, sz);
-        libc::setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_KEEPCNT, &cnt as *const _ as *const libc::c_void, sz);
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_KEEPALIVE,
+            &one as *const _ as *const libc::c_void,
+            sz,
+        );
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_KEEPIDLE,
+            &idle as *const _ as *const libc::c_void,
+            sz,
+        );
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_KEEPINTVL,
+            &intvl as *const _ as *const libc::c_void,
+            sz,
+        );
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_KEEPCNT,
+            &cnt as *const _ as *const libc::c_void,
+            sz,
+        );
     }
 }
 

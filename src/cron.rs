@@ -31,9 +31,15 @@ fn active_expire(srv: &Server) {
     let _gate = ks.gate.read();
     for db in 0..ks.db_count() {
         for _ in 0..EXPIRE_ROUNDS_MAX {
-            let (checked, expired) = ks.active_expire_db(db, crate::util::now_ms(), EXPIRE_CHECKS_PER_CYCLE);
+            let (checked, expired) =
+                ks.active_expire_db(db, crate::util::now_ms(), EXPIRE_CHECKS_PER_CYCLE);
             if expired > 0 {
-                srv.stats.expired_keys.fetch_add(expired as u64, Ordering::Relaxed);
+                crate::notify::flush(srv, crate::notify::flags());
+            }
+            if expired > 0 {
+                srv.stats
+                    .expired_keys
+                    .fetch_add(expired as u64, Ordering::Relaxed);
             }
             if checked == 0 || expired * 100 / checked < EXPIRE_REPEAT_PERCENT {
                 break;

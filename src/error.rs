@@ -18,8 +18,7 @@ pub const INDEX_OUT_OF_RANGE: &str = "ERR index out of range";
 pub const BIT_OFFSET: &str = "ERR bit offset is not an integer or out of range";
 pub const BIT_VALUE: &str = "ERR bit is not an integer or out of range";
 pub const TIMEOUT_NEGATIVE: &str = "ERR timeout is negative";
-pub const INVALID_PASSWORD: &str =
-    "WRONGPASS invalid username-password pair or user is disabled.";
+pub const INVALID_PASSWORD: &str = "WRONGPASS invalid username-password pair or user is disabled.";
 pub const AUTH_NOT_CONFIGURED: &str = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?";
 pub const MULTI_NESTED: &str = "ERR MULTI calls can not be nested";
 pub const EXEC_WITHOUT_MULTI: &str = "ERR EXEC without MULTI";
@@ -55,7 +54,10 @@ pub fn unknown_command(argv: &[bytes::Bytes]) -> String {
 pub fn unknown_subcommand(container: &str, sub: &[u8]) -> String {
     let sub = String::from_utf8_lossy(sub);
     let sub: String = sub.chars().take(128).collect();
-    format!("ERR unknown subcommand '{sub}'. Try {} HELP.", container.to_uppercase())
+    format!(
+        "ERR unknown subcommand '{sub}'. Try {} HELP.",
+        container.to_uppercase()
+    )
 }
 
 /// The error for a command that refuses to run inside MULTI, etc.
@@ -71,7 +73,13 @@ mod tests {
     #[test]
     fn unknown_command_text() {
         let argv = vec![Bytes::from("foo"), Bytes::from("a"), Bytes::from("b")];
-        assert_eq!(unknown_command(&argv), "ERR unknown command 'foo', with args beginning with: 'a' 'b' ");
-        assert_eq!(unknown_command(&argv[..1]), "ERR unknown command 'foo', with args beginning with: ");
+        assert_eq!(
+            unknown_command(&argv),
+            "ERR unknown command 'foo', with args beginning with: 'a' 'b' "
+        );
+        assert_eq!(
+            unknown_command(&argv[..1]),
+            "ERR unknown command 'foo', with args beginning with: "
+        );
     }
 }

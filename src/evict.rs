@@ -50,7 +50,11 @@ pub fn lfu_decayed(lru_s: u32) -> u32 {
     let last = lru_s >> 8;
     let counter = lru_s & 0xFF;
     let now = minutes_now();
-    let elapsed = if now >= last { now - last } else { 65535 - last + now };
+    let elapsed = if now >= last {
+        now - last
+    } else {
+        65535 - last + now
+    };
     let period = LFU_DECAY_MINUTES.load(Ordering::Relaxed) as u32;
     let decay = if period > 0 { elapsed / period } else { 0 };
     counter.saturating_sub(decay)
@@ -123,22 +127,43 @@ fn evict_one(srv: &Server, policy: &str, samples: usize, rng: &mut impl Rng) -> 
     let mut best: Option<(usize, Vec<u8>, f64)> = None;
     let random = policy.ends_with("random");
     let picks = if random { 1 } else { samples.max(1) };
-    let dbs: Vec<usize> = (0..ks.db_count()).filter(|&d| if volatile { ks.db(d).volatile_len() > 0 } else { !ks.db(d).is_empty() }).collect();
+    let dbs: Vec<usize> = (0..ks.db_count())
+        .filter(|&d| {
+            if volatile {
+                ks.db(d).volatile_len() > 0
+            } else {
+                !ks.db(d).is_empty()
+            }
+        })
+        .collect();
     if dbs.is_empty() {
         return false;
     }
     let now = crate::util::now_ms();
     for _ in 0..picks {
         let db = dbs[rng.gen_range(0..dbs.len())];
-        let Some((key, e_score)) = sample(ks.db(db), volatile, rng, |e| score(policy, e, now)) else { continue };
+        let Some((key, e_score)) = sample(ks.db(db), volatile, rng, |e| score(policy, e, now))
+        else {
+            continue;
+        };
         if best.as_ref().is_none_or(|b| e_score > b.2) {
             best = Some((db, key, e_score));
         }
     }
-    let Some((db, key, _)) = best else { return false };
+    let Some((db, key, _)) = best else {
+        return false;
+    };
     let removed = ks.db(db).lock_key(&key).remove(&key).is_some();
     if removed {
         srv.watches.touch(db, &key);
+        crate::notify::notify_db(
+            srv,
+            crate::notify::flags(),
+            db,
+            crate::notify::NOTIFY_EVICTED,
+            "evicted",
+            &key,
+        );
     }
     removed
 }
@@ -157,16 +182,27 @@ fn score(policy: &str, e: &Entry, now_ms: u64) -> f64 {
 }
 
 /// A random key (with an expiry if `volatile`) of a database, and its score.
-fn sample(db: &crate::keyspace::Db, volatile: bool, rng: &mut impl Rng, score: impl Fn(&Entry) -> f64) -> Option<(Vec<u8>, f64)> {
+fn sample(
+    db: &crate::keyspace::Db,
+    volatile: bool,
+    rng: &mut impl Rng,
+    score: impl Fn(&Entry) -> f64,
+) -> Option<(Vec<u8>, f64)> {
     for _ in 0..64 {
         let slot = rng.gen_range(0..SLOT_COUNT) as u16;
-        let Some(g) = db.lock_existing_slot(slot) else { continue };
+        let Some(g) = db.lock_existing_slot(slot) else {
+            continue;
+        };
         let n = if volatile { g.volatile() } else { g.len() };
         if n == 0 {
             continue;
         }
         let i = rng.gen_range(0..n);
-        let found = if volatile { g.iter().filter(|(_, e)| e.expire_at_ms != 0).nth(i) } else { g.iter().nth(i) };
+        let found = if volatile {
+            g.iter().filter(|(_, e)| e.expire_at_ms != 0).nth(i)
+        } else {
+            g.iter().nth(i)
+        };
         let found = found.map(|(k, e)| (k.to_vec(), score(e)));
         if found.is_some() {
             return found;
@@ -174,8 +210,13 @@ fn sample(db: &crate::keyspace::Db, volatile: bool, rng: &mut impl Rng, score: i
     }
     // Sparse database: look through every slot.
     for slot in 0..SLOT_COUNT as u16 {
-        let Some(g) = db.lock_existing_slot(slot) else { continue };
-        let found = g.iter().find(|(_, e)| !volatile || e.expire_at_ms != 0).map(|(k, e)| (k.to_vec(), score(e)));
+        let Some(g) = db.lock_existing_slot(slot) else {
+            continue;
+        };
+        let found = g
+            .iter()
+            .find(|(_, e)| !volatile || e.expire_at_ms != 0)
+            .map(|(k, e)| (k.to_vec(), score(e)));
         if found.is_some() {
             return found;
         }

@@ -27,7 +27,11 @@ pub struct Gate<'a> {
 
 impl<'a> Gate<'a> {
     pub fn shared(srv: &'a Server) -> Self {
-        Gate { srv, shared: Some(srv.keyspace.gate.read()), exclusive: None }
+        Gate {
+            srv,
+            shared: Some(srv.keyspace.gate.read()),
+            exclusive: None,
+        }
     }
 
     fn ensure(&mut self, exclusive: bool) {
@@ -44,7 +48,14 @@ impl<'a> Gate<'a> {
 }
 
 /// Handle one request from a client, writing its reply (if any) to `out`.
-pub fn process<'a>(srv: &'a Server, client: &mut Client, argv: &[Bytes], out: &mut Out, hot: &Hot, gate: &mut Gate<'a>) {
+pub fn process<'a>(
+    srv: &'a Server,
+    client: &mut Client,
+    argv: &[Bytes],
+    out: &mut Out,
+    hot: &Hot,
+    gate: &mut Gate<'a>,
+) {
     let Some(cmd) = commands::lookup(&argv[0]) else {
         reject(srv, client, out, &error::unknown_command(argv), None);
         return;
@@ -67,7 +78,14 @@ pub fn process<'a>(srv: &'a Server, client: &mut Client, argv: &[Bytes], out: &m
     // maxmemory: make room (or refuse) before a command that may grow memory.
     // Inside MULTI a refused command flags the transaction, as in Redis.
     if hot.maxmemory > 0 && (cmd.has(commands::DENYOOM) || is_exec_with_denyoom(client, cmd)) {
-        if crate::evict::make_room(srv, hot.maxmemory, &hot.maxmemory_policy, hot.maxmemory_samples).is_err() {
+        if crate::evict::make_room(
+            srv,
+            hot.maxmemory,
+            &hot.maxmemory_policy,
+            hot.maxmemory_samples,
+        )
+        .is_err()
+        {
             if cmd.name == "exec" {
                 client.multi = None;
                 srv.watches.unwatch_all(&mut client.watch);
@@ -89,28 +107,67 @@ pub fn process<'a>(srv: &'a Server, client: &mut Client, argv: &[Bytes], out: &m
     }
     if client.multi.is_some() && !is_multi_control(cmd) {
         if cmd.has(NO_MULTI) {
-            reject(srv, client, out, "ERR Command not allowed inside a transaction", Some(cmd));
+            reject(
+                srv,
+                client,
+                out,
+                "ERR Command not allowed inside a transaction",
+                Some(cmd),
+            );
             return;
         }
         let m = client.multi.as_mut().expect("in multi");
         m.queued.push(argv.to_vec());
-        client.info.multi_len.store(m.queued.len() + 1, Ordering::Relaxed);
+        client
+            .info
+            .multi_len
+            .store(m.queued.len() + 1, Ordering::Relaxed);
         out.simple("QUEUED");
         return;
     }
     gate.ensure(cmd.has(EXCLUSIVE));
     let reply_start = out.buf.len();
     call(srv, client, cmd, argv, out, hot);
-    apply_reply_mode(client, out, reply_start);
+    // Subscription confirmations are pushes, which CLIENT REPLY OFF/SKIP
+    // does not silence (Redis's CLIENT_PUSHING): keep them, still
+    // advancing the reply mode.
+    let is_push = matches!(
+        cmd.name.as_str(),
+        "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe" | "ssubscribe" | "sunsubscribe"
+    );
+    apply_reply_mode(
+        client,
+        out,
+        if is_push { out.buf.len() } else { reply_start },
+    );
 }
 
 /// Run a command whose checks have passed (also used by EXEC for each
 /// queued command), with stats, slowlog and latency bookkeeping.
-pub fn call(srv: &Server, client: &mut Client, cmd: &'static Command, argv: &[Bytes], out: &mut Out, hot: &Hot) {
+pub fn call(
+    srv: &Server,
+    client: &mut Client,
+    cmd: &'static Command,
+    argv: &[Bytes],
+    out: &mut Out,
+    hot: &Hot,
+) {
     let started = Instant::now();
     let errors_before = out.errors.len();
-    client.info.last_cmd.store(cmd as *const Command as *mut Command, Ordering::Relaxed);
-    let mut ctx = Ctx { srv, client, argv, now_ms: crate::util::now_ms(), cmd, dirty: 0, hot, modified: None };
+    client
+        .info
+        .last_cmd
+        .store(cmd as *const Command as *mut Command, Ordering::Relaxed);
+    let mut ctx = Ctx {
+        srv,
+        client,
+        argv,
+        now_ms: crate::util::now_ms(),
+        cmd,
+        dirty: 0,
+        hot,
+        modified: None,
+    };
     (cmd.handler)(&mut ctx, out);
     let dirty = ctx.dirty;
     let modified = ctx.modified.take();
@@ -128,9 +185,12 @@ pub fn call(srv: &Server, client: &mut Client, cmd: &'static Command, argv: &[By
     if out.errors.len() > errors_before {
         cmd.stats.failed_calls.fetch_add(1, Ordering::Relaxed);
     }
-    srv.stats.total_commands_processed.fetch_add(1, Ordering::Relaxed);
+    srv.stats
+        .total_commands_processed
+        .fetch_add(1, Ordering::Relaxed);
     if srv.monitors.any() && !cmd.has(commands::SKIP_MONITOR | commands::ADMIN) {
-        srv.monitors.feed(client.db, &client.info.addr.to_string(), argv);
+        srv.monitors
+            .feed(client.db, &client.info.addr.to_string(), argv);
     }
     if dirty > 0 {
         srv.stats.dirty.fetch_add(dirty, Ordering::Relaxed);
@@ -138,7 +198,12 @@ pub fn call(srv: &Server, client: &mut Client, cmd: &'static Command, argv: &[By
             touch_watched(srv, client.db, cmd, argv, modified.as_deref());
         }
         if srv.blocking.any() && !client.serving_blocked {
-            let keys = modified.unwrap_or_else(|| cmd.keys_in(argv).into_iter().map(|i| argv[i].clone()).collect());
+            let keys = modified.unwrap_or_else(|| {
+                cmd.keys_in(argv)
+                    .into_iter()
+                    .map(|i| argv[i].clone())
+                    .collect()
+            });
             commands::blocking::serve_keys(srv, hot, client.db, keys);
         }
     }
@@ -146,18 +211,41 @@ pub fn call(srv: &Server, client: &mut Client, cmd: &'static Command, argv: &[By
         && elapsed_us >= hot.slowlog_log_slower_than_us as u64
         && !cmd.has(commands::SKIP_SLOWLOG)
     {
-        let name = client.info.name.lock().as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
-        srv.slowlog.lock().push(argv, elapsed_us, client.info.addr.to_string(), name, hot.slowlog_max_len);
+        let name = client
+            .info
+            .name
+            .lock()
+            .as_ref()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .unwrap_or_default();
+        srv.slowlog.lock().push(
+            argv,
+            elapsed_us,
+            client.info.addr.to_string(),
+            name,
+            hot.slowlog_max_len,
+        );
     }
     let elapsed_ms = elapsed_us / 1000;
-    if hot.latency_monitor_threshold_ms > 0 && elapsed_ms >= hot.latency_monitor_threshold_ms as u64 {
-        let event = if cmd.has(commands::FAST) { "fast-command" } else { "command" };
+    if hot.latency_monitor_threshold_ms > 0 && elapsed_ms >= hot.latency_monitor_threshold_ms as u64
+    {
+        let event = if cmd.has(commands::FAST) {
+            "fast-command"
+        } else {
+            "command"
+        };
         srv.latency.lock().add(event, elapsed_ms);
     }
 }
 
 /// A write changed the keyspace: flag the clients watching its keys.
-fn touch_watched(srv: &Server, db: usize, cmd: &Command, argv: &[Bytes], modified: Option<&[Bytes]>) {
+fn touch_watched(
+    srv: &Server,
+    db: usize,
+    cmd: &Command,
+    argv: &[Bytes],
+    modified: Option<&[Bytes]>,
+) {
     if let Some(keys) = modified {
         keys.iter().for_each(|k| srv.watches.touch(db, k));
         return;
@@ -193,19 +281,34 @@ fn touch_watched(srv: &Server, db: usize, cmd: &Command, argv: &[Bytes], modifie
 fn is_exec_with_denyoom(client: &Client, cmd: &Command) -> bool {
     cmd.name == "exec"
         && client.multi.as_ref().is_some_and(|m| {
-            m.queued.iter().any(|argv| commands::lookup(&argv[0]).and_then(|c| commands::resolve(c, argv).ok()).is_some_and(|c| c.has(commands::DENYOOM)))
+            m.queued.iter().any(|argv| {
+                commands::lookup(&argv[0])
+                    .and_then(|c| commands::resolve(c, argv).ok())
+                    .is_some_and(|c| c.has(commands::DENYOOM))
+            })
         })
 }
 
 fn allowed_when_subscribed(cmd: &Command) -> bool {
     matches!(
         cmd.name.as_str(),
-        "subscribe" | "ssubscribe" | "unsubscribe" | "sunsubscribe" | "psubscribe" | "punsubscribe" | "ping" | "quit" | "reset"
+        "subscribe"
+            | "ssubscribe"
+            | "unsubscribe"
+            | "sunsubscribe"
+            | "psubscribe"
+            | "punsubscribe"
+            | "ping"
+            | "quit"
+            | "reset"
     )
 }
 
 fn is_multi_control(cmd: &Command) -> bool {
-    matches!(cmd.name.as_str(), "exec" | "discard" | "multi" | "watch" | "quit" | "reset")
+    matches!(
+        cmd.name.as_str(),
+        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+    )
 }
 
 /// An error before the command ran: counted as rejected, and it aborts an

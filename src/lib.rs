@@ -19,6 +19,7 @@ pub mod log;
 pub mod longdouble;
 pub mod memory;
 pub mod monitor;
+pub mod notify;
 pub mod protocol;
 pub mod pubsub;
 pub mod server;

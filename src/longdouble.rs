@@ -114,7 +114,11 @@ impl Big {
         let src = &self.0[limbs..];
         let mut out = Vec::with_capacity(src.len());
         for i in 0..src.len() {
-            let hi = if bits == 0 { 0 } else { src.get(i + 1).map_or(0, |h| h << (32 - bits)) };
+            let hi = if bits == 0 {
+                0
+            } else {
+                src.get(i + 1).map_or(0, |h| h << (32 - bits))
+            };
             out.push(src[i] >> bits | hi);
         }
         let mut b = Big(out);
@@ -123,7 +127,10 @@ impl Big {
     }
 
     fn cmp(&self, other: &Big) -> Ordering {
-        self.0.len().cmp(&other.0.len()).then_with(|| self.0.iter().rev().cmp(other.0.iter().rev()))
+        self.0
+            .len()
+            .cmp(&other.0.len())
+            .then_with(|| self.0.iter().rev().cmp(other.0.iter().rev()))
     }
 
     fn add(&self, other: &Big) -> Big {
@@ -131,7 +138,8 @@ impl Big {
         let mut out = Vec::with_capacity(n + 1);
         let mut carry = 0u64;
         for i in 0..n {
-            let v = *self.0.get(i).unwrap_or(&0) as u64 + *other.0.get(i).unwrap_or(&0) as u64 + carry;
+            let v =
+                *self.0.get(i).unwrap_or(&0) as u64 + *other.0.get(i).unwrap_or(&0) as u64 + carry;
             out.push(v as u32);
             carry = v >> 32;
         }
@@ -160,7 +168,11 @@ impl Big {
     }
 
     fn low_u128(&self) -> u128 {
-        self.0.iter().take(4).enumerate().fold(0u128, |acc, (i, &l)| acc | (l as u128) << (32 * i))
+        self.0
+            .iter()
+            .take(4)
+            .enumerate()
+            .fold(0u128, |acc, (i, &l)| acc | (l as u128) << (32 * i))
     }
 
     fn to_decimal(&self) -> String {
@@ -200,7 +212,11 @@ pub struct LongDouble {
 fn round_ratio(num: &Big, den: &Big) -> (u64, i64) {
     // Scale so that the quotient has 65 or 66 bits.
     let shift = 65 - (num.bits() as i64 - den.bits() as i64);
-    let (n, d) = if shift >= 0 { (num.shl(shift as u64), den.clone()) } else { (num.clone(), den.shl((-shift) as u64)) };
+    let (n, d) = if shift >= 0 {
+        (num.shl(shift as u64), den.clone())
+    } else {
+        (num.clone(), den.shl((-shift) as u64))
+    };
     let mut q: u128 = 0;
     let mut r = n;
     for i in (0..=66u64).rev() {
@@ -249,7 +265,10 @@ pub enum Parsed {
 /// `strtold` reads it (decimal or hex, optional exponent, "inf"/"infinity"),
 /// no leading space, no NaN, no overflow or underflow to zero.
 pub fn parse(s: &[u8]) -> Parsed {
-    if s.is_empty() || s.len() >= MAX_CHARS || matches!(s[0], b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
+    if s.is_empty()
+        || s.len() >= MAX_CHARS
+        || matches!(s[0], b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+    {
         return Parsed::Invalid;
     }
     let (neg, body) = match s[0] {
@@ -261,7 +280,11 @@ pub fn parse(s: &[u8]) -> Parsed {
         return Parsed::Inf;
     }
     let hex = body.len() > 2 && body[0] == b'0' && (body[1] | 0x20) == b'x';
-    let (radix_digits, exp_char, body) = if hex { (16u32, b'p', &body[2..]) } else { (10u32, b'e', body) };
+    let (radix_digits, exp_char, body) = if hex {
+        (16u32, b'p', &body[2..])
+    } else {
+        (10u32, b'e', body)
+    };
     let mut mant = Big(Vec::new());
     let mut sig_digits = 0i64; // digits after leading zeros
     let mut frac_digits = 0i64;
@@ -317,7 +340,11 @@ pub fn parse(s: &[u8]) -> Parsed {
         }
     }
     if mant.is_zero() {
-        return Parsed::Num(LongDouble { neg, mant: 0, exp: 0 });
+        return Parsed::Num(LongDouble {
+            neg,
+            mant: 0,
+            exp: 0,
+        });
     }
     let one = Big::from_u128(1);
     if hex {
@@ -367,15 +394,30 @@ impl LongDouble {
     /// a + b rounded to long double; None when the result overflows.
     pub fn add(self, other: LongDouble) -> Option<LongDouble> {
         if other.mant == 0 {
-            return Some(if self.mant == 0 { LongDouble { neg: self.neg && other.neg, ..self } } else { self });
+            return Some(if self.mant == 0 {
+                LongDouble {
+                    neg: self.neg && other.neg,
+                    ..self
+                }
+            } else {
+                self
+            });
         }
         if self.mant == 0 {
             return Some(other);
         }
-        let (big, mut small) = if self.exp >= other.exp { (self, other) } else { (other, self) };
+        let (big, mut small) = if self.exp >= other.exp {
+            (self, other)
+        } else {
+            (other, self)
+        };
         // An operand far below the other's last bit only acts as a sticky bit.
         if big.exp - small.exp > 130 {
-            small = LongDouble { neg: small.neg, mant: 1, exp: big.exp - 130 };
+            small = LongDouble {
+                neg: small.neg,
+                mant: 1,
+                exp: big.exp - 130,
+            };
         }
         let base = small.exp;
         let a = Big::from_u128(big.mant as u128).shl((big.exp - base) as u64);
@@ -384,7 +426,13 @@ impl LongDouble {
             (big.neg, a.add(&b))
         } else {
             match a.cmp(&b) {
-                Ordering::Equal => return Some(LongDouble { neg: false, mant: 0, exp: 0 }),
+                Ordering::Equal => {
+                    return Some(LongDouble {
+                        neg: false,
+                        mant: 0,
+                        exp: 0,
+                    })
+                }
                 Ordering::Greater => (big.neg, a.sub(&b)),
                 Ordering::Less => (small.neg, b.sub(&a)),
             }
@@ -448,11 +496,17 @@ mod tests {
     fn matches_redis_7_0_on_x86() {
         // Values observed from redis-server 7.0.15 (x86-64).
         assert_eq!(add("0", "1000.1"), "1000.09999999999999998");
-        assert_eq!(add("1000.09999999999999998", "0.3"), "1000.39999999999999997");
+        assert_eq!(
+            add("1000.09999999999999998", "0.3"),
+            "1000.39999999999999997"
+        );
         assert_eq!(add("0", "0.1"), "0.1");
         assert_eq!(add("0.1", "0.3"), "0.4");
         assert_eq!(add("0", "123456789.123"), "123456789.12299999999959255");
-        assert_eq!(add("123456789.12299999999959255", "0.3"), "123456789.42300000000250293");
+        assert_eq!(
+            add("123456789.12299999999959255", "0.3"),
+            "123456789.42300000000250293"
+        );
         assert_eq!(add("0", "1e10"), "10000000000");
         assert_eq!(add("10000000000", "0.3"), "10000000000.29999999981373549");
         assert_eq!(add("0", "3.0e-5"), "0.00003");

@@ -32,7 +32,10 @@ fn main() {
         );
         return;
     }
-    let args: Vec<String> = matches.get_many::<String>("args").map(|v| v.cloned().collect()).unwrap_or_default();
+    let args: Vec<String> = matches
+        .get_many::<String>("args")
+        .map(|v| v.cloned().collect())
+        .unwrap_or_default();
     let config = match Config::from_args(&args) {
         Ok(c) => c,
         Err(e) => {
@@ -47,18 +50,31 @@ fn main() {
     }
     let port: u16 = config.get_i64("port") as u16;
     let bind = config.get("bind").to_string();
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("Failed to start the runtime: {e}");
             std::process::exit(1);
         }
     };
-    log::log(Level::Notice, "oO0OoO0OoO0Oo Shoal is starting oO0OoO0OoO0Oo");
     log::log(
         Level::Notice,
-        &format!("Shoal version={} (Redis {} compatible), bits=64, pid={}, just started", shoal::SHOAL_VERSION, shoal::REDIS_VERSION, std::process::id()),
+        "oO0OoO0OoO0Oo Shoal is starting oO0OoO0OoO0Oo",
+    );
+    log::log(
+        Level::Notice,
+        &format!(
+            "Shoal version={} (Redis {} compatible), bits=64, pid={}, just started",
+            shoal::SHOAL_VERSION,
+            shoal::REDIS_VERSION,
+            std::process::id()
+        ),
     );
     if args.is_empty() {
         log::log(Level::Warning, "Warning: no config file specified, using the default config. In order to specify a config file use shoal-server /path/to/redis.conf");
@@ -74,7 +90,10 @@ fn main() {
             }
             Err(e) => {
                 log::log(Level::Warning, &format!("{e}"));
-                log::log(Level::Warning, &format!("Failed listening on port {port} (tcp), aborting."));
+                log::log(
+                    Level::Warning,
+                    &format!("Failed listening on port {port} (tcp), aborting."),
+                );
                 return 1;
             }
         };
@@ -83,11 +102,17 @@ fn main() {
         let workers = match server::Workers::start(&srv, threads.saturating_sub(1)) {
             Ok(w) => std::sync::Arc::new(w),
             Err(e) => {
-                log::log(Level::Warning, &format!("Failed to start worker threads: {e}"));
+                log::log(
+                    Level::Warning,
+                    &format!("Failed to start worker threads: {e}"),
+                );
                 return 1;
             }
         };
-        log::log(Level::Notice, &format!("Running mode=standalone, port={port}."));
+        log::log(
+            Level::Notice,
+            &format!("Running mode=standalone, port={port}."),
+        );
         log::log(Level::Notice, "Server initialized");
         log::log(Level::Notice, "Ready to accept connections tcp");
         let signals = tokio::spawn(watch_signals(srv.clone()));
@@ -104,14 +129,20 @@ fn main() {
 /// SIGTERM / SIGINT shut the server down as Redis does.
 async fn watch_signals(srv: std::sync::Arc<Server>) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         return;
     };
     let which = tokio::select! {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
     };
-    log::log(Level::Warning, &format!("Received {which} scheduling shutdown..."));
+    log::log(
+        Level::Warning,
+        &format!("Received {which} scheduling shutdown..."),
+    );
     log::log(Level::Warning, "User requested shutdown...");
     srv.request_shutdown();
 }

@@ -31,7 +31,14 @@ pub fn stats() -> MemStats {
     let active = tikv_jemalloc_ctl::stats::active::read().unwrap_or(0) as u64;
     let resident = tikv_jemalloc_ctl::stats::resident::read().unwrap_or(0) as u64;
     let peak = PEAK.fetch_max(allocated, Ordering::Relaxed).max(allocated);
-    MemStats { allocated, active, resident, rss: rss_bytes(), peak, startup: STARTUP.load(Ordering::Relaxed) }
+    MemStats {
+        allocated,
+        active,
+        resident,
+        rss: rss_bytes(),
+        peak,
+        startup: STARTUP.load(Ordering::Relaxed),
+    }
 }
 
 /// Record the memory in use once the server is ready (used_memory_startup).
@@ -51,7 +58,11 @@ pub fn reset_peak() {
 /// Resident set size from /proc/self/statm.
 pub fn rss_bytes() -> u64 {
     let text = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let pages: u64 = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u64;
     pages * page

@@ -51,7 +51,10 @@ impl Monitors {
 /// Arguments that carry secrets are shown as "(redacted)".
 fn redacted(argv: &[Bytes]) -> Vec<bool> {
     let mut r = vec![false; argv.len()];
-    let name = argv.first().map(|a| a.to_ascii_lowercase()).unwrap_or_default();
+    let name = argv
+        .first()
+        .map(|a| a.to_ascii_lowercase())
+        .unwrap_or_default();
     match name.as_slice() {
         b"auth" => r.iter_mut().skip(1).for_each(|x| *x = true),
         b"hello" => {
@@ -77,7 +80,14 @@ fn redacted(argv: &[Bytes]) -> Vec<bool> {
 }
 
 pub fn format_line(now_us: u64, db: usize, peer: &str, argv: &[Bytes]) -> Vec<u8> {
-    let mut line = format!("+{}.{:06} [{} {}]", now_us / 1_000_000, now_us % 1_000_000, db, peer).into_bytes();
+    let mut line = format!(
+        "+{}.{:06} [{} {}]",
+        now_us / 1_000_000,
+        now_us % 1_000_000,
+        db,
+        peer
+    )
+    .into_bytes();
     for (a, hide) in argv.iter().zip(redacted(argv)) {
         line.push(b' ');
         if hide {
@@ -115,10 +125,19 @@ mod tests {
 
     #[test]
     fn lines_match_redis() {
-        let argv = vec![Bytes::from("set"), Bytes::from("k\n"), Bytes::from(vec![0u8, b'"'])];
+        let argv = vec![
+            Bytes::from("set"),
+            Bytes::from("k\n"),
+            Bytes::from(vec![0u8, b'"']),
+        ];
         let line = format_line(1339518083107412, 0, "127.0.0.1:60866", &argv);
-        assert_eq!(line, b"+1339518083.107412 [0 127.0.0.1:60866] \"set\" \"k\\n\" \"\\x00\\\"\"\r\n");
+        assert_eq!(
+            line,
+            b"+1339518083.107412 [0 127.0.0.1:60866] \"set\" \"k\\n\" \"\\x00\\\"\"\r\n"
+        );
         let auth = vec![Bytes::from("auth"), Bytes::from("secret")];
-        assert!(String::from_utf8(format_line(1, 0, "p", &auth)).unwrap().ends_with("\"auth\" \"(redacted)\"\r\n"));
+        assert!(String::from_utf8(format_line(1, 0, "p", &auth))
+            .unwrap()
+            .ends_with("\"auth\" \"(redacted)\"\r\n"));
     }
 }

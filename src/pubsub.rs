@@ -78,7 +78,9 @@ impl PubSub {
 
     pub fn unsubscribe(&self, kind: Kind, channel: &[u8], client_id: u64) -> bool {
         let mut t = self.table(kind).lock();
-        let Some(subs) = t.get_mut(channel) else { return false };
+        let Some(subs) = t.get_mut(channel) else {
+            return false;
+        };
         let before = subs.len();
         subs.retain(|s| s.info.id != client_id);
         let removed = subs.len() != before;
@@ -90,7 +92,9 @@ impl PubSub {
 
     pub fn psubscribe(&self, pattern: &Bytes, sub: &Subscriber) -> bool {
         let mut p = self.patterns.lock();
-        if p.iter().any(|(pat, s)| s.info.id == sub.info.id && pat == pattern) {
+        if p.iter()
+            .any(|(pat, s)| s.info.id == sub.info.id && pat == pattern)
+        {
             return false;
         }
         p.push((pattern.clone(), sub.clone()));
@@ -107,12 +111,18 @@ impl PubSub {
     /// Deliver `message`; returns how many clients received it.
     pub fn publish(&self, kind: Kind, channel: &[u8], message: &[u8]) -> usize {
         let mut receivers = 0;
-        let kind_name: &[u8] = if kind == Kind::Shard { b"smessage" } else { b"message" };
+        let kind_name: &[u8] = if kind == Kind::Shard {
+            b"smessage"
+        } else {
+            b"message"
+        };
         let mut enc: [Option<Bytes>; 2] = [None, None];
         if let Some(subs) = self.table(kind).lock().get(channel) {
             for s in subs {
                 let resp3 = s.info.resp.load(Ordering::Relaxed) == 3;
-                let msg = enc[resp3 as usize].get_or_insert_with(|| encode_push(resp3, &[kind_name, channel, message])).clone();
+                let msg = enc[resp3 as usize]
+                    .get_or_insert_with(|| encode_push(resp3, &[kind_name, channel, message]))
+                    .clone();
                 if self.deliver(s, msg) {
                     receivers += 1;
                 }
@@ -159,7 +169,12 @@ impl PubSub {
 
     /// Active channels matching an optional pattern.
     pub fn channels(&self, kind: Kind, pattern: Option<&[u8]>) -> Vec<Bytes> {
-        self.table(kind).lock().keys().filter(|c| pattern.is_none_or(|p| crate::util::glob_match(p, c, false))).cloned().collect()
+        self.table(kind)
+            .lock()
+            .keys()
+            .filter(|c| pattern.is_none_or(|p| crate::util::glob_match(p, c, false)))
+            .cloned()
+            .collect()
     }
 
     pub fn numsub(&self, kind: Kind, channel: &[u8]) -> usize {
@@ -176,7 +191,13 @@ impl PubSub {
     }
 
     /// Drop every subscription of a client (disconnect, RESET).
-    pub fn remove_client(&self, client_id: u64, channels: &[Bytes], shard: &[Bytes], patterns: &[Bytes]) {
+    pub fn remove_client(
+        &self,
+        client_id: u64,
+        channels: &[Bytes],
+        shard: &[Bytes],
+        patterns: &[Bytes],
+    ) {
         for c in channels {
             self.unsubscribe(Kind::Channel, c, client_id);
         }
@@ -195,7 +216,13 @@ mod tests {
 
     #[test]
     fn push_encoding() {
-        assert_eq!(&encode_push(false, &[b"message", b"ch", b"hi"])[..], b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n");
-        assert_eq!(&encode_push(true, &[b"message", b"ch", b"hi"])[..], b">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n");
+        assert_eq!(
+            &encode_push(false, &[b"message", b"ch", b"hi"])[..],
+            b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n"
+        );
+        assert_eq!(
+            &encode_push(true, &[b"message", b"ch", b"hi"])[..],
+            b">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n"
+        );
     }
 }

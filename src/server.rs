@@ -50,7 +50,9 @@ pub struct Server {
 pub fn random_hex_id() -> String {
     use rand::Rng;
     let mut rng = rand::thread_rng();
-    (0..40).map(|_| format!("{:x}", rng.gen_range(0..16u8))).collect()
+    (0..40)
+        .map(|_| format!("{:x}", rng.gen_range(0..16u8)))
+        .collect()
 }
 
 impl Server {
@@ -78,7 +80,9 @@ impl Server {
             shutting_down: AtomicBool::new(false),
             active_expire_enabled: AtomicBool::new(true),
             listen_port: AtomicU64::new(0),
-            executable: std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+            executable: std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
             last_save_s: AtomicU64::new(now / 1000),
             shutdown_exit_code: AtomicU64::new(0),
         });
@@ -88,8 +92,13 @@ impl Server {
 
     /// Apply directives whose values live outside the Hot snapshot.
     pub fn apply_limits(&self) {
+        crate::notify::set_flags(self.hot.read().notify_keyspace_events);
         let cfg = self.config.read();
-        crate::evict::configure(cfg.get("maxmemory-policy"), cfg.get_i64("lfu-log-factor"), cfg.get_i64("lfu-decay-time"));
+        crate::evict::configure(
+            cfg.get("maxmemory-policy"),
+            cfg.get_i64("lfu-log-factor"),
+            cfg.get_i64("lfu-decay-time"),
+        );
         let parts: Vec<&str> = cfg.get("client-output-buffer-limit").split(' ').collect();
         for class in parts.chunks(4) {
             if class.len() == 4 && class[0] == "pubsub" {
@@ -135,28 +144,46 @@ pub async fn bind_listeners(bind: &str, port: u16) -> std::io::Result<Vec<TcpLis
             "::*" => "::",
             a => a,
         };
-        let sock: SocketAddr = match format!("{host}:{port}").parse().or_else(|_| format!("[{host}]:{port}").parse()) {
+        let sock: SocketAddr = match format!("{host}:{port}")
+            .parse()
+            .or_else(|_| format!("[{host}]:{port}").parse())
+        {
             Ok(s) => s,
             Err(_) => {
                 if optional {
                     continue;
                 }
-                return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("Invalid bind address '{addr}'")));
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("Invalid bind address '{addr}'"),
+                ));
             }
         };
         match bind_one(sock) {
             Ok(l) => listeners.push(l),
             Err(e) if optional => {
-                log::log(Level::Verbose, &format!("Skipping optional bind address {addr}: {e}"));
+                log::log(
+                    Level::Verbose,
+                    &format!("Skipping optional bind address {addr}: {e}"),
+                );
             }
-            Err(e) => return Err(std::io::Error::new(e.kind(), format!("Could not create server TCP listening socket {addr}:{port}: {e}"))),
+            Err(e) => {
+                return Err(std::io::Error::new(
+                    e.kind(),
+                    format!("Could not create server TCP listening socket {addr}:{port}: {e}"),
+                ))
+            }
         }
     }
     Ok(listeners)
 }
 
 fn bind_one(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv6() { tokio::net::TcpSocket::new_v6()? } else { tokio::net::TcpSocket::new_v4()? };
+    let socket = if addr.is_ipv6() {
+        tokio::net::TcpSocket::new_v6()?
+    } else {
+        tokio::net::TcpSocket::new_v4()?
+    };
     socket.set_reuseaddr(true)?;
     if addr.is_ipv6() {
         // Bind IPv6 only, so "* -::*" can hold both families on one port.
@@ -164,7 +191,13 @@ fn bind_one(addr: SocketAddr) -> std::io::Result<TcpListener> {
         let one: libc::c_int = 1;
         // SAFETY: fd is a valid socket owned by `socket`; the option value is a c_int.
         unsafe {
-            libc::setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, &one as *const _ as *const libc::c_void, std::mem::size_of::<libc::c_int>() as libc::socklen_t);
+            libc::setsockopt(
+                fd,
+                libc::IPPROTO_IPV6,
+                libc::IPV6_V6ONLY,
+                &one as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
         }
     }
     socket.bind(addr)?;
@@ -185,24 +218,39 @@ impl Workers {
     pub fn start(srv: &Arc<Server>, extra: usize) -> std::io::Result<Workers> {
         let mut senders = Vec::new();
         for i in 0..extra {
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(std::net::TcpStream, SocketAddr)>();
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let (tx, mut rx) =
+                tokio::sync::mpsc::unbounded_channel::<(std::net::TcpStream, SocketAddr)>();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             let srv = srv.clone();
-            std::thread::Builder::new().name(format!("shoal-worker-{}", i + 1)).spawn(move || {
-                rt.block_on(async move {
-                    while let Some((std_stream, addr)) = rx.recv().await {
-                        match TcpStream::from_std(std_stream) {
-                            Ok(stream) => {
-                                tokio::spawn(crate::connection::handle(srv.clone(), stream, addr));
+            std::thread::Builder::new()
+                .name(format!("shoal-worker-{}", i + 1))
+                .spawn(move || {
+                    rt.block_on(async move {
+                        while let Some((std_stream, addr)) = rx.recv().await {
+                            match TcpStream::from_std(std_stream) {
+                                Ok(stream) => {
+                                    tokio::spawn(crate::connection::handle(
+                                        srv.clone(),
+                                        stream,
+                                        addr,
+                                    ));
+                                }
+                                Err(e) => log::log(
+                                    Level::Warning,
+                                    &format!("Error registering a client connection: {e}"),
+                                ),
                             }
-                            Err(e) => log::log(Level::Warning, &format!("Error registering a client connection: {e}")),
                         }
-                    }
-                })
-            })?;
+                    })
+                })?;
             senders.push(tx);
         }
-        Ok(Workers { senders, next: std::sync::atomic::AtomicUsize::new(0) })
+        Ok(Workers {
+            senders,
+            next: std::sync::atomic::AtomicUsize::new(0),
+        })
     }
 
     /// Serve a connection here or hand it to a worker thread.
@@ -215,10 +263,16 @@ impl Workers {
         match stream.into_std() {
             Ok(s) => {
                 if self.senders[n - 1].send((s, addr)).is_err() {
-                    log::log(Level::Warning, "A worker thread is gone; dropping a client connection");
+                    log::log(
+                        Level::Warning,
+                        "A worker thread is gone; dropping a client connection",
+                    );
                 }
             }
-            Err(e) => log::log(Level::Warning, &format!("Error handing off a client connection: {e}")),
+            Err(e) => log::log(
+                Level::Warning,
+                &format!("Error handing off a client connection: {e}"),
+            ),
         }
     }
 }
@@ -242,7 +296,10 @@ pub async fn serve(srv: Arc<Server>, listeners: Vec<TcpListener>, workers: Optio
                     Ok(x) => x,
                     Err(e) => {
                         // EMFILE and friends: back off briefly rather than spin.
-                        log::log(Level::Warning, &format!("Error accepting a client connection: {e}"));
+                        log::log(
+                            Level::Warning,
+                            &format!("Error accepting a client connection: {e}"),
+                        );
                         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                         continue;
                     }

@@ -27,7 +27,10 @@ const OPS_SAMPLES: usize = 16;
 impl Stats {
     pub fn sample_ops(&self, now_ms: u64) {
         let mut s = self.ops_samples.lock();
-        s.push_back((now_ms, self.total_commands_processed.load(Ordering::Relaxed)));
+        s.push_back((
+            now_ms,
+            self.total_commands_processed.load(Ordering::Relaxed),
+        ));
         if s.len() > OPS_SAMPLES {
             s.pop_front();
         }
@@ -45,7 +48,8 @@ impl Stats {
         if codes.is_empty() {
             return;
         }
-        self.total_error_replies.fetch_add(codes.len() as u64, Ordering::Relaxed);
+        self.total_error_replies
+            .fetch_add(codes.len() as u64, Ordering::Relaxed);
         let mut m = self.errorstats.lock();
         for c in codes {
             // Redis caps distinct error codes at 128 to bound memory.
@@ -97,7 +101,14 @@ const SLOWLOG_ENTRY_MAX_ARGC: usize = 32;
 const SLOWLOG_ENTRY_MAX_STRING: usize = 128;
 
 impl SlowLog {
-    pub fn push(&mut self, argv: &[bytes::Bytes], duration_us: u64, peer: String, name: String, max_len: usize) {
+    pub fn push(
+        &mut self,
+        argv: &[bytes::Bytes],
+        duration_us: u64,
+        peer: String,
+        name: String,
+        max_len: usize,
+    ) {
         let mut args: Vec<Vec<u8>> = Vec::new();
         let argc = argv.len().min(SLOWLOG_ENTRY_MAX_ARGC);
         for (i, a) in argv.iter().take(argc).enumerate() {
@@ -105,7 +116,9 @@ impl SlowLog {
                 args.push(format!("... ({} more arguments)", argv.len() - argc + 1).into_bytes());
             } else if a.len() > SLOWLOG_ENTRY_MAX_STRING {
                 let mut v = a[..SLOWLOG_ENTRY_MAX_STRING].to_vec();
-                v.extend_from_slice(format!("... ({} more bytes)", a.len() - SLOWLOG_ENTRY_MAX_STRING).as_bytes());
+                v.extend_from_slice(
+                    format!("... ({} more bytes)", a.len() - SLOWLOG_ENTRY_MAX_STRING).as_bytes(),
+                );
                 args.push(v);
             } else {
                 args.push(a.to_vec());

@@ -8,12 +8,18 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Unix time in milliseconds.
 #[inline]
 pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// Unix time in microseconds.
 pub fn now_us() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
 }
 
 enum Token {
@@ -50,7 +56,10 @@ fn tokenize(pattern: &[u8]) -> Vec<Token> {
                     if pattern[i] == b'\\' && i + 1 < pattern.len() {
                         i += 1;
                         items.push((pattern[i], pattern[i]));
-                    } else if i + 2 < pattern.len() && pattern[i + 1] == b'-' && pattern[i + 2] != b']' {
+                    } else if i + 2 < pattern.len()
+                        && pattern[i + 1] == b'-'
+                        && pattern[i + 2] != b']'
+                    {
                         let (a, b) = (pattern[i], pattern[i + 2]);
                         items.push((a.min(b), a.max(b)));
                         i += 2;
@@ -131,7 +140,10 @@ pub fn glob_match(pattern: &[u8], text: &[u8], nocase: bool) -> bool {
 /// Replace `path` with `data`: write a temp file beside it, fsync, rename,
 /// fsync the directory.
 pub fn write_file_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
         ".{}.tmp-{}",
         path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
@@ -159,7 +171,10 @@ pub fn parse_i64(s: &[u8]) -> Option<i64> {
 /// trailing garbage, "inf"/"-inf" allowed, NaN refused.
 pub fn parse_f64(s: &[u8]) -> Option<f64> {
     let text = std::str::from_utf8(s).ok()?;
-    if text.is_empty() || text.starts_with(char::is_whitespace) || text.ends_with(char::is_whitespace) {
+    if text.is_empty()
+        || text.starts_with(char::is_whitespace)
+        || text.ends_with(char::is_whitespace)
+    {
         return None;
     }
     let lower = text.to_ascii_lowercase();

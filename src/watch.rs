@@ -35,7 +35,11 @@ impl Watches {
             return;
         }
         cw.keys.push((db, key.to_vec(), expire_at_ms));
-        self.keys.lock().entry((db, key.to_vec())).or_default().push(cw.dirty.clone());
+        self.keys
+            .lock()
+            .entry((db, key.to_vec()))
+            .or_default()
+            .push(cw.dirty.clone());
         self.count.fetch_add(1, Ordering::Relaxed);
     }
 

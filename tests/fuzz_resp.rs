@@ -102,7 +102,10 @@ fn largest_alloc_during<R>(f: impl FnOnce() -> R) -> (R, usize) {
 // Driving the parser
 
 const MB: i64 = 1024 * 1024;
-const AUTH: Limits = Limits { proto_max_bulk_len: 512 * MB, authenticated: true };
+const AUTH: Limits = Limits {
+    proto_max_bulk_len: 512 * MB,
+    authenticated: true,
+};
 
 #[derive(Debug, PartialEq)]
 struct Outcome {
@@ -120,7 +123,11 @@ fn drive(stream: &[u8], cuts: &[usize], limits: Limits) -> Outcome {
     let mut at = 0;
     let mut i = 0;
     while at < stream.len() {
-        let n = cuts.get(i % cuts.len().max(1)).copied().unwrap_or(stream.len()).max(1);
+        let n = cuts
+            .get(i % cuts.len().max(1))
+            .copied()
+            .unwrap_or(stream.len())
+            .max(1);
         i += 1;
         let end = (at + n).min(stream.len());
         buf.extend_from_slice(&stream[at..end]);
@@ -129,15 +136,27 @@ fn drive(stream: &[u8], cuts: &[usize], limits: Limits) -> Outcome {
             match parser.next(&mut buf, limits) {
                 Ok(Parsed::Request(argv)) => {
                     // Every request consumes at least one byte ("\n").
-                    assert!(requests.len() < stream.len(), "parser returns requests without consuming input: {:?}", String::from_utf8_lossy(stream));
+                    assert!(
+                        requests.len() < stream.len(),
+                        "parser returns requests without consuming input: {:?}",
+                        String::from_utf8_lossy(stream)
+                    );
                     requests.push(argv)
                 }
                 Ok(Parsed::Incomplete) => break,
-                Err(e) => return Outcome { requests, error: Some(e) },
+                Err(e) => {
+                    return Outcome {
+                        requests,
+                        error: Some(e),
+                    }
+                }
             }
         }
     }
-    Outcome { requests, error: None }
+    Outcome {
+        requests,
+        error: None,
+    }
 }
 
 fn whole(stream: &[u8], limits: Limits) -> Outcome {
@@ -146,7 +165,10 @@ fn whole(stream: &[u8], limits: Limits) -> Outcome {
 
 fn config(cases: u32) -> Config {
     Config {
-        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(cases),
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(cases),
         // Never write a regressions file next to this test.
         failure_persistence: None,
         ..Config::default()
@@ -229,7 +251,9 @@ fn frame() -> impl Strategy<Value = Frame> {
 }
 
 fn is_plain(a: &[u8]) -> bool {
-    !a.is_empty() && a.iter().all(|&c| c.is_ascii_alphanumeric() || b":_.-".contains(&c))
+    !a.is_empty()
+        && a.iter()
+            .all(|&c| c.is_ascii_alphanumeric() || b":_.-".contains(&c))
 }
 
 fn encode_multibulk(out: &mut Vec<u8>, argv: &[Vec<u8>]) {
@@ -250,7 +274,12 @@ fn encode_inline(out: &mut Vec<u8>, argv: &[Vec<u8>], crlf: bool) {
         }
         if is_plain(a) {
             out.extend_from_slice(a);
-        } else if !a.is_empty() && a.len() % 2 == 0 && !a.iter().any(|&c| c == b'\'' || c == b'\\' || c == b'\n' || c == 0) {
+        } else if !a.is_empty()
+            && a.len() % 2 == 0
+            && !a
+                .iter()
+                .any(|&c| c == b'\'' || c == b'\\' || c == b'\n' || c == 0)
+        {
             // (A raw NUL would end the visible line, as Redis's strchr does.)
             out.push(b'\'');
             out.extend_from_slice(a);
@@ -301,8 +330,14 @@ fn encode(frames: &[Frame]) -> (Vec<u8>, Vec<Vec<Bytes>>) {
 fn limits() -> impl Strategy<Value = Limits> {
     prop_oneof![
         Just(AUTH),
-        Just(Limits { proto_max_bulk_len: 512 * MB, authenticated: false }),
-        (0..64i64).prop_map(|m| Limits { proto_max_bulk_len: m, authenticated: true }),
+        Just(Limits {
+            proto_max_bulk_len: 512 * MB,
+            authenticated: false
+        }),
+        (0..64i64).prop_map(|m| Limits {
+            proto_max_bulk_len: m,
+            authenticated: true
+        }),
     ]
 }
 
@@ -320,10 +355,19 @@ fn check_arbitrary(stream: &[u8], cuts: &[usize], limits: Limits) -> Result<(), 
     let (reference, _) = largest_alloc_during(|| whole(stream, limits));
     let (split, largest) = largest_alloc_during(|| drive(stream, cuts, limits));
     if let Some(e) = &split.error {
-        prop_assert!(e.0.starts_with("Protocol error: "), "error without the Protocol error prefix: {:?}", e.0);
+        prop_assert!(
+            e.0.starts_with("Protocol error: "),
+            "error without the Protocol error prefix: {:?}",
+            e.0
+        );
     }
     prop_assert_eq!(&split, &reference, "outcome depends on the split");
-    prop_assert!(largest <= alloc_bound(stream.len()), "allocated {} bytes for a {}-byte stream", largest, stream.len());
+    prop_assert!(
+        largest <= alloc_bound(stream.len()),
+        "allocated {} bytes for a {}-byte stream",
+        largest,
+        stream.len()
+    );
     Ok(())
 }
 
@@ -410,7 +454,10 @@ proptest! {
 /// largest allocation made.
 fn parse_header(parser: &mut RequestParser, buf: &mut BytesMut, limits: Limits) -> (usize, usize) {
     let (r, largest) = largest_alloc_during(|| parser.next(buf, limits));
-    assert!(matches!(r, Ok(Parsed::Incomplete)), "expected Incomplete, got {r:?}");
+    assert!(
+        matches!(r, Ok(Parsed::Incomplete)),
+        "expected Incomplete, got {r:?}"
+    );
     (buf.capacity(), largest)
 }
 
@@ -422,7 +469,11 @@ fn huge_multibulk_count_preallocates_little() {
         let (cap, largest) = parse_header(&mut p, &mut buf, AUTH);
         assert!(p.in_request());
         // The argv preallocation is capped (1024 slots of 16 bytes).
-        assert!(largest <= 64 * 1024, "{:?}: largest allocation {largest}", String::from_utf8_lossy(header));
+        assert!(
+            largest <= 64 * 1024,
+            "{:?}: largest allocation {largest}",
+            String::from_utf8_lossy(header)
+        );
         assert!(cap <= 64 * 1024, "buffer capacity {cap}");
 
         // A few arguments arrive; still no proportional growth.
@@ -430,7 +481,10 @@ fn huge_multibulk_count_preallocates_little() {
             buf.extend_from_slice(b"$3\r\nabc\r\n");
         }
         let (_, largest) = parse_header(&mut p, &mut buf, AUTH);
-        assert!(largest <= 64 * 1024, "largest allocation {largest} after 100 args");
+        assert!(
+            largest <= 64 * 1024,
+            "largest allocation {largest} after 100 args"
+        );
     }
 }
 
@@ -445,8 +499,14 @@ fn huge_bulk_length_does_not_reserve_the_claim() {
     let mut buf = BytesMut::from(&b"*1\r\n$500000000\r\n"[..]);
     let (cap, largest) = parse_header(&mut p, &mut buf, AUTH);
     assert!(p.in_request());
-    assert!(largest < MB as usize, "parser allocated {largest} bytes for a 500 MB bulk header with no data");
-    assert!(cap < MB as usize, "buffer capacity {cap} after a 500 MB bulk header with no data");
+    assert!(
+        largest < MB as usize,
+        "parser allocated {largest} bytes for a 500 MB bulk header with no data"
+    );
+    assert!(
+        cap < MB as usize,
+        "buffer capacity {cap} after a 500 MB bulk header with no data"
+    );
 
     // Data trickles in: the buffer holds what arrived, not the claim.
     let chunk = vec![b'x'; 64 * 1024];
@@ -454,8 +514,14 @@ fn huge_bulk_length_does_not_reserve_the_claim() {
         buf.extend_from_slice(&chunk);
         let (cap, largest) = parse_header(&mut p, &mut buf, AUTH);
         let held = buf.len();
-        assert!(cap <= 2 * held + 128 * 1024, "capacity {cap} with {held} bytes held");
-        assert!(largest <= 2 * held + 128 * 1024, "allocation of {largest} with {held} bytes held");
+        assert!(
+            cap <= 2 * held + 128 * 1024,
+            "capacity {cap} with {held} bytes held"
+        );
+        assert!(
+            largest <= 2 * held + 128 * 1024,
+            "allocation of {largest} with {held} bytes held"
+        );
     }
 }
 
@@ -485,12 +551,22 @@ proptest! {
 /// newline leaves the request pending; no exact behaviour is asserted here.)
 #[test]
 fn inline_nul_byte_terminates() {
-    for line in [&b"\0\r\n"[..], b"SET a\0junk b\r\n", b"SET \"a\0b\" c\r\n", b"a \0 b\n"] {
+    for line in [
+        &b"\0\r\n"[..],
+        b"SET a\0junk b\r\n",
+        b"SET \"a\0b\" c\r\n",
+        b"a \0 b\n",
+    ] {
         let mut p = RequestParser::new();
         let mut buf = BytesMut::from(line);
         match p.next(&mut buf, AUTH) {
             Ok(Parsed::Request(argv)) => {
-                assert!(argv.len() <= line.len(), "{:?} gave {} arguments", String::from_utf8_lossy(line), argv.len());
+                assert!(
+                    argv.len() <= line.len(),
+                    "{:?} gave {} arguments",
+                    String::from_utf8_lossy(line),
+                    argv.len()
+                );
                 assert!(buf.is_empty());
             }
             Ok(Parsed::Incomplete) => {}
@@ -502,14 +578,35 @@ fn inline_nul_byte_terminates() {
 #[test]
 fn limit_errors() {
     let err = |s: &[u8], l: Limits| whole(s, l).error.map(|e| e.0);
-    let unauth = Limits { proto_max_bulk_len: 512 * MB, authenticated: false };
-    assert_eq!(err(b"*11\r\n", unauth).as_deref(), Some("Protocol error: unauthenticated multibulk length"));
+    let unauth = Limits {
+        proto_max_bulk_len: 512 * MB,
+        authenticated: false,
+    };
+    assert_eq!(
+        err(b"*11\r\n", unauth).as_deref(),
+        Some("Protocol error: unauthenticated multibulk length")
+    );
     assert_eq!(err(b"*10\r\n", unauth), None);
-    assert_eq!(err(b"*1\r\n$16385\r\n", unauth).as_deref(), Some("Protocol error: unauthenticated bulk length"));
+    assert_eq!(
+        err(b"*1\r\n$16385\r\n", unauth).as_deref(),
+        Some("Protocol error: unauthenticated bulk length")
+    );
     assert_eq!(err(b"*1\r\n$16384\r\n", unauth), None);
-    let small = Limits { proto_max_bulk_len: 1024, authenticated: true };
-    assert_eq!(err(b"*1\r\n$1025\r\n", small).as_deref(), Some("Protocol error: invalid bulk length"));
+    let small = Limits {
+        proto_max_bulk_len: 1024,
+        authenticated: true,
+    };
+    assert_eq!(
+        err(b"*1\r\n$1025\r\n", small).as_deref(),
+        Some("Protocol error: invalid bulk length")
+    );
     assert_eq!(err(b"*1\r\n$1024\r\n", small), None);
-    assert_eq!(err(b"*1\r\n$-1\r\n", AUTH).as_deref(), Some("Protocol error: invalid bulk length"));
-    assert_eq!(err(b"*2147483648\r\n", AUTH).as_deref(), Some("Protocol error: invalid multibulk length"));
+    assert_eq!(
+        err(b"*1\r\n$-1\r\n", AUTH).as_deref(),
+        Some("Protocol error: invalid bulk length")
+    );
+    assert_eq!(
+        err(b"*2147483648\r\n", AUTH).as_deref(),
+        Some("Protocol error: invalid multibulk length")
+    );
 }

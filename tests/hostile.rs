@@ -19,7 +19,10 @@ struct Precious {
 }
 
 fn write_precious(srv: &Server) -> Precious {
-    let p = Precious { key: format!("precious:{}", srv.port), value: "kept-safe-\u{2713}".to_string() };
+    let p = Precious {
+        key: format!("precious:{}", srv.port),
+        value: "kept-safe-\u{2713}".to_string(),
+    };
     assert_eq!(srv.cmd(&["SET", &p.key, &p.value]), b"+OK\r\n");
     p
 }
@@ -38,9 +41,19 @@ fn check_survived(srv: &mut Server, p: &Precious) {
 fn expect_protocol_error(srv: &Server, input: &[u8], want: &str) {
     let mut r = srv.raw();
     r.send(input);
-    let reply = r.read_reply(IO_TIMEOUT).unwrap_or_else(|| panic!("no reply to {:?}", String::from_utf8_lossy(input)));
-    assert_eq!(String::from_utf8_lossy(&reply), want, "reply to {:?}", String::from_utf8_lossy(input));
-    assert!(r.wait_closed(IO_TIMEOUT), "connection left open after a protocol error ({want:?})");
+    let reply = r
+        .read_reply(IO_TIMEOUT)
+        .unwrap_or_else(|| panic!("no reply to {:?}", String::from_utf8_lossy(input)));
+    assert_eq!(
+        String::from_utf8_lossy(&reply),
+        want,
+        "reply to {:?}",
+        String::from_utf8_lossy(input)
+    );
+    assert!(
+        r.wait_closed(IO_TIMEOUT),
+        "connection left open after a protocol error ({want:?})"
+    );
 }
 
 /// CPU time (user + system, in clock ticks) the process has used.
@@ -56,7 +69,11 @@ fn cpu_ticks(pid: u32) -> u64 {
 fn bulk_length_of_2gb_is_refused() {
     let mut srv = Server::start(&[]);
     let p = write_precious(&srv);
-    expect_protocol_error(&srv, b"*1\r\n$2147483648\r\n", "-ERR Protocol error: invalid bulk length\r\n");
+    expect_protocol_error(
+        &srv,
+        b"*1\r\n$2147483648\r\n",
+        "-ERR Protocol error: invalid bulk length\r\n",
+    );
     check_survived(&mut srv, &p);
 }
 
@@ -65,13 +82,34 @@ fn malformed_frames_are_protocol_errors() {
     let mut srv = Server::start(&[]);
     let p = write_precious(&srv);
     let cases: &[(&[u8], &str)] = &[
-        (b"*1\r\n$-5\r\n", "-ERR Protocol error: invalid bulk length\r\n"),
-        (b"*1\r\n$abc\r\n", "-ERR Protocol error: invalid bulk length\r\n"),
-        (b"*abc\r\n", "-ERR Protocol error: invalid multibulk length\r\n"),
-        (b"*3000000000\r\n", "-ERR Protocol error: invalid multibulk length\r\n"),
-        (b"*1\r\nfoo\r\n", "-ERR Protocol error: expected '$', got 'f'\r\n"),
-        (b"SET 'a\r\n", "-ERR Protocol error: unbalanced quotes in request\r\n"),
-        (b"SET \"a\"b c\r\n", "-ERR Protocol error: unbalanced quotes in request\r\n"),
+        (
+            b"*1\r\n$-5\r\n",
+            "-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"*1\r\n$abc\r\n",
+            "-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"*abc\r\n",
+            "-ERR Protocol error: invalid multibulk length\r\n",
+        ),
+        (
+            b"*3000000000\r\n",
+            "-ERR Protocol error: invalid multibulk length\r\n",
+        ),
+        (
+            b"*1\r\nfoo\r\n",
+            "-ERR Protocol error: expected '$', got 'f'\r\n",
+        ),
+        (
+            b"SET 'a\r\n",
+            "-ERR Protocol error: unbalanced quotes in request\r\n",
+        ),
+        (
+            b"SET \"a\"b c\r\n",
+            "-ERR Protocol error: unbalanced quotes in request\r\n",
+        ),
     ];
     for (input, want) in cases {
         expect_protocol_error(&srv, input, want);
@@ -83,12 +121,19 @@ fn malformed_frames_are_protocol_errors() {
 fn unbalanced_quotes_inline() {
     let mut srv = Server::start(&[]);
     let p = write_precious(&srv);
-    expect_protocol_error(&srv, b"\"unbalanced\r\n", "-ERR Protocol error: unbalanced quotes in request\r\n");
+    expect_protocol_error(
+        &srv,
+        b"\"unbalanced\r\n",
+        "-ERR Protocol error: unbalanced quotes in request\r\n",
+    );
     // Replies to the requests before the bad one are still delivered.
     let mut r = srv.raw();
     r.send(b"PING\r\nSET \"a\r\n");
     assert_eq!(r.read_reply(IO_TIMEOUT).as_deref(), Some(&b"+PONG\r\n"[..]));
-    assert_eq!(r.read_reply(IO_TIMEOUT).as_deref(), Some(&b"-ERR Protocol error: unbalanced quotes in request\r\n"[..]));
+    assert_eq!(
+        r.read_reply(IO_TIMEOUT).as_deref(),
+        Some(&b"-ERR Protocol error: unbalanced quotes in request\r\n"[..])
+    );
     assert!(r.wait_closed(IO_TIMEOUT));
     check_survived(&mut srv, &p);
 }
@@ -116,7 +161,10 @@ fn huge_multibulk_count_then_disconnect() {
     check_survived(&mut srv, &p);
     let after = srv.rss_kb();
     let grew = during.max(after).saturating_sub(before);
-    assert!(grew < 100 * 1024, "RSS grew by {grew} KiB (from {before} KiB) after 50 clients sent *1000000");
+    assert!(
+        grew < 100 * 1024,
+        "RSS grew by {grew} KiB (from {before} KiB) after 50 clients sent *1000000"
+    );
 }
 
 #[test]
@@ -135,7 +183,10 @@ fn half_frame_then_disconnect() {
             assert_eq!(r.read_reply(Duration::from_millis(100)), None);
         }
         let used = cpu_ticks(srv.pid) - t0;
-        assert!(used < 50, "server used {used} CPU ticks in 1 s while a client held half a request");
+        assert!(
+            used < 50,
+            "server used {used} CPU ticks in 1 s while a client held half a request"
+        );
     }
     // The half request was never executed.
     assert_eq!(srv.cmd(&["EXISTS", "half"]), b":0\r\n");
@@ -173,7 +224,10 @@ fn nul_byte_in_inline_request() {
         let _ = r.read_reply(Duration::from_millis(100));
     }
     let used = cpu_ticks(srv.pid) - t0;
-    assert!(used < 50, "server used {used} CPU ticks in 1 s after an inline request with a NUL byte");
+    assert!(
+        used < 50,
+        "server used {used} CPU ticks in 1 s after an inline request with a NUL byte"
+    );
     let _ = r.stream.shutdown(Shutdown::Write);
     assert!(r.wait_closed(IO_TIMEOUT), "connection not closed after EOF");
     check_survived(&mut srv, &p);
@@ -201,7 +255,9 @@ fn hostile_input(rng: &mut rand::rngs::StdRng, seeds: &[Vec<u8>]) -> Vec<u8> {
         // Noise from RESP's own alphabet.
         1 => {
             let alphabet = b"*$\r\n0123456789-+:abcSETGET \"'\\x";
-            (0..rng.gen_range(1..2048)).map(|_| alphabet[rng.gen_range(0..alphabet.len())]).collect()
+            (0..rng.gen_range(1..2048))
+                .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
+                .collect()
         }
         // A valid pipeline with a few bytes flipped, inserted or cut.
         _ => {
@@ -257,7 +313,11 @@ fn random_bytes_from_hundreds_of_connections() {
             })
         })
         .collect();
-    let failed = threads.into_iter().map(|t| t.join()).filter(Result::is_err).count();
+    let failed = threads
+        .into_iter()
+        .map(|t| t.join())
+        .filter(Result::is_err)
+        .count();
     if failed > 0 {
         let running = srv.is_running();
         panic!(
@@ -270,14 +330,20 @@ fn random_bytes_from_hundreds_of_connections() {
 
 /// Raise RLIMIT_NOFILE's soft limit to the hard limit; returns the new soft limit.
 fn raise_nofile_limit() -> u64 {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit/setrlimit write/read a properly sized rlimit struct.
     unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
             return 1024;
         }
         if lim.rlim_cur < lim.rlim_max {
-            let want = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+            let want = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
             if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
                 lim.rlim_cur = lim.rlim_max;
             }
@@ -303,14 +369,18 @@ fn ten_thousand_connections_at_once() {
             std::thread::spawn(move || {
                 let mut v = Vec::new();
                 for _ in (w..n).step_by(workers) {
-                    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(30)).expect("connect");
+                    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(30))
+                        .expect("connect");
                     v.push(s);
                 }
                 v
             })
         })
         .collect();
-    let mut conns: Vec<TcpStream> = handles.into_iter().flat_map(|h| h.join().expect("connect thread")).collect();
+    let mut conns: Vec<TcpStream> = handles
+        .into_iter()
+        .flat_map(|h| h.join().expect("connect thread"))
+        .collect();
     assert_eq!(conns.len(), n);
     // Every connection is served: PING on all of them, then read every PONG.
     for s in &mut conns {
@@ -319,7 +389,9 @@ fn ten_thousand_connections_at_once() {
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     for (i, s) in conns.iter_mut().enumerate() {
-        let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1));
         s.set_read_timeout(Some(left)).unwrap();
         let mut buf = [0u8; 7];
         let mut got = 0;
@@ -333,14 +405,25 @@ fn ten_thousand_connections_at_once() {
         assert_eq!(&buf, b"+PONG\r\n", "connection {i}");
     }
     let info = String::from_utf8(srv.cmd(&["INFO", "clients"])).unwrap();
-    let connected: usize = info_field(&info, "connected_clients").expect("connected_clients").parse().unwrap();
-    assert!(connected > n, "connected_clients {connected} with {n} open connections");
+    let connected: usize = info_field(&info, "connected_clients")
+        .expect("connected_clients")
+        .parse()
+        .unwrap();
+    assert!(
+        connected > n,
+        "connected_clients {connected} with {n} open connections"
+    );
     drop(conns);
     // The server notices every close.
     let drained = wait_until(Duration::from_secs(60), || {
         let info = String::from_utf8(srv.cmd(&["INFO", "clients"])).unwrap();
-        info_field(&info, "connected_clients").and_then(|v| v.parse::<usize>().ok()).is_some_and(|c| c <= 1)
+        info_field(&info, "connected_clients")
+            .and_then(|v| v.parse::<usize>().ok())
+            .is_some_and(|c| c <= 1)
     });
-    assert!(drained, "connected_clients did not fall back after {n} clients disconnected");
+    assert!(
+        drained,
+        "connected_clients did not fall back after {n} clients disconnected"
+    );
     check_survived(&mut srv, &p);
 }

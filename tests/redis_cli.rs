@@ -24,7 +24,10 @@ fn cli_strings_and_keys() {
     assert_eq!(srv.cli(&["incr", "n"]), "2\n");
     assert_eq!(srv.cli(&["incrby", "n", "40"]), "42\n");
     // redis-cli's raw mode prints an error followed by an empty line.
-    assert_eq!(srv.cli(&["incr", "k"]), "ERR value is not an integer or out of range\n\n");
+    assert_eq!(
+        srv.cli(&["incr", "k"]),
+        "ERR value is not an integer or out of range\n\n"
+    );
     assert_eq!(srv.cli(&["ttl", "k"]), "-1\n");
     assert_eq!(srv.cli(&["expire", "k", "100"]), "1\n");
     let ttl: i64 = srv.cli(&["ttl", "k"]).trim().parse().unwrap();
@@ -43,7 +46,10 @@ fn cli_strings_and_keys() {
     let mut keys: Vec<&str> = ls[1..].to_vec();
     keys.sort();
     assert_eq!(keys, vec!["a", "b", "c", "k", "n"]);
-    let mut keys = lines(&srv.cli(&["keys", "*"])).into_iter().map(str::to_string).collect::<Vec<_>>();
+    let mut keys = lines(&srv.cli(&["keys", "*"]))
+        .into_iter()
+        .map(str::to_string)
+        .collect::<Vec<_>>();
     keys.sort();
     assert_eq!(keys, vec!["a", "b", "c", "k", "n"]);
 
@@ -71,11 +77,26 @@ fn cli_info_and_config_get() {
     assert_eq!(srv.cli(&["set", "e", "v", "ex", "1000"]), "OK\n");
     let info = srv.cli(&["info"]);
     assert!(info.contains("redis_version:7.0.15\r\n"), "{info}");
-    for section in ["# Server", "# Clients", "# Memory", "# Persistence", "# Stats", "# Replication", "# CPU", "# Keyspace"] {
+    for section in [
+        "# Server",
+        "# Clients",
+        "# Memory",
+        "# Persistence",
+        "# Stats",
+        "# Replication",
+        "# CPU",
+        "# Keyspace",
+    ] {
         assert!(info.contains(section), "INFO lacks {section}:\n{info}");
     }
-    assert_eq!(info_field(&info, "tcp_port").as_deref(), Some(srv.port.to_string().as_str()));
-    assert_eq!(info_field(&info, "process_id").as_deref(), Some(srv.pid.to_string().as_str()));
+    assert_eq!(
+        info_field(&info, "tcp_port").as_deref(),
+        Some(srv.port.to_string().as_str())
+    );
+    assert_eq!(
+        info_field(&info, "process_id").as_deref(),
+        Some(srv.pid.to_string().as_str())
+    );
     let db0 = info_field(&info, "db0").expect("db0 line in # Keyspace");
     assert!(db0.starts_with("keys=2,expires=1,"), "{db0}");
     let server_only = srv.cli(&["info", "server"]);
@@ -85,17 +106,27 @@ fn cli_info_and_config_get() {
     let all = srv.cli(&["config", "get", "*"]);
     let ls = lines(&all);
     assert_eq!(ls.len() % 2, 0, "CONFIG GET * must be name/value pairs");
-    assert!(ls.len() / 2 >= 100, "CONFIG GET * returned only {} pairs", ls.len() / 2);
+    assert!(
+        ls.len() / 2 >= 100,
+        "CONFIG GET * returned only {} pairs",
+        ls.len() / 2
+    );
     let pairs: std::collections::HashMap<&str, &str> = ls.chunks(2).map(|c| (c[0], c[1])).collect();
     assert_eq!(pairs.get("maxmemory"), Some(&"0"));
-    assert_eq!(pairs.get("port").copied(), Some(srv.port.to_string().as_str()));
+    assert_eq!(
+        pairs.get("port").copied(),
+        Some(srv.port.to_string().as_str())
+    );
     assert_eq!(pairs.get("save"), Some(&""));
     assert_eq!(pairs.get("bind"), Some(&"127.0.0.1"));
     assert_eq!(pairs.get("databases"), Some(&"16"));
     assert_eq!(pairs.get("maxmemory-policy"), Some(&"noeviction"));
     assert_eq!(srv.cli(&["config", "get", "maxmemory"]), "maxmemory\n0\n");
     assert_eq!(srv.cli(&["config", "set", "maxmemory", "100mb"]), "OK\n");
-    assert_eq!(srv.cli(&["config", "get", "maxmemory"]), "maxmemory\n104857600\n");
+    assert_eq!(
+        srv.cli(&["config", "get", "maxmemory"]),
+        "maxmemory\n104857600\n"
+    );
     // An empty array prints as one empty line.
     assert_eq!(srv.cli(&["config", "get", "nonexistent-directive"]), "\n");
 }
@@ -108,11 +139,18 @@ fn cli_pipe_mass_insertion() {
     let srv = Server::start(&[]);
     let mut input = Vec::with_capacity(100_000 * 48);
     for i in 0..100_000 {
-        input.extend_from_slice(&encode(&["SET", &format!("key:{i}"), &format!("value:{i}")]));
+        input.extend_from_slice(&encode(&[
+            "SET",
+            &format!("key:{i}"),
+            &format!("value:{i}"),
+        ]));
     }
     let (ok, out, err) = redis_cli_stdin(srv.port, &["--pipe"], input, Duration::from_secs(300));
     assert!(ok, "redis-cli --pipe failed:\n{out}\n{err}");
-    assert!(out.contains("errors: 0, replies: 100000"), "redis-cli --pipe summary:\n{out}\n{err}");
+    assert!(
+        out.contains("errors: 0, replies: 100000"),
+        "redis-cli --pipe summary:\n{out}\n{err}"
+    );
     assert_eq!(srv.cli(&["dbsize"]), "100000\n");
     assert_eq!(srv.cli(&["get", "key:0"]), "value:0\n");
     assert_eq!(srv.cli(&["get", "key:99999"]), "value:99999\n");
@@ -153,7 +191,11 @@ fn split_line(line: &str) -> Vec<String> {
 
 fn cli_output(port: u16, args: &[String]) -> String {
     let mut c = std::process::Command::new(REDIS_CLI);
-    c.arg("-h").arg("127.0.0.1").arg("-p").arg(port.to_string()).args(args);
+    c.arg("-h")
+        .arg("127.0.0.1")
+        .arg("-p")
+        .arg(port.to_string())
+        .args(args);
     let (ok, out, err) = run_with_timeout(c, None, Duration::from_secs(30));
     format!("{out}{err}[exit {}]", if ok { 0 } else { 1 })
 }
@@ -169,7 +211,9 @@ fn differential_against_real_redis() {
     }
     let real = Server::start_binary(REDIS_SERVER, &["--appendonly", "no"]);
     let version = real.cli(&["info", "server"]);
-    let Some(v) = info_field(&version, "redis_version") else { panic!("no redis_version from real Redis:\n{version}") };
+    let Some(v) = info_field(&version, "redis_version") else {
+        panic!("no redis_version from real Redis:\n{version}")
+    };
     if !v.starts_with("7.0.") {
         eprintln!("SKIPPED: {REDIS_SERVER} is Redis {v}, not 7.0");
         return;

@@ -41,8 +41,14 @@ mod tests {
 
     #[test]
     fn hash_tags() {
-        assert_eq!(key_hash_slot(b"{user1000}.following"), key_hash_slot(b"user1000"));
-        assert_eq!(key_hash_slot(b"{user1000}.followers"), key_hash_slot(b"user1000"));
+        assert_eq!(
+            key_hash_slot(b"{user1000}.following"),
+            key_hash_slot(b"user1000")
+        );
+        assert_eq!(
+            key_hash_slot(b"{user1000}.followers"),
+            key_hash_slot(b"user1000")
+        );
         // An empty tag means the whole key is hashed.
         assert_eq!(key_hash_slot(b"foo{}{bar}"), key_hash_slot(b"foo{}{bar}"));
         assert_ne!(key_hash_slot(b"foo{}{bar}"), key_hash_slot(b"bar"));

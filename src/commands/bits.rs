@@ -13,6 +13,7 @@ use super::string::{as_str, as_str_mut};
 use super::Ctx;
 use crate::error;
 use crate::keyspace::{lru_clock, Entry, SlotGuard, StrVal, Value};
+use crate::notify::{notify, NOTIFY_GENERIC, NOTIFY_STRING};
 use crate::protocol::Out;
 use crate::util::parse_i64;
 
@@ -25,7 +26,8 @@ const RO_GET_ONLY: &str = "ERR BITFIELD_RO only supports the GET subcommand";
 const LCS_NOT_STRINGS: &str = "ERR The specified keys must contain string values";
 const LCS_LEN_AND_IDX: &str = "ERR If you want both the length and indexes, please just use IDX.";
 const LCS_TOO_LONG: &str = "ERR String too long for LCS";
-const LCS_OVER_LIMIT: &str = "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len";
+const LCS_OVER_LIMIT: &str =
+    "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len";
 const LCS_NO_MEMORY: &str = "ERR Insufficient memory, failed allocating transient memory for LCS";
 
 // ---------------------------------------------------------------------------
@@ -72,10 +74,14 @@ fn parse_field_type(raw: &[u8]) -> Option<(bool, u32)> {
 
 /// Read-lookup of a string key with keyspace hit/miss accounting.
 /// `Err(())` means the key holds another type (WRONGTYPE).
-fn lookup_read<'g>(ctx: &Ctx, g: &'g mut SlotGuard<'_>, key: &[u8]) -> Result<Option<&'g StrVal>, ()> {
+fn lookup_read<'g>(
+    ctx: &Ctx,
+    g: &'g mut SlotGuard<'_>,
+    key: &[u8],
+) -> Result<Option<&'g StrVal>, ()> {
     match g.get(key, ctx.now_ms) {
         None => {
-            ctx.miss();
+            ctx.miss_key(key);
             Ok(None)
         }
         Some(e) => {
@@ -88,12 +94,23 @@ fn lookup_read<'g>(ctx: &Ctx, g: &'g mut SlotGuard<'_>, key: &[u8]) -> Result<Op
 /// The string at `key` made writable and zero-padded so that bit `max_bit`
 /// exists, creating the key if missing. Returns the buffer and whether the
 /// key was created or grown; `None` for a key of another type.
-fn bits_for_write<'g>(g: &'g mut SlotGuard<'_>, key: &[u8], now_ms: u64, max_bit: u64) -> Option<(&'g mut Vec<u8>, bool)> {
+fn bits_for_write<'g>(
+    g: &'g mut SlotGuard<'_>,
+    key: &[u8],
+    now_ms: u64,
+    max_bit: u64,
+) -> Option<(&'g mut Vec<u8>, bool)> {
     let need = (max_bit >> 3) as usize + 1;
     if g.get_mut(key, now_ms).is_none() {
-        g.insert(key, Entry::new(Value::Str(StrVal::from_vec_raw(vec![0u8; need]))), false);
+        g.insert(
+            key,
+            Entry::new(Value::Str(StrVal::from_vec_raw(vec![0u8; need]))),
+            false,
+        );
         let e = g.get_mut(key, now_ms).expect("just inserted");
-        let v = as_str_mut(&mut e.value).expect("just inserted a string").make_raw();
+        let v = as_str_mut(&mut e.value)
+            .expect("just inserted a string")
+            .make_raw();
         return Some((v, true));
     }
     let e = g.get_mut(key, now_ms).expect("present");
@@ -126,11 +143,15 @@ pub fn setbit(ctx: &mut Ctx, out: &mut Out) {
     let byte = (offset >> 3) as usize;
     let shift = 7 - (offset & 7) as u32;
     let old = (buf[byte] >> shift) & 1;
-    if grown || old != on {
+    let changed = grown || old != on;
+    if changed {
         buf[byte] = (buf[byte] & !(1 << shift)) | (on << shift);
         ctx.dirty += 1;
     }
-    out.int(old as i64)
+    out.int(old as i64);
+    if changed {
+        notify(ctx, NOTIFY_STRING, "setbit", key);
+    }
 }
 
 pub fn getbit(ctx: &mut Ctx, out: &mut Out) {
@@ -193,7 +214,11 @@ pub fn first_bit(p: &[u8], bit: u8) -> i64 {
     match p[i..].iter().position(|&b| b != skip) {
         Some(k) => {
             let b = p[i + k];
-            let within = if bit == 1 { b.leading_zeros() } else { b.leading_ones() };
+            let within = if bit == 1 {
+                b.leading_zeros()
+            } else {
+                b.leading_ones()
+            };
             ((i + k) as i64) * 8 + within as i64
         }
         None if bit == 1 => -1,
@@ -222,7 +247,12 @@ pub fn resolve_range(len: i64, start: i64, end: i64, is_bit: bool) -> ByteRange 
     if end >= total {
         end = total - 1;
     }
-    let mut r = ByteRange { start, end, first_mask: 0, last_mask: 0 };
+    let mut r = ByteRange {
+        start,
+        end,
+        first_mask: 0,
+        last_mask: 0,
+    };
     if is_bit && start <= end {
         r.first_mask = (!((1u32 << (8 - (start & 7))) - 1) & 0xff) as u8;
         r.last_mask = ((1u32 << (7 - (end & 7))) - 1) as u8;
@@ -335,7 +365,12 @@ pub fn bitcount(ctx: &mut Ctx, out: &mut Out) {
         let len = p.len() as i64;
         let r = match range {
             Some((start, end, is_bit)) => resolve_range(len, start, end, is_bit),
-            None => ByteRange { start: 0, end: len - 1, first_mask: 0, last_mask: 0 },
+            None => ByteRange {
+                start: 0,
+                end: len - 1,
+                first_mask: 0,
+                last_mask: 0,
+            },
         };
         count_in_range(p, r)
     });
@@ -343,7 +378,9 @@ pub fn bitcount(ctx: &mut Ctx, out: &mut Out) {
 }
 
 pub fn bitpos(ctx: &mut Ctx, out: &mut Out) {
-    let Some(bit) = ctx.arg_i64(2, out) else { return };
+    let Some(bit) = ctx.arg_i64(2, out) else {
+        return;
+    };
     if bit != 0 && bit != 1 {
         return out.error(BIT_ARG);
     }
@@ -391,7 +428,17 @@ pub fn bitpos(ctx: &mut Ctx, out: &mut Out) {
                 let r = resolve_range(len, start, end.unwrap_or(default_end), is_bit);
                 bitpos_in_range(p, bit, r, end.is_some())
             }
-            None => bitpos_in_range(p, bit, ByteRange { start: 0, end: len - 1, first_mask: 0, last_mask: 0 }, false),
+            None => bitpos_in_range(
+                p,
+                bit,
+                ByteRange {
+                    start: 0,
+                    end: len - 1,
+                    first_mask: 0,
+                    last_mask: 0,
+                },
+                false,
+            ),
         }
     });
     out.int(pos)
@@ -482,10 +529,16 @@ pub fn bitop(ctx: &mut Ctx, out: &mut Out) {
     let len = res.len();
     let g = guards.for_key(dest);
     if len > 0 {
-        g.insert(dest, Entry::new(Value::Str(StrVal::from_vec_raw(res))), false);
+        g.insert(
+            dest,
+            Entry::new(Value::Str(StrVal::from_vec_raw(res))),
+            false,
+        );
         ctx.dirty += 1;
+        notify(ctx, NOTIFY_STRING, "set", dest);
     } else if g.remove(dest).is_some() {
         ctx.dirty += 1;
+        notify(ctx, NOTIFY_GENERIC, "del", dest);
     }
     out.int(len as i64)
 }
@@ -547,7 +600,11 @@ pub fn write_field(p: &mut [u8], offset: u64, bits: u32, value: u64) {
 /// same wrapping arithmetic as Redis, so out-of-range SET values classify
 /// exactly as there.
 pub fn signed_overflow(value: i64, incr: i64, bits: u32, ow: Overflow) -> Option<i64> {
-    let max: i64 = if bits == 64 { i64::MAX } else { (1i64 << (bits - 1)) - 1 };
+    let max: i64 = if bits == 64 {
+        i64::MAX
+    } else {
+        (1i64 << (bits - 1)) - 1
+    };
     let min = -max - 1;
     let max_incr = (max as u64).wrapping_sub(value as u64) as i64;
     let min_incr = min.wrapping_sub(value);
@@ -569,9 +626,13 @@ pub fn signed_overflow(value: i64, incr: i64, bits: u32, ow: Overflow) -> Option
         Overflow::Sat => limit,
         Overflow::Fail => 0,
     };
-    if value > max || (bits != 64 && incr > max_incr) || (value >= 0 && incr > 0 && incr > max_incr) {
+    if value > max || (bits != 64 && incr > max_incr) || (value >= 0 && incr > 0 && incr > max_incr)
+    {
         Some(pick(max))
-    } else if value < min || (bits != 64 && incr < min_incr) || (value < 0 && incr < 0 && incr < min_incr) {
+    } else if value < min
+        || (bits != 64 && incr < min_incr)
+        || (value < 0 && incr < 0 && incr < min_incr)
+    {
         Some(pick(min))
     } else {
         None
@@ -580,7 +641,11 @@ pub fn signed_overflow(value: i64, incr: i64, bits: u32, ow: Overflow) -> Option
 
 /// Overflow check for an unsigned field; see `signed_overflow`.
 pub fn unsigned_overflow(value: u64, incr: i64, bits: u32, ow: Overflow) -> Option<u64> {
-    let max: u64 = if bits >= 64 { u64::MAX } else { (1u64 << bits) - 1 };
+    let max: u64 = if bits >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    };
     let max_incr = max.wrapping_sub(value) as i64;
     let min_incr = value.wrapping_neg() as i64;
     let wrapped = || value.wrapping_add(incr as u64) & max;
@@ -617,7 +682,15 @@ struct FieldOp {
 
 /// Result of one SET/INCRBY on a field: the reply (None = nil for a FAIL
 /// overflow) and whether the stored bits changed.
-pub fn field_write(p: &mut [u8], offset: u64, bits: u32, signed: bool, incr: bool, arg: i64, ow: Overflow) -> (Option<i64>, bool) {
+pub fn field_write(
+    p: &mut [u8],
+    offset: u64,
+    bits: u32,
+    signed: bool,
+    incr: bool,
+    arg: i64,
+    ow: Overflow,
+) -> (Option<i64>, bool) {
     if signed {
         let old = read_field_signed(p, offset, bits);
         let (new, over, reply) = if incr {
@@ -714,14 +787,23 @@ fn parse_field_ops(ctx: &Ctx, out: &mut Out) -> Option<Vec<FieldOp>> {
         if kind != FieldKind::Get {
             value = ctx.arg_i64(j + 3, out)?;
         }
-        ops.push(FieldOp { kind, offset, value, overflow, bits, signed });
+        ops.push(FieldOp {
+            kind,
+            offset,
+            value,
+            overflow,
+            bits,
+            signed,
+        });
         j += if kind == FieldKind::Get { 3 } else { 4 };
     }
     Some(ops)
 }
 
 fn bitfield_generic(ctx: &mut Ctx, out: &mut Out, read_only_cmd: bool) {
-    let Some(ops) = parse_field_ops(ctx, out) else { return };
+    let Some(ops) = parse_field_ops(ctx, out) else {
+        return;
+    };
     let key = ctx.arg(1);
     let mut g = ctx.db().lock_key(key);
     let writes = ops.iter().any(|o| o.kind != FieldKind::Get);
@@ -762,7 +844,15 @@ fn bitfield_generic(ctx: &mut Ctx, out: &mut Out, read_only_cmd: bool) {
             FieldKind::Get => out.int(field_get(buf, op)),
             FieldKind::Set | FieldKind::Incr => {
                 let incr = op.kind == FieldKind::Incr;
-                let (reply, changed) = field_write(buf, op.offset, op.bits, op.signed, incr, op.value, op.overflow);
+                let (reply, changed) = field_write(
+                    buf,
+                    op.offset,
+                    op.bits,
+                    op.signed,
+                    incr,
+                    op.value,
+                    op.overflow,
+                );
                 match reply {
                     Some(v) => {
                         out.int(v);
@@ -776,6 +866,9 @@ fn bitfield_generic(ctx: &mut Ctx, out: &mut Out, read_only_cmd: bool) {
         }
     }
     ctx.dirty += changes;
+    if changes > 0 {
+        notify(ctx, NOTIFY_STRING, "setbit", key);
+    }
 }
 
 pub fn bitfield(ctx: &mut Ctx, out: &mut Out) {
@@ -804,7 +897,12 @@ pub struct LcsResult {
 /// The longest common subsequence of `a` and `b` by the classic dynamic
 /// programming table. `walk` recovers the sequence and its runs. Errors are
 /// reply texts (table larger than `max_table_bytes`, allocation failure).
-pub fn lcs_compute(a: &[u8], b: &[u8], walk: bool, max_table_bytes: u64) -> Result<LcsResult, &'static str> {
+pub fn lcs_compute(
+    a: &[u8],
+    b: &[u8],
+    walk: bool,
+    max_table_bytes: u64,
+) -> Result<LcsResult, &'static str> {
     if a.len() as u64 >= u32::MAX as u64 - 1 || b.len() as u64 >= u32::MAX as u64 - 1 {
         return Err(LCS_TOO_LONG);
     }
@@ -829,7 +927,10 @@ pub fn lcs_compute(a: &[u8], b: &[u8], walk: bool, max_table_bytes: u64) -> Resu
         }
     }
     let len = t[alen * width + blen];
-    let mut res = LcsResult { len, ..Default::default() };
+    let mut res = LcsResult {
+        len,
+        ..Default::default()
+    };
     if !walk {
         return Ok(res);
     }
@@ -842,7 +943,14 @@ pub fn lcs_compute(a: &[u8], b: &[u8], walk: bool, max_table_bytes: u64) -> Resu
         if a[i - 1] == b[j - 1] {
             seq[k - 1] = a[i - 1];
             match run.as_mut() {
-                None => run = Some(((i - 1) as u32, (i - 1) as u32, (j - 1) as u32, (j - 1) as u32)),
+                None => {
+                    run = Some((
+                        (i - 1) as u32,
+                        (i - 1) as u32,
+                        (j - 1) as u32,
+                        (j - 1) as u32,
+                    ))
+                }
                 Some(r) if r.0 as usize == i && r.2 as usize == j => {
                     r.0 -= 1;
                     r.2 -= 1;
@@ -901,7 +1009,9 @@ pub fn lcs(ctx: &mut Ctx, out: &mut Out) {
         } else if ctx.arg_is(j, "WITHMATCHLEN") {
             with_len = true;
         } else if ctx.arg_is(j, "MINMATCHLEN") && more > 0 {
-            let Some(v) = ctx.arg_i64(j + 1, out) else { return };
+            let Some(v) = ctx.arg_i64(j + 1, out) else {
+                return;
+            };
             min_len = v.max(0);
             j += 1;
         } else {
@@ -919,8 +1029,11 @@ pub fn lcs(ctx: &mut Ctx, out: &mut Out) {
         Err(e) => return out.error(e),
     };
     if get_idx {
-        let runs: Vec<&MatchRange> =
-            r.ranges.iter().filter(|m| min_len == 0 || (m.1 - m.0 + 1) as i64 >= min_len).collect();
+        let runs: Vec<&MatchRange> = r
+            .ranges
+            .iter()
+            .filter(|m| min_len == 0 || (m.1 - m.0 + 1) as i64 >= min_len)
+            .collect();
         out.map(2);
         out.bulk(b"matches");
         out.array(runs.len());
@@ -951,7 +1064,11 @@ mod tests {
 
     fn bits_of(s: &str) -> Vec<u8> {
         // "1010 0000 1" style, spaces ignored, padded to whole bytes.
-        let bits: Vec<u8> = s.bytes().filter(|c| *c == b'0' || *c == b'1').map(|c| c - b'0').collect();
+        let bits: Vec<u8> = s
+            .bytes()
+            .filter(|c| *c == b'0' || *c == b'1')
+            .map(|c| c - b'0')
+            .collect();
         let mut v = vec![0u8; bits.len().div_ceil(8)];
         for (i, b) in bits.iter().enumerate() {
             v[i / 8] |= b << (7 - i % 8);
@@ -1017,24 +1134,59 @@ mod tests {
 
     #[test]
     fn bitpos_ranges() {
-        let whole = |p: &[u8]| ByteRange { start: 0, end: p.len() as i64 - 1, first_mask: 0, last_mask: 0 };
+        let whole = |p: &[u8]| ByteRange {
+            start: 0,
+            end: p.len() as i64 - 1,
+            first_mask: 0,
+            last_mask: 0,
+        };
         let p = [0xff, 0xf0, 0x00];
         assert_eq!(bitpos_in_range(&p, 0, whole(&p), false), 12);
-        assert_eq!(bitpos_in_range(&p, 1, resolve_range(3, 2, -1, false), true), -1);
+        assert_eq!(
+            bitpos_in_range(&p, 1, resolve_range(3, 2, -1, false), true),
+            -1
+        );
         let p = [0xff, 0xff, 0xff];
         assert_eq!(bitpos_in_range(&p, 0, whole(&p), false), 24);
-        assert_eq!(bitpos_in_range(&p, 0, resolve_range(3, 0, -1, false), true), -1);
+        assert_eq!(
+            bitpos_in_range(&p, 0, resolve_range(3, 0, -1, false), true),
+            -1
+        );
         // BIT ranges.
         let p = bits_of("00000001 00000000 10000000");
-        assert_eq!(bitpos_in_range(&p, 1, resolve_range(3, 7, 15, true), true), 7);
-        assert_eq!(bitpos_in_range(&p, 1, resolve_range(3, 8, 15, true), true), -1);
-        assert_eq!(bitpos_in_range(&p, 1, resolve_range(3, 8, 16, true), true), 16);
-        assert_eq!(bitpos_in_range(&p, 1, resolve_range(3, 9, 23, true), true), 16);
-        assert_eq!(bitpos_in_range(&p, 0, resolve_range(3, 7, 7, true), true), -1);
-        assert_eq!(bitpos_in_range(&p, 0, resolve_range(3, 7, 8, true), true), 8);
+        assert_eq!(
+            bitpos_in_range(&p, 1, resolve_range(3, 7, 15, true), true),
+            7
+        );
+        assert_eq!(
+            bitpos_in_range(&p, 1, resolve_range(3, 8, 15, true), true),
+            -1
+        );
+        assert_eq!(
+            bitpos_in_range(&p, 1, resolve_range(3, 8, 16, true), true),
+            16
+        );
+        assert_eq!(
+            bitpos_in_range(&p, 1, resolve_range(3, 9, 23, true), true),
+            16
+        );
+        assert_eq!(
+            bitpos_in_range(&p, 0, resolve_range(3, 7, 7, true), true),
+            -1
+        );
+        assert_eq!(
+            bitpos_in_range(&p, 0, resolve_range(3, 7, 8, true), true),
+            8
+        );
         let ones = [0xff, 0xff];
-        assert_eq!(bitpos_in_range(&ones, 0, resolve_range(2, 3, 12, true), true), -1);
-        assert_eq!(bitpos_in_range(&[0xfe, 0xff], 0, resolve_range(2, 3, 12, true), true), 7);
+        assert_eq!(
+            bitpos_in_range(&ones, 0, resolve_range(2, 3, 12, true), true),
+            -1
+        );
+        assert_eq!(
+            bitpos_in_range(&[0xfe, 0xff], 0, resolve_range(2, 3, 12, true), true),
+            7
+        );
     }
 
     #[test]
@@ -1043,7 +1195,10 @@ mod tests {
         assert_eq!(bitop_apply(BitOp::And, &srcs), b"`bc`ab".to_vec());
         assert_eq!(bitop_apply(BitOp::Or, &srcs), b"goofev".to_vec());
         assert_eq!(bitop_apply(BitOp::Xor, &srcs), vec![7, 13, 12, 6, 4, 20]);
-        assert_eq!(bitop_apply(BitOp::Not, &[vec![0x55, 0xff]]), vec![0xaa, 0x00]);
+        assert_eq!(
+            bitop_apply(BitOp::Not, &[vec![0x55, 0xff]]),
+            vec![0xaa, 0x00]
+        );
         let srcs = vec![vec![0xff, 0xff], vec![0x0f], Vec::new()];
         assert_eq!(bitop_apply(BitOp::And, &srcs), vec![0, 0]);
         assert_eq!(bitop_apply(BitOp::Or, &srcs), vec![0xff, 0xff]);
@@ -1103,14 +1258,35 @@ mod tests {
     fn field_ops() {
         use Overflow::*;
         let mut p = vec![0u8; 1];
-        assert_eq!(field_write(&mut p, 0, 8, false, false, 255, Wrap), (Some(0), true));
-        assert_eq!(field_write(&mut p, 0, 8, false, true, 10, Wrap), (Some(9), true));
-        assert_eq!(field_write(&mut p, 0, 8, false, true, 300, Fail), (None, false));
+        assert_eq!(
+            field_write(&mut p, 0, 8, false, false, 255, Wrap),
+            (Some(0), true)
+        );
+        assert_eq!(
+            field_write(&mut p, 0, 8, false, true, 10, Wrap),
+            (Some(9), true)
+        );
+        assert_eq!(
+            field_write(&mut p, 0, 8, false, true, 300, Fail),
+            (None, false)
+        );
         assert_eq!(p, vec![9]);
-        assert_eq!(field_write(&mut p, 0, 8, false, true, 300, Sat), (Some(255), true));
-        assert_eq!(field_write(&mut p, 0, 8, true, false, -100, Wrap), (Some(-1), true));
-        assert_eq!(field_write(&mut p, 0, 8, true, true, -100, Sat), (Some(-128), true));
-        assert_eq!(field_write(&mut p, 0, 8, true, false, -128, Wrap), (Some(-128), false));
+        assert_eq!(
+            field_write(&mut p, 0, 8, false, true, 300, Sat),
+            (Some(255), true)
+        );
+        assert_eq!(
+            field_write(&mut p, 0, 8, true, false, -100, Wrap),
+            (Some(-1), true)
+        );
+        assert_eq!(
+            field_write(&mut p, 0, 8, true, true, -100, Sat),
+            (Some(-128), true)
+        );
+        assert_eq!(
+            field_write(&mut p, 0, 8, true, false, -128, Wrap),
+            (Some(-128), false)
+        );
     }
 
     #[test]
@@ -1123,6 +1299,9 @@ mod tests {
         assert_eq!((r.len, r.seq.len(), r.ranges.len()), (0, 0, 0));
         let r = lcs_compute(b"abc", b"abc", false, u64::MAX).unwrap();
         assert_eq!((r.len, r.seq.len()), (3, 0));
-        assert_eq!(lcs_compute(b"abc", b"abc", true, 15).unwrap_err(), LCS_OVER_LIMIT);
+        assert_eq!(
+            lcs_compute(b"abc", b"abc", true, 15).unwrap_err(),
+            LCS_OVER_LIMIT
+        );
     }
 }

@@ -20,7 +20,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub fn commands() -> Vec<Command> {
-    let range = |first, last| KeySpec::Range { first, last, step: 1 };
+    let range = |first, last| KeySpec::Range {
+        first,
+        last,
+        step: 1,
+    };
     vec![
         c_with_keys("blpop", -3, "write noscript blocking @list", range(1, -2), "list", "2.0.0", "Remove and get the first element in a list, or block until one is available", blpop),
         c_with_keys("brpop", -3, "write noscript blocking @list", range(1, -2), "list", "2.0.0", "Remove and get the last element in a list, or block until one is available", brpop),
@@ -53,7 +57,9 @@ pub fn commands() -> Vec<Command> {
 
 /// A timeout argument in seconds (decimals allowed); None = forever.
 fn parse_timeout(raw: &[u8]) -> Result<Option<Duration>, &'static str> {
-    let secs = crate::util::parse_f64(raw).filter(|s| s.is_finite()).ok_or("ERR timeout is not a float or out of range")?;
+    let secs = crate::util::parse_f64(raw)
+        .filter(|s| s.is_finite())
+        .ok_or("ERR timeout is not a float or out of range")?;
     if secs < 0.0 {
         return Err(error::TIMEOUT_NEGATIVE);
     }
@@ -91,7 +97,14 @@ fn pop_first(ctx: &mut Ctx, out: &mut Out, keys: std::ops::Range<usize>, end: En
 
 /// Serve now, or block. `keys` are the argv indexes of the watched keys;
 /// `null_array` picks the timeout reply (null array or null bulk).
-fn serve_or_block(ctx: &mut Ctx, out: &mut Out, timeout_at: usize, keys: Vec<usize>, null_array: bool, attempt: impl FnOnce(&mut Ctx, &mut Out) -> bool) {
+fn serve_or_block(
+    ctx: &mut Ctx,
+    out: &mut Out,
+    timeout_at: usize,
+    keys: Vec<usize>,
+    null_array: bool,
+    attempt: impl FnOnce(&mut Ctx, &mut Out) -> bool,
+) {
     let timeout = match parse_timeout(ctx.arg(timeout_at)) {
         Ok(t) => t,
         Err(e) => return out.error(e),
@@ -101,7 +114,11 @@ fn serve_or_block(ctx: &mut Ctx, out: &mut Out, timeout_at: usize, keys: Vec<usi
     }
     if ctx.client.in_exec {
         // Inside MULTI a blocking command never blocks.
-        return if null_array { out.null_array() } else { out.null() };
+        return if null_array {
+            out.null_array()
+        } else {
+            out.null()
+        };
     }
     let tx = ctx.client.push_sender();
     let waiter = Arc::new(Waiter {
@@ -115,28 +132,40 @@ fn serve_or_block(ctx: &mut Ctx, out: &mut Out, timeout_at: usize, keys: Vec<usi
         info: ctx.client.info.clone(),
     });
     ctx.srv.blocking.register(waiter.clone());
-    ctx.client.blocked = Some(Blocked { waiter, deadline: timeout.map(|t| Instant::now() + t), null_array });
+    ctx.client.blocked = Some(Blocked {
+        waiter,
+        deadline: timeout.map(|t| Instant::now() + t),
+        null_array,
+    });
 }
 
 pub fn blpop(ctx: &mut Ctx, out: &mut Out) {
     let n = ctx.argv.len();
-    serve_or_block(ctx, out, n - 1, (1..n - 1).collect(), true, |ctx, out| pop_first(ctx, out, 1..n - 1, End::Left))
+    serve_or_block(ctx, out, n - 1, (1..n - 1).collect(), true, |ctx, out| {
+        pop_first(ctx, out, 1..n - 1, End::Left)
+    })
 }
 
 pub fn brpop(ctx: &mut Ctx, out: &mut Out) {
     let n = ctx.argv.len();
-    serve_or_block(ctx, out, n - 1, (1..n - 1).collect(), true, |ctx, out| pop_first(ctx, out, 1..n - 1, End::Right))
+    serve_or_block(ctx, out, n - 1, (1..n - 1).collect(), true, |ctx, out| {
+        pop_first(ctx, out, 1..n - 1, End::Right)
+    })
 }
 
 pub fn brpoplpush(ctx: &mut Ctx, out: &mut Out) {
-    serve_or_block(ctx, out, 3, vec![1], false, |ctx, out| super::list::move_elem(ctx, out, End::Right, End::Left))
+    serve_or_block(ctx, out, 3, vec![1], false, |ctx, out| {
+        super::list::move_elem(ctx, out, End::Right, End::Left)
+    })
 }
 
 pub fn blmove(ctx: &mut Ctx, out: &mut Out) {
     let (Some(from), Some(to)) = (End::parse(ctx.arg(3)), End::parse(ctx.arg(4))) else {
         return out.error(error::SYNTAX);
     };
-    serve_or_block(ctx, out, 5, vec![1], false, move |ctx, out| super::list::move_elem(ctx, out, from, to))
+    serve_or_block(ctx, out, 5, vec![1], false, move |ctx, out| {
+        super::list::move_elem(ctx, out, from, to)
+    })
 }
 
 pub fn blmpop(ctx: &mut Ctx, out: &mut Out) {
@@ -149,7 +178,9 @@ pub fn blmpop(ctx: &mut Ctx, out: &mut Out) {
         return out.error(error::SYNTAX);
     }
     let where_at = where_at as usize;
-    let Some(end) = End::parse(ctx.arg(where_at)) else { return out.error(error::SYNTAX) };
+    let Some(end) = End::parse(ctx.arg(where_at)) else {
+        return out.error(error::SYNTAX);
+    };
     let mut count = 1usize;
     let mut i = where_at + 1;
     while i < ctx.argv.len() {
@@ -163,17 +194,28 @@ pub fn blmpop(ctx: &mut Ctx, out: &mut Out) {
             return out.error(error::SYNTAX);
         }
     }
-    serve_or_block(ctx, out, 1, (3..where_at).collect(), true, move |ctx, out| super::list::mpop(ctx, out, 3..where_at, end, count))
+    serve_or_block(
+        ctx,
+        out,
+        1,
+        (3..where_at).collect(),
+        true,
+        move |ctx, out| super::list::mpop(ctx, out, 3..where_at, end, count),
+    )
 }
 
 pub fn bzpopmin(ctx: &mut Ctx, out: &mut Out) {
     let n = ctx.argv.len();
-    serve_or_block(ctx, out, n - 1, (1..n - 1).collect(), true, |ctx, out| super::zset::pop::pop_one_from(ctx, out, 1..n - 1, false))
+    serve_or_block(ctx, out, n - 1, (1..n - 1).collect(), true, |ctx, out| {
+        super::zset::pop::pop_one_from(ctx, out, 1..n - 1, false)
+    })
 }
 
 pub fn bzpopmax(ctx: &mut Ctx, out: &mut Out) {
     let n = ctx.argv.len();
-    serve_or_block(ctx, out, n - 1, (1..n - 1).collect(), true, |ctx, out| super::zset::pop::pop_one_from(ctx, out, 1..n - 1, true))
+    serve_or_block(ctx, out, n - 1, (1..n - 1).collect(), true, |ctx, out| {
+        super::zset::pop::pop_one_from(ctx, out, 1..n - 1, true)
+    })
 }
 
 pub fn bzmpop(ctx: &mut Ctx, out: &mut Out) {
@@ -206,7 +248,14 @@ pub fn bzmpop(ctx: &mut Ctx, out: &mut Out) {
             return out.error(error::SYNTAX);
         }
     }
-    serve_or_block(ctx, out, 1, (3..where_at).collect(), true, move |ctx, out| super::zset::pop::mpop_from(ctx, out, 3..where_at, max, count))
+    serve_or_block(
+        ctx,
+        out,
+        1,
+        (3..where_at).collect(),
+        true,
+        move |ctx, out| super::zset::pop::mpop_from(ctx, out, 3..where_at, max, count),
+    )
 }
 
 /// After a write changed `keys` in `db`: serve the clients blocked on them,
@@ -229,8 +278,19 @@ pub fn serve_keys(srv: &Server, hot: &crate::config::Hot, db: usize, keys: Vec<B
             client.resp3 = w.resp3;
             client.serving_blocked = true;
             let mut out = Out::new(w.resp3);
-            let Some(cmd) = super::lookup(&w.argv[0]) else { continue };
-            let mut ctx = Ctx { srv, client: &mut client, argv: &w.argv, now_ms: crate::util::now_ms(), cmd, dirty: 0, hot, modified: None };
+            let Some(cmd) = super::lookup(&w.argv[0]) else {
+                continue;
+            };
+            let mut ctx = Ctx {
+                srv,
+                client: &mut client,
+                argv: &w.argv,
+                now_ms: crate::util::now_ms(),
+                cmd,
+                dirty: 0,
+                hot,
+                modified: None,
+            };
             (cmd.handler)(&mut ctx, &mut out);
             let dirty = ctx.dirty;
             if hot.notify_keyspace_events != 0 {

@@ -94,7 +94,10 @@ pub fn hello(ctx: &mut Ctx, out: &mut Out) {
             setname = Some(ctx.argv[i + 1].clone());
             i += 2;
         } else {
-            return out.error(&format!("ERR Syntax error in HELLO option '{}'", ctx.arg_str(i)));
+            return out.error(&format!(
+                "ERR Syntax error in HELLO option '{}'",
+                ctx.arg_str(i)
+            ));
         }
     }
     if !ctx.client.authenticated && ctx.hot.requirepass.is_some() {
@@ -135,7 +138,9 @@ pub fn reset(ctx: &mut Ctx, out: &mut Out) {
     ctx.srv.watches.unwatch_all(&mut ctx.client.watch);
     ctx.srv.monitors.remove(ctx.client.id);
     let subs = std::mem::take(&mut ctx.client.subs);
-    ctx.srv.pubsub.remove_client(ctx.client.id, &subs.channels, &subs.shard, &subs.patterns);
+    ctx.srv
+        .pubsub
+        .remove_client(ctx.client.id, &subs.channels, &subs.shard, &subs.patterns);
     ctx.client.pushes = None;
     ctx.client.push_tx = None;
     let c = &mut *ctx.client;
@@ -170,7 +175,11 @@ pub fn client_setname(ctx: &mut Ctx, out: &mut Out) {
     if let Err(e) = validate_name(name) {
         return out.error(e);
     }
-    *ctx.client.info.name.lock() = if name.is_empty() { None } else { Some(ctx.argv[2].clone()) };
+    *ctx.client.info.name.lock() = if name.is_empty() {
+        None
+    } else {
+        Some(ctx.argv[2].clone())
+    };
     out.ok()
 }
 
@@ -261,7 +270,9 @@ pub fn client_kill(ctx: &mut Ctx, out: &mut Out) {
         } else if ctx.arg_is(i, "LADDR") {
             laddr = Some(v);
         } else if ctx.arg_is(i, "TYPE") {
-            if !["normal", "master", "replica", "slave", "pubsub"].contains(&v.to_ascii_lowercase().as_str()) {
+            if !["normal", "master", "replica", "slave", "pubsub"]
+                .contains(&v.to_ascii_lowercase().as_str())
+            {
                 return out.error(&format!("ERR Unknown client type '{v}'"));
             }
         } else if ctx.arg_is(i, "USER") {
@@ -324,7 +335,10 @@ pub fn client_setinfo(ctx: &mut Ctx, out: &mut Out) {
     let value = ctx.arg_str(3);
     if ctx.arg_is(2, "LIB-NAME") || ctx.arg_is(2, "LIB-VER") {
         if value.bytes().any(|b| !(b'!'..=b'~').contains(&b)) {
-            return out.error(&format!("ERR {} cannot contain spaces, newlines or special characters.", ctx.arg_str(2)));
+            return out.error(&format!(
+                "ERR {} cannot contain spaces, newlines or special characters.",
+                ctx.arg_str(2)
+            ));
         }
         *ctx.client.info.lib_name.lock() = Some(value);
         out.ok()

@@ -13,7 +13,9 @@ use crate::protocol::Out;
 pub const RDB_VERSION: u16 = 10;
 
 pub fn function_flush(ctx: &mut Ctx, out: &mut Out) {
-    if ctx.argv.len() > 3 || (ctx.argv.len() == 3 && !ctx.arg_is(2, "ASYNC") && !ctx.arg_is(2, "SYNC")) {
+    if ctx.argv.len() > 3
+        || (ctx.argv.len() == 3 && !ctx.arg_is(2, "ASYNC") && !ctx.arg_is(2, "SYNC"))
+    {
         return out.error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
     }
     out.ok()
@@ -43,7 +45,8 @@ pub fn function_load(ctx: &mut Ctx, out: &mut Out) {
     let Some(shebang) = first_line.strip_prefix(b"#!") else {
         return out.error("ERR Missing library metadata");
     };
-    let engine = String::from_utf8_lossy(shebang.split(|&b| b == b' ').next().unwrap_or(b"")).into_owned();
+    let engine =
+        String::from_utf8_lossy(shebang.split(|&b| b == b' ').next().unwrap_or(b"")).into_owned();
     out.error(&format!("ERR Engine '{engine}' not found"))
 }
 

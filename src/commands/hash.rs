@@ -6,6 +6,7 @@ use super::table::c;
 use super::{Command, Ctx};
 use crate::error;
 use crate::keyspace::{Entry, SlotGuard, Value};
+use crate::notify::{notify, NOTIFY_GENERIC, NOTIFY_HASH};
 use crate::protocol::Out;
 use crate::types::hash::{HashLimits, HashValue};
 use crate::util::{glob_match, parse_i64};
@@ -17,29 +18,174 @@ const NOT_FLOAT_VALUE: &str = "ERR hash value is not a float";
 const NAN_OR_INF: &str = "ERR value is NaN or Infinity";
 const WOULD_BE_NAN_OR_INF: &str = "ERR increment would produce NaN or Infinity";
 const INVALID_CURSOR: &str = "ERR invalid cursor";
-const COUNT_RANGE: &str = "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
+const COUNT_RANGE: &str =
+    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
 const OUT_OF_RANGE: &str = "ERR value is out of range";
 
 /// This family's entries in the command table.
 pub fn commands() -> Vec<Command> {
     let k = (1, 1, 1);
     let cmds = vec![
-        c("hset", -4, "write denyoom fast @hash", k, "hash", "2.0.0", "Set the string value of a hash field", hset),
-        c("hsetnx", 4, "write denyoom fast @hash", k, "hash", "2.0.0", "Set the value of a hash field, only if the field does not exist", hsetnx),
-        c("hget", 3, "readonly fast @hash", k, "hash", "2.0.0", "Get the value of a hash field", hget),
-        c("hmget", -3, "readonly fast @hash", k, "hash", "2.0.0", "Get the values of all the given hash fields", hmget),
-        c("hmset", -4, "write denyoom fast @hash", k, "hash", "2.0.0", "Set multiple hash fields to multiple values", hset),
-        c("hdel", -3, "write fast @hash", k, "hash", "2.0.0", "Delete one or more hash fields", hdel),
-        c("hlen", 2, "readonly fast @hash", k, "hash", "2.0.0", "Get the number of fields in a hash", hlen),
-        c("hstrlen", 3, "readonly fast @hash", k, "hash", "3.2.0", "Get the length of the value of a hash field", hstrlen),
-        c("hexists", 3, "readonly fast @hash", k, "hash", "2.0.0", "Determine if a hash field exists", hexists),
-        c("hkeys", 2, "readonly @hash", k, "hash", "2.0.0", "Get all the fields in a hash", hkeys),
-        c("hvals", 2, "readonly @hash", k, "hash", "2.0.0", "Get all the values in a hash", hvals),
-        c("hgetall", 2, "readonly @hash", k, "hash", "2.0.0", "Get all the fields and values in a hash", hgetall),
-        c("hincrby", 4, "write denyoom fast @hash", k, "hash", "2.0.0", "Increment the integer value of a hash field by the given number", hincrby),
-        c("hincrbyfloat", 4, "write denyoom fast @hash", k, "hash", "2.6.0", "Increment the float value of a hash field by the given amount", hincrbyfloat),
-        c("hrandfield", -2, "readonly @hash", k, "hash", "6.2.0", "Get one or multiple random fields from a hash", hrandfield),
-        c("hscan", -3, "readonly @hash", k, "hash", "2.8.0", "Incrementally iterate hash fields and associated values", hscan),
+        c(
+            "hset",
+            -4,
+            "write denyoom fast @hash",
+            k,
+            "hash",
+            "2.0.0",
+            "Set the string value of a hash field",
+            hset,
+        ),
+        c(
+            "hsetnx",
+            4,
+            "write denyoom fast @hash",
+            k,
+            "hash",
+            "2.0.0",
+            "Set the value of a hash field, only if the field does not exist",
+            hsetnx,
+        ),
+        c(
+            "hget",
+            3,
+            "readonly fast @hash",
+            k,
+            "hash",
+            "2.0.0",
+            "Get the value of a hash field",
+            hget,
+        ),
+        c(
+            "hmget",
+            -3,
+            "readonly fast @hash",
+            k,
+            "hash",
+            "2.0.0",
+            "Get the values of all the given hash fields",
+            hmget,
+        ),
+        c(
+            "hmset",
+            -4,
+            "write denyoom fast @hash",
+            k,
+            "hash",
+            "2.0.0",
+            "Set multiple hash fields to multiple values",
+            hset,
+        ),
+        c(
+            "hdel",
+            -3,
+            "write fast @hash",
+            k,
+            "hash",
+            "2.0.0",
+            "Delete one or more hash fields",
+            hdel,
+        ),
+        c(
+            "hlen",
+            2,
+            "readonly fast @hash",
+            k,
+            "hash",
+            "2.0.0",
+            "Get the number of fields in a hash",
+            hlen,
+        ),
+        c(
+            "hstrlen",
+            3,
+            "readonly fast @hash",
+            k,
+            "hash",
+            "3.2.0",
+            "Get the length of the value of a hash field",
+            hstrlen,
+        ),
+        c(
+            "hexists",
+            3,
+            "readonly fast @hash",
+            k,
+            "hash",
+            "2.0.0",
+            "Determine if a hash field exists",
+            hexists,
+        ),
+        c(
+            "hkeys",
+            2,
+            "readonly @hash",
+            k,
+            "hash",
+            "2.0.0",
+            "Get all the fields in a hash",
+            hkeys,
+        ),
+        c(
+            "hvals",
+            2,
+            "readonly @hash",
+            k,
+            "hash",
+            "2.0.0",
+            "Get all the values in a hash",
+            hvals,
+        ),
+        c(
+            "hgetall",
+            2,
+            "readonly @hash",
+            k,
+            "hash",
+            "2.0.0",
+            "Get all the fields and values in a hash",
+            hgetall,
+        ),
+        c(
+            "hincrby",
+            4,
+            "write denyoom fast @hash",
+            k,
+            "hash",
+            "2.0.0",
+            "Increment the integer value of a hash field by the given number",
+            hincrby,
+        ),
+        c(
+            "hincrbyfloat",
+            4,
+            "write denyoom fast @hash",
+            k,
+            "hash",
+            "2.6.0",
+            "Increment the float value of a hash field by the given amount",
+            hincrbyfloat,
+        ),
+        c(
+            "hrandfield",
+            -2,
+            "readonly @hash",
+            k,
+            "hash",
+            "6.2.0",
+            "Get one or multiple random fields from a hash",
+            hrandfield,
+        ),
+        c(
+            "hscan",
+            -3,
+            "readonly @hash",
+            k,
+            "hash",
+            "2.8.0",
+            "Incrementally iterate hash fields and associated values",
+            hscan,
+        ),
     ];
     with_complexity(cmds)
 }
@@ -73,14 +219,17 @@ fn with_complexity(mut cmds: Vec<Command>) -> Vec<Command> {
 }
 
 fn limits(ctx: &Ctx) -> HashLimits {
-    HashLimits { max_entries: ctx.hot.hash_max_listpack_entries, max_value: ctx.hot.hash_max_listpack_value }
+    HashLimits {
+        max_entries: ctx.hot.hash_max_listpack_entries,
+        max_value: ctx.hot.hash_max_listpack_value,
+    }
 }
 
 /// A read lookup (counts a keyspace hit or miss). `Err` is a wrong type.
 fn read<'e>(ctx: &Ctx, g: &'e mut SlotGuard<'_>, key: &[u8]) -> Result<Option<&'e HashValue>, ()> {
     match g.get(key, ctx.now_ms) {
         None => {
-            ctx.miss();
+            ctx.miss_key(key);
             Ok(None)
         }
         Some(e) => {
@@ -94,7 +243,11 @@ fn read<'e>(ctx: &Ctx, g: &'e mut SlotGuard<'_>, key: &[u8]) -> Result<Option<&'
 }
 
 /// A write lookup. `Err` is a wrong type.
-fn write<'e>(g: &'e mut SlotGuard<'_>, key: &[u8], now: u64) -> Result<Option<&'e mut HashValue>, ()> {
+fn write<'e>(
+    g: &'e mut SlotGuard<'_>,
+    key: &[u8],
+    now: u64,
+) -> Result<Option<&'e mut HashValue>, ()> {
     match g.get_mut(key, now) {
         None => Ok(None),
         Some(e) => match &mut e.value {
@@ -106,8 +259,15 @@ fn write<'e>(g: &'e mut SlotGuard<'_>, key: &[u8], now: u64) -> Result<Option<&'
 
 /// The hash at `key`, created empty if missing (the caller must then add
 /// to it). `Err` is a wrong type.
-fn write_or_create<'e>(g: &'e mut SlotGuard<'_>, key: &[u8], now: u64) -> Result<&'e mut HashValue, ()> {
-    match g.get_mut(key, now).map(|e| matches!(e.value, Value::Hash(_))) {
+fn write_or_create<'e>(
+    g: &'e mut SlotGuard<'_>,
+    key: &[u8],
+    now: u64,
+) -> Result<&'e mut HashValue, ()> {
+    match g
+        .get_mut(key, now)
+        .map(|e| matches!(e.value, Value::Hash(_)))
+    {
         Some(false) => return Err(()),
         None => g.insert(key, Entry::new(Value::Hash(Box::default())), false),
         Some(true) => {}
@@ -141,6 +301,7 @@ pub fn hset(ctx: &mut Ctx, out: &mut Out) {
     } else {
         out.int(created)
     }
+    notify(ctx, NOTIFY_HASH, "hset", key);
 }
 
 pub fn hsetnx(ctx: &mut Ctx, out: &mut Out) {
@@ -155,7 +316,8 @@ pub fn hsetnx(ctx: &mut Ctx, out: &mut Out) {
     }
     h.set(field, value, lim);
     ctx.dirty += 1;
-    out.int(1)
+    out.int(1);
+    notify(ctx, NOTIFY_HASH, "hset", key);
 }
 
 pub fn hget(ctx: &mut Ctx, out: &mut Out) {
@@ -204,11 +366,18 @@ pub fn hdel(ctx: &mut Ctx, out: &mut Out) {
             }
         }
     }
-    if h.is_empty() {
+    let empty = h.is_empty();
+    if empty {
         g.remove(key);
     }
     ctx.dirty += deleted;
-    out.int(deleted as i64)
+    out.int(deleted as i64);
+    if deleted > 0 {
+        notify(ctx, NOTIFY_HASH, "hdel", key);
+        if empty {
+            notify(ctx, NOTIFY_GENERIC, "del", key);
+        }
+    }
 }
 
 pub fn hlen(ctx: &mut Ctx, out: &mut Out) {
@@ -225,7 +394,10 @@ pub fn hstrlen(ctx: &mut Ctx, out: &mut Out) {
     let mut g = ctx.db().lock_key(key);
     match read(ctx, &mut g, key) {
         Err(()) => out.error(error::WRONGTYPE),
-        Ok(h) => out.int(h.and_then(|h| h.get(ctx.arg(2))).map_or(0, |v| v.len() as i64)),
+        Ok(h) => out.int(
+            h.and_then(|h| h.get(ctx.arg(2)))
+                .map_or(0, |v| v.len() as i64),
+        ),
     }
 }
 
@@ -274,7 +446,9 @@ pub fn hgetall(ctx: &mut Ctx, out: &mut Out) {
 }
 
 pub fn hincrby(ctx: &mut Ctx, out: &mut Out) {
-    let Some(incr) = ctx.arg_i64(3, out) else { return };
+    let Some(incr) = ctx.arg_i64(3, out) else {
+        return;
+    };
     let (key, field) = (ctx.arg(1), ctx.arg(2));
     let lim = limits(ctx);
     let mut g = ctx.db().lock_key(key);
@@ -293,7 +467,8 @@ pub fn hincrby(ctx: &mut Ctx, out: &mut Out) {
     };
     h.set(field, itoa::Buffer::new().format(new).as_bytes(), lim);
     ctx.dirty += 1;
-    out.int(new)
+    out.int(new);
+    notify(ctx, NOTIFY_HASH, "hincrby", key);
 }
 
 pub fn hincrbyfloat(ctx: &mut Ctx, out: &mut Out) {
@@ -328,7 +503,8 @@ pub fn hincrbyfloat(ctx: &mut Ctx, out: &mut Out) {
     let text = sum.to_human();
     h.set(field, text.as_bytes(), lim);
     ctx.dirty += 1;
-    out.bulk(text.as_bytes())
+    out.bulk(text.as_bytes());
+    notify(ctx, NOTIFY_HASH, "hincrbyfloat", key);
 }
 
 /// `count` distinct indexes in 0..size (count < size), in random order.
@@ -413,7 +589,9 @@ pub fn hrandfield(ctx: &mut Ctx, out: &mut Out) {
         (0..size).for_each(|i| emit(out, i));
     } else {
         header(out, count);
-        sample_distinct(size, count).into_iter().for_each(|i| emit(out, i));
+        sample_distinct(size, count)
+            .into_iter()
+            .for_each(|i| emit(out, i));
     }
 }
 
@@ -450,7 +628,10 @@ impl ScanOpts<'_> {
 }
 
 pub(super) fn parse_scan_opts(argv: &[Bytes], start: usize) -> Result<ScanOpts<'_>, &'static str> {
-    let mut o = ScanOpts { count: 10, pattern: None };
+    let mut o = ScanOpts {
+        count: 10,
+        pattern: None,
+    };
     let mut i = start;
     while i < argv.len() {
         let has_value = i + 1 < argv.len();

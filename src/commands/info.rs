@@ -23,7 +23,10 @@ const DEFAULT_SECTIONS: &[&str] = &[
 ];
 
 pub fn info(ctx: &mut Ctx, out: &mut Out) {
-    let mut wanted: Vec<String> = ctx.argv[1..].iter().map(|a| String::from_utf8_lossy(a).to_ascii_lowercase()).collect();
+    let mut wanted: Vec<String> = ctx.argv[1..]
+        .iter()
+        .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
+        .collect();
     if wanted.is_empty() {
         wanted.push("default".into());
     }
@@ -34,15 +37,34 @@ pub fn info(ctx: &mut Ctx, out: &mut Out) {
         }
     };
     const ALL: &[&str] = &[
-        "server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "commandstats", "errorstats", "latencystats", "cluster", "keyspace",
+        "server",
+        "clients",
+        "memory",
+        "persistence",
+        "stats",
+        "replication",
+        "cpu",
+        "modules",
+        "commandstats",
+        "errorstats",
+        "latencystats",
+        "cluster",
+        "keyspace",
     ];
     for w in &wanted {
         match w.as_str() {
             "default" => DEFAULT_SECTIONS.iter().for_each(|s| add(s, &mut sections)),
-            "all" => ALL.iter().filter(|s| **s != "modules").for_each(|s| add(s, &mut sections)),
+            "all" => ALL
+                .iter()
+                .filter(|s| **s != "modules")
+                .for_each(|s| add(s, &mut sections)),
             "everything" => ALL.iter().for_each(|s| add(s, &mut sections)),
             other => {
-                if let Some(s) = ALL.iter().chain(["module_list", "latencystats"].iter()).find(|s| **s == other) {
+                if let Some(s) = ALL
+                    .iter()
+                    .chain(["module_list", "latencystats"].iter())
+                    .find(|s| **s == other)
+                {
                     add(s, &mut sections)
                 }
             }
@@ -72,7 +94,14 @@ fn render_section(ctx: &Ctx, section: &str, t: &mut String) {
             f!("redis_git_sha1:00000000");
             f!("redis_git_dirty:0");
             f!("redis_build_id:shoal-{}", crate::SHOAL_VERSION);
-            f!("redis_mode:{}", if hot.cluster_enabled { "cluster" } else { "standalone" });
+            f!(
+                "redis_mode:{}",
+                if hot.cluster_enabled {
+                    "cluster"
+                } else {
+                    "standalone"
+                }
+            );
             f!("os:{}", os_string());
             f!("arch_bits:64");
             f!("monotonic_clock:POSIX clock_gettime");
@@ -90,7 +119,13 @@ fn render_section(ctx: &Ctx, section: &str, t: &mut String) {
             f!("configured_hz:{}", hot.hz);
             f!("lru_clock:{}", crate::keyspace::lru_clock());
             f!("executable:{}", srv.executable);
-            f!("config_file:{}", cfg.file.as_ref().map(|p| p.display().to_string()).unwrap_or_default());
+            f!(
+                "config_file:{}",
+                cfg.file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            );
             f!("io_threads_active:0");
         }
         "clients" => {
@@ -114,16 +149,28 @@ fn render_section(ctx: &Ctx, section: &str, t: &mut String) {
             f!("used_memory_rss_human:{}", human_bytes(m.rss));
             f!("used_memory_peak:{}", m.peak);
             f!("used_memory_peak_human:{}", human_bytes(m.peak));
-            f!("used_memory_peak_perc:{:.2}%", m.allocated as f64 * 100.0 / m.peak.max(1) as f64);
+            f!(
+                "used_memory_peak_perc:{:.2}%",
+                m.allocated as f64 * 100.0 / m.peak.max(1) as f64
+            );
             f!("used_memory_overhead:{}", m.startup);
             f!("used_memory_startup:{}", m.startup);
-            f!("used_memory_dataset:{}", m.allocated.saturating_sub(m.startup));
-            f!("used_memory_dataset_perc:{:.2}%", m.allocated.saturating_sub(m.startup) as f64 * 100.0 / m.allocated.max(1) as f64);
+            f!(
+                "used_memory_dataset:{}",
+                m.allocated.saturating_sub(m.startup)
+            );
+            f!(
+                "used_memory_dataset_perc:{:.2}%",
+                m.allocated.saturating_sub(m.startup) as f64 * 100.0 / m.allocated.max(1) as f64
+            );
             f!("allocator_allocated:{}", m.allocated);
             f!("allocator_active:{}", m.active);
             f!("allocator_resident:{}", m.resident);
             f!("total_system_memory:{}", memory::total_system_memory());
-            f!("total_system_memory_human:{}", human_bytes(memory::total_system_memory()));
+            f!(
+                "total_system_memory_human:{}",
+                human_bytes(memory::total_system_memory())
+            );
             f!("used_memory_lua:0");
             f!("used_memory_vm_eval:0");
             f!("used_memory_lua_human:0B");
@@ -140,14 +187,35 @@ fn render_section(ctx: &Ctx, section: &str, t: &mut String) {
             f!("maxmemory:{}", maxmemory);
             f!("maxmemory_human:{}", human_bytes(maxmemory));
             f!("maxmemory_policy:{}", cfg.get("maxmemory-policy"));
-            f!("allocator_frag_ratio:{:.2}", m.active as f64 / m.allocated.max(1) as f64);
-            f!("allocator_frag_bytes:{}", m.active.saturating_sub(m.allocated));
-            f!("allocator_rss_ratio:{:.2}", m.resident as f64 / m.active.max(1) as f64);
-            f!("allocator_rss_bytes:{}", m.resident.saturating_sub(m.active));
-            f!("rss_overhead_ratio:{:.2}", m.rss as f64 / m.resident.max(1) as f64);
+            f!(
+                "allocator_frag_ratio:{:.2}",
+                m.active as f64 / m.allocated.max(1) as f64
+            );
+            f!(
+                "allocator_frag_bytes:{}",
+                m.active.saturating_sub(m.allocated)
+            );
+            f!(
+                "allocator_rss_ratio:{:.2}",
+                m.resident as f64 / m.active.max(1) as f64
+            );
+            f!(
+                "allocator_rss_bytes:{}",
+                m.resident.saturating_sub(m.active)
+            );
+            f!(
+                "rss_overhead_ratio:{:.2}",
+                m.rss as f64 / m.resident.max(1) as f64
+            );
             f!("rss_overhead_bytes:{}", m.rss as i64 - m.resident as i64);
-            f!("mem_fragmentation_ratio:{:.2}", m.rss as f64 / m.allocated.max(1) as f64);
-            f!("mem_fragmentation_bytes:{}", m.rss as i64 - m.allocated as i64);
+            f!(
+                "mem_fragmentation_ratio:{:.2}",
+                m.rss as f64 / m.allocated.max(1) as f64
+            );
+            f!(
+                "mem_fragmentation_bytes:{}",
+                m.rss as i64 - m.allocated as i64
+            );
             f!("mem_not_counted_for_evict:0");
             f!("mem_replication_backlog:0");
             f!("mem_total_replication_buffers:0");
@@ -170,9 +238,15 @@ fn render_section(ctx: &Ctx, section: &str, t: &mut String) {
             f!("current_fork_perc:0.00");
             f!("current_save_keys_processed:0");
             f!("current_save_keys_total:0");
-            f!("rdb_changes_since_last_save:{}", srv.stats.dirty.load(Ordering::Relaxed));
+            f!(
+                "rdb_changes_since_last_save:{}",
+                srv.stats.dirty.load(Ordering::Relaxed)
+            );
             f!("rdb_bgsave_in_progress:0");
-            f!("rdb_last_save_time:{}", srv.last_save_s.load(Ordering::Relaxed));
+            f!(
+                "rdb_last_save_time:{}",
+                srv.last_save_s.load(Ordering::Relaxed)
+            );
             f!("rdb_last_bgsave_status:ok");
             f!("rdb_last_bgsave_time_sec:-1");
             f!("rdb_current_bgsave_time_sec:-1");
@@ -197,8 +271,14 @@ fn render_section(ctx: &Ctx, section: &str, t: &mut String) {
             let s = &srv.stats;
             let l = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
             f!("# Stats");
-            f!("total_connections_received:{}", l(&s.total_connections_received));
-            f!("total_commands_processed:{}", l(&s.total_commands_processed));
+            f!(
+                "total_connections_received:{}",
+                l(&s.total_connections_received)
+            );
+            f!(
+                "total_commands_processed:{}",
+                l(&s.total_commands_processed)
+            );
             f!("instantaneous_ops_per_sec:{}", s.instantaneous_ops());
             f!("total_net_input_bytes:{}", l(&s.total_net_input_bytes));
             f!("total_net_output_bytes:{}", l(&s.total_net_output_bytes));
@@ -238,7 +318,10 @@ fn render_section(ctx: &Ctx, section: &str, t: &mut String) {
             f!("tracking_total_keys:0");
             f!("tracking_total_items:0");
             f!("tracking_total_prefixes:0");
-            f!("unexpected_error_replies:{}", l(&s.unexpected_error_replies));
+            f!(
+                "unexpected_error_replies:{}",
+                l(&s.unexpected_error_replies)
+            );
             f!("total_error_replies:{}", l(&s.total_error_replies));
             f!("dump_payload_sanitizations:0");
             f!("total_reads_processed:{}", l(&s.total_commands_processed));
@@ -299,14 +382,24 @@ fn render_section(ctx: &Ctx, section: &str, t: &mut String) {
         "latencystats" => {
             f!("# Latencystats");
             if cfg.get_bool("latency-tracking") {
-                let percentiles: Vec<f64> = cfg.get("latency-tracking-info-percentiles").split_whitespace().filter_map(|p| p.parse().ok()).collect();
+                let percentiles: Vec<f64> = cfg
+                    .get("latency-tracking-info-percentiles")
+                    .split_whitespace()
+                    .filter_map(|p| p.parse().ok())
+                    .collect();
                 for c in super::all_with_subcommands() {
                     if c.stats.calls.load(Ordering::Relaxed) == 0 || percentiles.is_empty() {
                         continue;
                     }
                     let parts: Vec<String> = percentiles
                         .iter()
-                        .map(|p| format!("p{}={:.3}", crate::protocol::reply::format_g17(*p), c.stats.percentile(*p).unwrap_or(0) as f64))
+                        .map(|p| {
+                            format!(
+                                "p{}={:.3}",
+                                crate::protocol::reply::format_g17(*p),
+                                c.stats.percentile(*p).unwrap_or(0) as f64
+                            )
+                        })
                         .collect();
                     f!("latency_percentiles_usec_{}:{}", c.name, parts.join(","));
                 }
@@ -328,7 +421,12 @@ fn render_section(ctx: &Ctx, section: &str, t: &mut String) {
                 if db.is_empty() {
                     continue;
                 }
-                f!("db{}:keys={},expires={},avg_ttl=0", i, db.len(), db.volatile_len());
+                f!(
+                    "db{}:keys={},expires={},avg_ttl=0",
+                    i,
+                    db.len(),
+                    db.volatile_len()
+                );
             }
         }
         _ => {}
@@ -342,16 +440,31 @@ fn os_string() -> String {
         return "Linux".into();
     }
     let field = |f: &[libc::c_char]| {
-        let bytes: Vec<u8> = f.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+        let bytes: Vec<u8> = f
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
         String::from_utf8_lossy(&bytes).into_owned()
     };
-    format!("{} {} {}", field(&uts.sysname), field(&uts.release), field(&uts.machine))
+    format!(
+        "{} {} {}",
+        field(&uts.sysname),
+        field(&uts.release),
+        field(&uts.machine)
+    )
 }
 
 /// Redis's `bytesToHuman`: B, K, M, G, T, P with two decimals.
 pub fn human_bytes(n: u64) -> String {
     let d = n as f64;
-    const UNITS: [(&str, f64); 5] = [("K", 1024.0), ("M", 1048576.0), ("G", 1073741824.0), ("T", 1099511627776.0), ("P", 1125899906842624.0)];
+    const UNITS: [(&str, f64); 5] = [
+        ("K", 1024.0),
+        ("M", 1048576.0),
+        ("G", 1073741824.0),
+        ("T", 1099511627776.0),
+        ("P", 1125899906842624.0),
+    ];
     if d < 1024.0 {
         return format!("{n}B");
     }

@@ -44,7 +44,13 @@ fn write_info(out: &mut Out, c: &Command) {
 
 fn write_spec_flags(out: &mut Out, c: &Command) {
     out.bulk(b"flags");
-    let flags: &[&str] = if c.has(WRITE) { &["RW", "UPDATE"] } else if c.has(READONLY) { &["RO", "ACCESS"] } else { &["RO"] };
+    let flags: &[&str] = if c.has(WRITE) {
+        &["RW", "UPDATE"]
+    } else if c.has(READONLY) {
+        &["RO", "ACCESS"]
+    } else {
+        &["RO"]
+    };
     out.set(flags.len());
     for f in flags {
         out.simple(f);
@@ -63,7 +69,13 @@ fn write_index_search(out: &mut Out, index: i32) {
 }
 
 fn write_key_specs(out: &mut Out, c: &Command) {
-    if let KeySpec::Keynum { extra_first, numkeys_at, first_offset, step } = c.keys {
+    if let KeySpec::Keynum {
+        extra_first,
+        numkeys_at,
+        first_offset,
+        step,
+    } = c.keys
+    {
         out.array(if extra_first > 0 { 2 } else { 1 });
         if extra_first > 0 {
             out.map(3);
@@ -212,7 +224,11 @@ pub fn command_getkeysandflags(ctx: &mut Ctx, out: &mut Out) {
     let argv = &ctx.argv[2..];
     match keys_of(argv) {
         Ok((cmd, keys)) => {
-            let flags: &[&str] = if cmd.has(WRITE) { &["RW", "UPDATE"] } else { &["RO", "ACCESS"] };
+            let flags: &[&str] = if cmd.has(WRITE) {
+                &["RW", "UPDATE"]
+            } else {
+                &["RO", "ACCESS"]
+            };
             out.array(keys.len());
             for k in keys {
                 out.array(2);
@@ -243,7 +259,10 @@ pub fn command_list(ctx: &mut Ctx, out: &mut Out) {
                 None => true,
                 Some((kind, value)) => match kind.as_str() {
                     "module" => false,
-                    "aclcat" => cmd.acl_categories.iter().any(|cat| cat.as_bytes().eq_ignore_ascii_case(value)),
+                    "aclcat" => cmd
+                        .acl_categories
+                        .iter()
+                        .any(|cat| cat.as_bytes().eq_ignore_ascii_case(value)),
                     "pattern" => crate::util::glob_match(value, cmd.name.as_bytes(), true),
                     _ => return out.error(crate::error::SYNTAX),
                 },

@@ -111,7 +111,11 @@ fn expire_generic(ctx: &mut Ctx, out: &mut Out, unit_ms: i64, absolute: bool) {
     let Some(ms) = v.checked_mul(unit_ms) else {
         return out.error(&invalid);
     };
-    let when = if absolute { Some(ms) } else { ms.checked_add(ctx.now_ms as i64) };
+    let when = if absolute {
+        Some(ms)
+    } else {
+        ms.checked_add(ctx.now_ms as i64)
+    };
     let Some(when) = when else {
         return out.error(&invalid);
     };
@@ -125,7 +129,9 @@ fn expire_generic(ctx: &mut Ctx, out: &mut Out, unit_ms: i64, absolute: bool) {
     let allowed = if flags.nx {
         current == 0
     } else if flags.xx {
-        current != 0 && (!flags.gt || when as u64 > current) && (!flags.lt || (when as u64) < current)
+        current != 0
+            && (!flags.gt || when as u64 > current)
+            && (!flags.lt || (when as u64) < current)
     } else if flags.gt {
         current != 0 && when > 0 && when as u64 > current
     } else if flags.lt {
@@ -185,7 +191,9 @@ fn ttl_generic(ctx: &mut Ctx, out: &mut Out, f: impl Fn(u64, u64) -> i64) {
 }
 
 pub fn ttl(ctx: &mut Ctx, out: &mut Out) {
-    ttl_generic(ctx, out, |at, now| ((at.saturating_sub(now) + 500) / 1000) as i64)
+    ttl_generic(ctx, out, |at, now| {
+        ((at.saturating_sub(now) + 500) / 1000) as i64
+    })
 }
 
 pub fn pttl(ctx: &mut Ctx, out: &mut Out) {
@@ -301,7 +309,11 @@ pub fn copy(ctx: &mut Ctx, out: &mut Out) {
         copy_into(guards.for_key(dst), dst, e, replace, now)
     } else {
         // Different databases: lock in (database, slot) order.
-        let (first_src, s_slot, d_slot) = (ctx.client.db < dst_db, shoal_cluster::key_hash_slot(src), shoal_cluster::key_hash_slot(dst));
+        let (first_src, s_slot, d_slot) = (
+            ctx.client.db < dst_db,
+            shoal_cluster::key_hash_slot(src),
+            shoal_cluster::key_hash_slot(dst),
+        );
         let _ = (s_slot, d_slot);
         let (mut gs, mut gd);
         if first_src {
@@ -340,7 +352,9 @@ pub fn move_(ctx: &mut Ctx, out: &mut Out) {
     if ctx.hot.cluster_enabled {
         return out.error("ERR MOVE is not allowed in cluster mode");
     }
-    let Some(dst_db) = parse_db_index(ctx, ctx.arg(2), out) else { return };
+    let Some(dst_db) = parse_db_index(ctx, ctx.arg(2), out) else {
+        return;
+    };
     if dst_db == ctx.client.db {
         return out.error("ERR source and destination objects are the same");
     }
@@ -388,7 +402,10 @@ pub fn keys(ctx: &mut Ctx, out: &mut Out) {
 /// slots until COUNT keys were examined, so a full iteration returns every
 /// key that existed throughout it, whatever was added or removed meanwhile.
 pub fn scan(ctx: &mut Ctx, out: &mut Out) {
-    let Some(cursor) = std::str::from_utf8(ctx.arg(1)).ok().and_then(|s| s.parse::<u64>().ok()) else {
+    let Some(cursor) = std::str::from_utf8(ctx.arg(1))
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    else {
         return out.error("ERR invalid cursor");
     };
     let mut count = 10usize;
@@ -428,7 +445,10 @@ pub fn scan(ctx: &mut Ctx, out: &mut Out) {
                 if pattern.is_some_and(|p| !glob_match(p, k, false)) {
                     continue;
                 }
-                if type_filter.as_deref().is_some_and(|t| t != e.value.type_name()) {
+                if type_filter
+                    .as_deref()
+                    .is_some_and(|t| t != e.value.type_name())
+                {
                     continue;
                 }
                 found.push(k.to_vec());
@@ -469,7 +489,9 @@ pub fn randomkey(ctx: &mut Ctx, out: &mut Out) {
             }
             nonempty[rng.gen_range(0..nonempty.len())]
         };
-        let Some(mut g) = db.lock_existing_slot(slot) else { continue };
+        let Some(mut g) = db.lock_existing_slot(slot) else {
+            continue;
+        };
         if g.is_empty() {
             continue;
         }
@@ -507,8 +529,15 @@ pub fn swapdb(ctx: &mut Ctx, out: &mut Out) {
         let (a, b) = (a as usize, b as usize);
         let ks = &ctx.srv.keyspace;
         let now = ctx.now_ms;
-        let live = |d: usize, k: &[u8]| ks.db(d).lock_key(k).peek(k).is_some_and(|e| !e.is_expired(now));
-        ctx.srv.watches.touch_where(|d, k| (d == a || d == b) && (live(a, k) || live(b, k)));
+        let live = |d: usize, k: &[u8]| {
+            ks.db(d)
+                .lock_key(k)
+                .peek(k)
+                .is_some_and(|e| !e.is_expired(now))
+        };
+        ctx.srv
+            .watches
+            .touch_where(|d, k| (d == a || d == b) && (live(a, k) || live(b, k)));
         ctx.srv.keyspace.swap_dbs(a, b);
         ctx.dirty += 1;
     }
@@ -537,8 +566,18 @@ const SHARED_INTEGERS: i64 = 10000;
 const OBJ_SHARED_REFCOUNT: i64 = i32::MAX as i64;
 
 pub fn object_refcount(ctx: &mut Ctx, out: &mut Out) {
-    let policy_uses_lru = ctx.srv.config.read().get("maxmemory-policy").contains("lru")
-        || ctx.srv.config.read().get("maxmemory-policy").contains("lfu");
+    let policy_uses_lru = ctx
+        .srv
+        .config
+        .read()
+        .get("maxmemory-policy")
+        .contains("lru")
+        || ctx
+            .srv
+            .config
+            .read()
+            .get("maxmemory-policy")
+            .contains("lfu");
     let maxmemory = ctx.srv.config.read().get_i64("maxmemory");
     with_object(ctx, out, |e, out| {
         let shared = matches!(&e.value, Value::Str(crate::keyspace::StrVal::Int(i)) if (0..SHARED_INTEGERS).contains(i))
@@ -551,18 +590,34 @@ const LFU_POLICY_ERR: &str = "ERR An LFU maxmemory policy is selected, idle time
 const NO_LFU_POLICY_ERR: &str = "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
 
 pub fn object_idletime(ctx: &mut Ctx, out: &mut Out) {
-    if ctx.srv.config.read().get("maxmemory-policy").contains("lfu") {
+    if ctx
+        .srv
+        .config
+        .read()
+        .get("maxmemory-policy")
+        .contains("lfu")
+    {
         return out.error(LFU_POLICY_ERR);
     }
     let now = crate::keyspace::lru_clock();
-    with_object(ctx, out, |e, out| out.int(now.saturating_sub(e.lru_s) as i64))
+    with_object(ctx, out, |e, out| {
+        out.int(now.saturating_sub(e.lru_s) as i64)
+    })
 }
 
 pub fn object_freq(ctx: &mut Ctx, out: &mut Out) {
-    if !ctx.srv.config.read().get("maxmemory-policy").contains("lfu") {
+    if !ctx
+        .srv
+        .config
+        .read()
+        .get("maxmemory-policy")
+        .contains("lfu")
+    {
         return out.error(NO_LFU_POLICY_ERR);
     }
-    with_object(ctx, out, |e, out| out.int(crate::evict::lfu_decayed(e.lru_s) as i64))
+    with_object(ctx, out, |e, out| {
+        out.int(crate::evict::lfu_decayed(e.lru_s) as i64)
+    })
 }
 
 pub fn object_help(_ctx: &mut Ctx, out: &mut Out) {

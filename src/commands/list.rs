@@ -6,6 +6,7 @@ use super::table::{c, c_with_keys};
 use super::{Command, Ctx, KeySpec};
 use crate::error;
 use crate::keyspace::{Entry, SlotGuard, Value};
+use crate::notify::{notify, NOTIFY_GENERIC, NOTIFY_LIST};
 use crate::protocol::Out;
 use crate::types::list::{End, ListValue};
 use crate::util::parse_i64;
@@ -22,27 +23,176 @@ pub fn commands() -> Vec<Command> {
     let one = (1, 1, 1);
     let two = (1, 2, 1);
     vec![
-        c("lpush", -3, "write denyoom fast @list", one, "list", "1.0.0", "Prepend one or multiple elements to a list", lpush),
-        c("rpush", -3, "write denyoom fast @list", one, "list", "1.0.0", "Append one or multiple elements to a list", rpush),
-        c("lpushx", -3, "write denyoom fast @list", one, "list", "2.2.0", "Prepend an element to a list, only if the list exists", lpushx),
-        c("rpushx", -3, "write denyoom fast @list", one, "list", "2.2.0", "Append an element to a list, only if the list exists", rpushx),
-        c("lpop", -2, "write fast @list", one, "list", "1.0.0", "Remove and get the first elements in a list", lpop),
-        c("rpop", -2, "write fast @list", one, "list", "1.0.0", "Remove and get the last elements in a list", rpop),
-        c("llen", 2, "readonly fast @list", one, "list", "1.0.0", "Get the length of a list", llen),
-        c("lindex", 3, "readonly @list", one, "list", "1.0.0", "Get an element from a list by its index", lindex),
-        c("lset", 4, "write denyoom @list", one, "list", "1.0.0", "Set the value of an element in a list by its index", lset),
-        c("lrange", 4, "readonly @list", one, "list", "1.0.0", "Get a range of elements from a list", lrange),
-        c("ltrim", 4, "write @list", one, "list", "1.0.0", "Trim a list to the specified range", ltrim),
-        c("lrem", 4, "write @list", one, "list", "1.0.0", "Remove elements from a list", lrem),
-        c("linsert", 5, "write denyoom @list", one, "list", "2.2.0", "Insert an element before or after another element in a list", linsert),
-        c("lpos", -3, "readonly @list", one, "list", "6.0.6", "Return the index of matching elements on a list", lpos),
-        c("lmove", 5, "write denyoom @list", two, "list", "6.2.0", "Pop an element from a list, push it to another list and return it", lmove),
-        c("rpoplpush", 3, "write denyoom @list", two, "list", "1.2.0", "Remove the last element in a list, prepend it to another list and return it", rpoplpush),
+        c(
+            "lpush",
+            -3,
+            "write denyoom fast @list",
+            one,
+            "list",
+            "1.0.0",
+            "Prepend one or multiple elements to a list",
+            lpush,
+        ),
+        c(
+            "rpush",
+            -3,
+            "write denyoom fast @list",
+            one,
+            "list",
+            "1.0.0",
+            "Append one or multiple elements to a list",
+            rpush,
+        ),
+        c(
+            "lpushx",
+            -3,
+            "write denyoom fast @list",
+            one,
+            "list",
+            "2.2.0",
+            "Prepend an element to a list, only if the list exists",
+            lpushx,
+        ),
+        c(
+            "rpushx",
+            -3,
+            "write denyoom fast @list",
+            one,
+            "list",
+            "2.2.0",
+            "Append an element to a list, only if the list exists",
+            rpushx,
+        ),
+        c(
+            "lpop",
+            -2,
+            "write fast @list",
+            one,
+            "list",
+            "1.0.0",
+            "Remove and get the first elements in a list",
+            lpop,
+        ),
+        c(
+            "rpop",
+            -2,
+            "write fast @list",
+            one,
+            "list",
+            "1.0.0",
+            "Remove and get the last elements in a list",
+            rpop,
+        ),
+        c(
+            "llen",
+            2,
+            "readonly fast @list",
+            one,
+            "list",
+            "1.0.0",
+            "Get the length of a list",
+            llen,
+        ),
+        c(
+            "lindex",
+            3,
+            "readonly @list",
+            one,
+            "list",
+            "1.0.0",
+            "Get an element from a list by its index",
+            lindex,
+        ),
+        c(
+            "lset",
+            4,
+            "write denyoom @list",
+            one,
+            "list",
+            "1.0.0",
+            "Set the value of an element in a list by its index",
+            lset,
+        ),
+        c(
+            "lrange",
+            4,
+            "readonly @list",
+            one,
+            "list",
+            "1.0.0",
+            "Get a range of elements from a list",
+            lrange,
+        ),
+        c(
+            "ltrim",
+            4,
+            "write @list",
+            one,
+            "list",
+            "1.0.0",
+            "Trim a list to the specified range",
+            ltrim,
+        ),
+        c(
+            "lrem",
+            4,
+            "write @list",
+            one,
+            "list",
+            "1.0.0",
+            "Remove elements from a list",
+            lrem,
+        ),
+        c(
+            "linsert",
+            5,
+            "write denyoom @list",
+            one,
+            "list",
+            "2.2.0",
+            "Insert an element before or after another element in a list",
+            linsert,
+        ),
+        c(
+            "lpos",
+            -3,
+            "readonly @list",
+            one,
+            "list",
+            "6.0.6",
+            "Return the index of matching elements on a list",
+            lpos,
+        ),
+        c(
+            "lmove",
+            5,
+            "write denyoom @list",
+            two,
+            "list",
+            "6.2.0",
+            "Pop an element from a list, push it to another list and return it",
+            lmove,
+        ),
+        c(
+            "rpoplpush",
+            3,
+            "write denyoom @list",
+            two,
+            "list",
+            "1.2.0",
+            "Remove the last element in a list, prepend it to another list and return it",
+            rpoplpush,
+        ),
         c_with_keys(
             "lmpop",
             -4,
             "write @list",
-            KeySpec::Keynum { extra_first: 0, numkeys_at: 1, first_offset: 1, step: 1 },
+            KeySpec::Keynum {
+                extra_first: 0,
+                numkeys_at: 1,
+                first_offset: 1,
+                step: 1,
+            },
             "list",
             "7.0.0",
             "Pop elements from a list",
@@ -52,7 +202,11 @@ pub fn commands() -> Vec<Command> {
 }
 
 /// The list at `key` for reading: `Ok(None)` if missing, `Err` if another type.
-fn read<'e>(g: &'e mut SlotGuard<'_>, key: &[u8], now_ms: u64) -> Result<Option<&'e ListValue>, ()> {
+fn read<'e>(
+    g: &'e mut SlotGuard<'_>,
+    key: &[u8],
+    now_ms: u64,
+) -> Result<Option<&'e ListValue>, ()> {
     match g.get(key, now_ms) {
         None => Ok(None),
         Some(e) => match &e.value {
@@ -63,7 +217,11 @@ fn read<'e>(g: &'e mut SlotGuard<'_>, key: &[u8], now_ms: u64) -> Result<Option<
 }
 
 /// The list at `key` for writing: `Ok(None)` if missing, `Err` if another type.
-pub(crate) fn write<'e>(g: &'e mut SlotGuard<'_>, key: &[u8], now_ms: u64) -> Result<Option<&'e mut ListValue>, ()> {
+pub(crate) fn write<'e>(
+    g: &'e mut SlotGuard<'_>,
+    key: &[u8],
+    now_ms: u64,
+) -> Result<Option<&'e mut ListValue>, ()> {
     match g.get_mut(key, now_ms) {
         None => Ok(None),
         Some(e) => {
@@ -80,6 +238,29 @@ pub(crate) fn write<'e>(g: &'e mut SlotGuard<'_>, key: &[u8], now_ms: u64) -> Re
 pub(crate) fn drop_if_empty(g: &mut SlotGuard<'_>, key: &[u8], empty: bool) {
     if empty {
         g.remove(key);
+    }
+}
+
+/// Elements were popped from `key` at `end`: Redis's "lpop"/"rpop" event,
+/// then "del" if the list was removed.
+pub(crate) fn notify_popped(ctx: &Ctx, key: &[u8], end: End, deleted: bool) {
+    notify(ctx, NOTIFY_LIST, pop_event(end), key);
+    if deleted {
+        notify(ctx, NOTIFY_GENERIC, "del", key);
+    }
+}
+
+fn pop_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpop",
+        End::Right => "rpop",
+    }
+}
+
+fn push_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpush",
+        End::Right => "rpush",
     }
 }
 
@@ -116,7 +297,8 @@ fn push_generic(ctx: &mut Ctx, out: &mut Out, end: End, only_existing: bool) {
         }
     };
     ctx.dirty += values.len() as u64;
-    out.int(len as i64)
+    out.int(len as i64);
+    notify(ctx, NOTIFY_LIST, push_event(end), key);
 }
 
 pub fn lpush(ctx: &mut Ctx, out: &mut Out) {
@@ -153,7 +335,11 @@ fn pop_generic(ctx: &mut Ctx, out: &mut Out, end: End) {
     let l = match write(&mut g, key, ctx.now_ms) {
         Err(()) => return out.error(error::WRONGTYPE),
         Ok(None) => {
-            return if count.is_some() { out.null_array() } else { out.null() };
+            return if count.is_some() {
+                out.null_array()
+            } else {
+                out.null()
+            };
         }
         Ok(Some(l)) => l,
     };
@@ -173,6 +359,7 @@ fn pop_generic(ctx: &mut Ctx, out: &mut Out, end: End) {
     let empty = l.is_empty();
     drop_if_empty(&mut g, key, empty);
     ctx.dirty += popped as u64;
+    notify_popped(ctx, key, end, empty);
 }
 
 pub fn lpop(ctx: &mut Ctx, out: &mut Out) {
@@ -191,7 +378,7 @@ pub fn llen(ctx: &mut Ctx, out: &mut Out) {
     match read(&mut g, key, ctx.now_ms) {
         Err(()) => out.error(error::WRONGTYPE),
         Ok(None) => {
-            ctx.miss();
+            ctx.miss_key(key);
             out.int(0)
         }
         Ok(Some(l)) => {
@@ -207,13 +394,15 @@ pub fn lindex(ctx: &mut Ctx, out: &mut Out) {
     let l = match read(&mut g, key, ctx.now_ms) {
         Err(()) => return out.error(error::WRONGTYPE),
         Ok(None) => {
-            ctx.miss();
+            ctx.miss_key(key);
             return out.null();
         }
         Ok(Some(l)) => l,
     };
     ctx.hit();
-    let Some(index) = ctx.arg_i64(2, out) else { return };
+    let Some(index) = ctx.arg_i64(2, out) else {
+        return;
+    };
     match l.get(index) {
         Some(e) => out.bulk(e),
         None => out.null(),
@@ -221,14 +410,18 @@ pub fn lindex(ctx: &mut Ctx, out: &mut Out) {
 }
 
 pub fn lrange(ctx: &mut Ctx, out: &mut Out) {
-    let Some(start) = ctx.arg_i64(2, out) else { return };
-    let Some(end) = ctx.arg_i64(3, out) else { return };
+    let Some(start) = ctx.arg_i64(2, out) else {
+        return;
+    };
+    let Some(end) = ctx.arg_i64(3, out) else {
+        return;
+    };
     let key = ctx.arg(1);
     let mut g = ctx.db().lock_key(key);
     let l = match read(&mut g, key, ctx.now_ms) {
         Err(()) => return out.error(error::WRONGTYPE),
         Ok(None) => {
-            ctx.miss();
+            ctx.miss_key(key);
             return out.array(0);
         }
         Ok(Some(l)) => l,
@@ -276,8 +469,12 @@ pub fn lpos(ctx: &mut Ctx, out: &mut Out) {
     let l = match read(&mut g, key, ctx.now_ms) {
         Err(()) => return out.error(error::WRONGTYPE),
         Ok(None) => {
-            ctx.miss();
-            return if count.is_some() { out.array(0) } else { out.null() };
+            ctx.miss_key(key);
+            return if count.is_some() {
+                out.array(0)
+            } else {
+                out.null()
+            };
         }
         Ok(Some(l)) => l,
     };
@@ -306,18 +503,25 @@ pub fn lset(ctx: &mut Ctx, out: &mut Out) {
         Ok(None) => return out.error(error::NO_SUCH_KEY),
         Ok(Some(l)) => l,
     };
-    let Some(index) = ctx.arg_i64(2, out) else { return };
+    let Some(index) = ctx.arg_i64(2, out) else {
+        return;
+    };
     if l.set(index, ctx.arg(3)) {
         ctx.dirty += 1;
-        out.ok()
+        out.ok();
+        notify(ctx, NOTIFY_LIST, "lset", key);
     } else {
         out.error(error::INDEX_OUT_OF_RANGE)
     }
 }
 
 pub fn ltrim(ctx: &mut Ctx, out: &mut Out) {
-    let Some(start) = ctx.arg_i64(2, out) else { return };
-    let Some(end) = ctx.arg_i64(3, out) else { return };
+    let Some(start) = ctx.arg_i64(2, out) else {
+        return;
+    };
+    let Some(end) = ctx.arg_i64(3, out) else {
+        return;
+    };
     let key = ctx.arg(1);
     let mut g = ctx.db().lock_key(key);
     let l = match write(&mut g, key, ctx.now_ms) {
@@ -329,11 +533,17 @@ pub fn ltrim(ctx: &mut Ctx, out: &mut Out) {
     let empty = l.is_empty();
     drop_if_empty(&mut g, key, empty);
     ctx.dirty += removed as u64;
-    out.ok()
+    out.ok();
+    notify(ctx, NOTIFY_LIST, "ltrim", key);
+    if empty {
+        notify(ctx, NOTIFY_GENERIC, "del", key);
+    }
 }
 
 pub fn lrem(ctx: &mut Ctx, out: &mut Out) {
-    let Some(count) = ctx.arg_i64(2, out) else { return };
+    let Some(count) = ctx.arg_i64(2, out) else {
+        return;
+    };
     let key = ctx.arg(1);
     let mut g = ctx.db().lock_key(key);
     let l = match write(&mut g, key, ctx.now_ms) {
@@ -345,7 +555,13 @@ pub fn lrem(ctx: &mut Ctx, out: &mut Out) {
     let empty = l.is_empty();
     drop_if_empty(&mut g, key, empty);
     ctx.dirty += removed as u64;
-    out.int(removed as i64)
+    out.int(removed as i64);
+    if removed > 0 {
+        notify(ctx, NOTIFY_LIST, "lrem", key);
+        if empty {
+            notify(ctx, NOTIFY_GENERIC, "del", key);
+        }
+    }
 }
 
 pub fn linsert(ctx: &mut Ctx, out: &mut Out) {
@@ -365,7 +581,8 @@ pub fn linsert(ctx: &mut Ctx, out: &mut Out) {
     };
     if l.insert(ctx.arg(3), ctx.arg(4), after) {
         ctx.dirty += 1;
-        out.int(l.len() as i64)
+        out.int(l.len() as i64);
+        notify(ctx, NOTIFY_LIST, "linsert", key);
     } else {
         out.int(-1)
     }
@@ -400,14 +617,18 @@ pub(crate) fn move_elem(ctx: &mut Ctx, out: &mut Out, from: End, to: End) -> boo
         return true;
     }
     let g = guards.for_key(src);
-    let Ok(Some(l)) = write(g, src, now) else { unreachable!("source checked above") };
+    let Ok(Some(l)) = write(g, src, now) else {
+        unreachable!("source checked above")
+    };
     let value = l.pop(from).expect("source is not empty");
     out.bulk(&value);
+    let mut deleted = false;
     if src == dst {
         l.push_elem(to, value);
     } else {
+        // Redis pushes first ("new" and the push event for the
+        // destination), then reports the pop and the source's deletion.
         let empty = l.is_empty();
-        drop_if_empty(g, src, empty);
         let g = guards.for_key(dst);
         match write(g, dst, now) {
             Ok(Some(d)) => d.push_elem(to, value),
@@ -417,8 +638,12 @@ pub(crate) fn move_elem(ctx: &mut Ctx, out: &mut Out, from: End, to: End) -> boo
                 g.insert(dst, new_list_entry(d), false);
             }
         }
+        drop_if_empty(guards.for_key(src), src, empty);
+        deleted = empty;
     }
     ctx.dirty += 1;
+    notify(ctx, NOTIFY_LIST, push_event(to), dst);
+    notify_popped(ctx, src, from, deleted);
     true
 }
 
@@ -444,7 +669,9 @@ pub fn lmpop(ctx: &mut Ctx, out: &mut Out) {
         return out.error(error::SYNTAX);
     }
     let where_at = where_at as usize;
-    let Some(end) = End::parse(ctx.arg(where_at)) else { return out.error(error::SYNTAX) };
+    let Some(end) = End::parse(ctx.arg(where_at)) else {
+        return out.error(error::SYNTAX);
+    };
     let mut count: Option<u64> = None;
     let mut i = where_at + 1;
     while i < ctx.argv.len() {
@@ -468,7 +695,13 @@ pub fn lmpop(ctx: &mut Ctx, out: &mut Out) {
 /// Pop up to `count` elements from the first non-empty list among the keys
 /// at argv[keys], replying `[key, [elements]]`. Returns false, having
 /// written nothing, when every list is empty (the caller answers nil or blocks).
-pub(crate) fn mpop(ctx: &mut Ctx, out: &mut Out, keys: std::ops::Range<usize>, end: End, count: usize) -> bool {
+pub(crate) fn mpop(
+    ctx: &mut Ctx,
+    out: &mut Out,
+    keys: std::ops::Range<usize>,
+    end: End,
+    count: usize,
+) -> bool {
     let keys = &ctx.argv[keys];
     let now = ctx.now_ms;
     let mut guards = ctx.db().lock_keys(keys.iter().map(|k| &k[..]));
@@ -490,6 +723,7 @@ pub(crate) fn mpop(ctx: &mut Ctx, out: &mut Out, keys: std::ops::Range<usize>, e
         out.bulk(key);
         reply_elems(out, popped.iter());
         ctx.dirty += popped.len() as u64;
+        notify_popped(ctx, key, end, empty);
         return true;
     }
     false

@@ -11,22 +11,24 @@
 //! Handlers never touch sockets or files, so clients, MULTI/EXEC, AOF replay
 //! and replication all run them the same way.
 
+pub mod bits;
+pub mod blocking;
 pub mod connection;
 pub mod function;
 pub mod hash;
-pub mod list;
-pub mod pubsub;
-pub mod set;
-pub mod zset;
-pub mod keys;
-pub mod server;
-pub mod string;
-pub mod bits;
-pub mod blocking;
+pub mod hyperloglog;
 pub mod info;
 pub mod introspection;
-pub mod transaction;
+pub mod keys;
+pub mod list;
+pub mod pubsub;
+pub mod server;
+pub mod set;
+pub mod sort;
+pub mod string;
 mod table;
+pub mod transaction;
+pub mod zset;
 
 use crate::client::Client;
 use crate::keyspace::Db;
@@ -91,11 +93,20 @@ const FLAG_NAMES: &[(u64, &str)] = &[
 pub enum KeySpec {
     None,
     /// Keys from `first` to `last` (negative: from the end) every `step`.
-    Range { first: i32, last: i32, step: i32 },
+    Range {
+        first: i32,
+        last: i32,
+        step: i32,
+    },
     /// The argument at `numkeys_at` says how many keys follow, starting at
     /// `numkeys_at + first_offset`, every `step` (ZUNIONSTORE, LMPOP, SINTERCARD…).
     /// `extra` keys come before the count (ZUNIONSTORE's destination at 1).
-    Keynum { extra_first: i32, numkeys_at: i32, first_offset: i32, step: i32 },
+    Keynum {
+        extra_first: i32,
+        numkeys_at: i32,
+        first_offset: i32,
+        step: i32,
+    },
 }
 
 /// Buckets of the per-command latency histogram: bucket `i` counts calls
@@ -133,7 +144,11 @@ impl CmdStats {
     /// (upper bound in usec, cumulative calls) for each bucket up to the one
     /// that holds the slowest call.
     pub fn cumulative_histogram(&self) -> Vec<(u64, u64)> {
-        let counts: Vec<u64> = self.latency_hist.iter().map(|a| a.load(Ordering::Relaxed)).collect();
+        let counts: Vec<u64> = self
+            .latency_hist
+            .iter()
+            .map(|a| a.load(Ordering::Relaxed))
+            .collect();
         let total: u64 = counts.iter().sum();
         let mut out = Vec::new();
         let mut cum = 0;
@@ -163,7 +178,9 @@ impl CmdStats {
         self.usec.store(0, Ordering::Relaxed);
         self.rejected_calls.store(0, Ordering::Relaxed);
         self.failed_calls.store(0, Ordering::Relaxed);
-        self.latency_hist.iter().for_each(|a| a.store(0, Ordering::Relaxed));
+        self.latency_hist
+            .iter()
+            .for_each(|a| a.store(0, Ordering::Relaxed));
     }
 }
 
@@ -200,7 +217,11 @@ impl Command {
     }
 
     pub fn flag_names(&self) -> Vec<&'static str> {
-        let mut v: Vec<&'static str> = FLAG_NAMES.iter().filter(|(f, _)| self.flags & f != 0).map(|(_, n)| *n).collect();
+        let mut v: Vec<&'static str> = FLAG_NAMES
+            .iter()
+            .filter(|(f, _)| self.flags & f != 0)
+            .map(|(_, n)| *n)
+            .collect();
         if self.keys == KeySpec::None && self.has(NO_MANDATORY_KEYS) {
             v.retain(|n| *n != "no_mandatory_keys");
         }
@@ -221,11 +242,19 @@ impl Command {
                     i += step.max(1);
                 }
             }
-            KeySpec::Keynum { extra_first, numkeys_at, first_offset, step } => {
+            KeySpec::Keynum {
+                extra_first,
+                numkeys_at,
+                first_offset,
+                step,
+            } => {
                 if extra_first > 0 && extra_first < n {
                     out.push(extra_first as usize);
                 }
-                let count = argv.get(numkeys_at as usize).and_then(|a| crate::util::parse_i64(a)).unwrap_or(0);
+                let count = argv
+                    .get(numkeys_at as usize)
+                    .and_then(|a| crate::util::parse_i64(a))
+                    .unwrap_or(0);
                 let first = numkeys_at + first_offset;
                 for i in 0..count.clamp(0, n as i64) as i32 {
                     let pos = first + i * step.max(1);
@@ -316,7 +345,9 @@ impl<'a> Ctx<'a> {
     /// Argument `i` compared case-insensitively with `word`.
     #[inline]
     pub fn arg_is(&self, i: usize, word: &str) -> bool {
-        self.argv.get(i).is_some_and(|a| a.eq_ignore_ascii_case(word.as_bytes()))
+        self.argv
+            .get(i)
+            .is_some_and(|a| a.eq_ignore_ascii_case(word.as_bytes()))
     }
 
     pub fn arg_str(&self, i: usize) -> String {
@@ -339,7 +370,10 @@ impl<'a> Ctx<'a> {
     }
 
     pub fn miss(&self) {
-        self.srv.stats.keyspace_misses.fetch_add(1, Ordering::Relaxed);
+        self.srv
+            .stats
+            .keyspace_misses
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// A read lookup of `key` missed: counts the miss and sends Redis's
@@ -360,7 +394,9 @@ pub fn container_handler(ctx: &mut Ctx, out: &mut Out) {
 /// `<CMD> HELP` replies, built from lines of text.
 pub fn help_reply(out: &mut Out, container: &str, lines: &[&str]) {
     out.array(lines.len() + 3);
-    out.simple(&format!("{container} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"));
+    out.simple(&format!(
+        "{container} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
+    ));
     for l in lines {
         out.simple(l);
     }
@@ -376,7 +412,11 @@ pub fn resolve<'c>(cmd: &'c Command, argv: &[Bytes]) -> Result<&'c Command, Stri
     }
     if argv.len() < 2 {
         // COMMAND alone is valid; other containers need a subcommand.
-        return if cmd.arity == -1 { Ok(cmd) } else { Err(crate::error::wrong_args(&cmd.name)) };
+        return if cmd.arity == -1 {
+            Ok(cmd)
+        } else {
+            Err(crate::error::wrong_args(&cmd.name))
+        };
     }
     match cmd.subcommand(&argv[1]) {
         Some(sub) => Ok(sub),

@@ -10,23 +10,170 @@ use bytes::Bytes;
 pub fn commands() -> Vec<Command> {
     let none = (0, 0, 0);
     vec![
-        c("subscribe", -2, "pubsub noscript loading stale", none, "pubsub", "2.0.0", "Listen for messages published to the given channels", subscribe),
-        c("unsubscribe", -1, "pubsub noscript loading stale", none, "pubsub", "2.0.0", "Stop listening for messages posted to the given channels", unsubscribe),
-        c("psubscribe", -2, "pubsub noscript loading stale", none, "pubsub", "2.0.0", "Listen for messages published to channels matching the given patterns", psubscribe),
-        c("punsubscribe", -1, "pubsub noscript loading stale", none, "pubsub", "2.0.0", "Stop listening for messages posted to channels matching the given patterns", punsubscribe),
-        c("publish", 3, "pubsub loading stale fast may_replicate", none, "pubsub", "2.0.0", "Post a message to a channel", publish),
-        c_with_keys("ssubscribe", -2, "pubsub noscript loading stale", KeySpec::Range { first: 1, last: -1, step: 1 }, "pubsub", "7.0.0", "Listen for messages published to the given shard channels", ssubscribe),
-        c_with_keys("sunsubscribe", -1, "pubsub noscript loading stale", KeySpec::Range { first: 1, last: -1, step: 1 }, "pubsub", "7.0.0", "Stop listening for messages posted to the given shard channels", sunsubscribe),
-        c_with_keys("spublish", 3, "pubsub loading stale fast may_replicate", KeySpec::Range { first: 1, last: 1, step: 1 }, "pubsub", "7.0.0", "Post a message to a shard channel", spublish),
+        c(
+            "subscribe",
+            -2,
+            "pubsub noscript loading stale",
+            none,
+            "pubsub",
+            "2.0.0",
+            "Listen for messages published to the given channels",
+            subscribe,
+        ),
+        c(
+            "unsubscribe",
+            -1,
+            "pubsub noscript loading stale",
+            none,
+            "pubsub",
+            "2.0.0",
+            "Stop listening for messages posted to the given channels",
+            unsubscribe,
+        ),
+        c(
+            "psubscribe",
+            -2,
+            "pubsub noscript loading stale",
+            none,
+            "pubsub",
+            "2.0.0",
+            "Listen for messages published to channels matching the given patterns",
+            psubscribe,
+        ),
+        c(
+            "punsubscribe",
+            -1,
+            "pubsub noscript loading stale",
+            none,
+            "pubsub",
+            "2.0.0",
+            "Stop listening for messages posted to channels matching the given patterns",
+            punsubscribe,
+        ),
+        c(
+            "publish",
+            3,
+            "pubsub loading stale fast may_replicate",
+            none,
+            "pubsub",
+            "2.0.0",
+            "Post a message to a channel",
+            publish,
+        ),
+        c_with_keys(
+            "ssubscribe",
+            -2,
+            "pubsub noscript loading stale",
+            KeySpec::Range {
+                first: 1,
+                last: -1,
+                step: 1,
+            },
+            "pubsub",
+            "7.0.0",
+            "Listen for messages published to the given shard channels",
+            ssubscribe,
+        ),
+        c_with_keys(
+            "sunsubscribe",
+            -1,
+            "pubsub noscript loading stale",
+            KeySpec::Range {
+                first: 1,
+                last: -1,
+                step: 1,
+            },
+            "pubsub",
+            "7.0.0",
+            "Stop listening for messages posted to the given shard channels",
+            sunsubscribe,
+        ),
+        c_with_keys(
+            "spublish",
+            3,
+            "pubsub loading stale fast may_replicate",
+            KeySpec::Range {
+                first: 1,
+                last: 1,
+                step: 1,
+            },
+            "pubsub",
+            "7.0.0",
+            "Post a message to a shard channel",
+            spublish,
+        ),
         with_subs(
-            c("pubsub", -2, "", none, "pubsub", "2.8.0", "A container for Pub/Sub commands", container_handler),
+            c(
+                "pubsub",
+                -2,
+                "",
+                none,
+                "pubsub",
+                "2.8.0",
+                "A container for Pub/Sub commands",
+                container_handler,
+            ),
             vec![
-                c("pubsub|channels", -2, "pubsub loading stale", none, "pubsub", "2.8.0", "List active channels", pubsub_channels),
-                c("pubsub|numsub", -2, "pubsub loading stale", none, "pubsub", "2.8.0", "Get the count of subscribers for channels", pubsub_numsub),
-                c("pubsub|numpat", 2, "pubsub loading stale", none, "pubsub", "2.8.0", "Get the count of unique patterns pattern subscriptions", pubsub_numpat),
-                c("pubsub|shardchannels", -2, "pubsub loading stale", none, "pubsub", "7.0.0", "List active shard channels", pubsub_shardchannels),
-                c("pubsub|shardnumsub", -2, "pubsub loading stale", none, "pubsub", "7.0.0", "Get the count of subscribers for shard channels", pubsub_shardnumsub),
-                c("pubsub|help", 2, "loading stale", none, "pubsub", "6.2.0", "Show helpful text about the different subcommands", pubsub_help),
+                c(
+                    "pubsub|channels",
+                    -2,
+                    "pubsub loading stale",
+                    none,
+                    "pubsub",
+                    "2.8.0",
+                    "List active channels",
+                    pubsub_channels,
+                ),
+                c(
+                    "pubsub|numsub",
+                    -2,
+                    "pubsub loading stale",
+                    none,
+                    "pubsub",
+                    "2.8.0",
+                    "Get the count of subscribers for channels",
+                    pubsub_numsub,
+                ),
+                c(
+                    "pubsub|numpat",
+                    2,
+                    "pubsub loading stale",
+                    none,
+                    "pubsub",
+                    "2.8.0",
+                    "Get the count of unique patterns pattern subscriptions",
+                    pubsub_numpat,
+                ),
+                c(
+                    "pubsub|shardchannels",
+                    -2,
+                    "pubsub loading stale",
+                    none,
+                    "pubsub",
+                    "7.0.0",
+                    "List active shard channels",
+                    pubsub_shardchannels,
+                ),
+                c(
+                    "pubsub|shardnumsub",
+                    -2,
+                    "pubsub loading stale",
+                    none,
+                    "pubsub",
+                    "7.0.0",
+                    "Get the count of subscribers for shard channels",
+                    pubsub_shardnumsub,
+                ),
+                c(
+                    "pubsub|help",
+                    2,
+                    "loading stale",
+                    none,
+                    "pubsub",
+                    "6.2.0",
+                    "Show helpful text about the different subcommands",
+                    pubsub_help,
+                ),
             ],
         ),
     ]
@@ -34,7 +181,10 @@ pub fn commands() -> Vec<Command> {
 
 fn me(ctx: &mut Ctx) -> Subscriber {
     let tx = ctx.client.push_sender();
-    Subscriber { info: ctx.client.info.clone(), tx }
+    Subscriber {
+        info: ctx.client.info.clone(),
+        tx,
+    }
 }
 
 /// The confirmation each (un)subscribe sends per channel: `[kind, name, count]`.
@@ -91,7 +241,11 @@ fn unsubscribe_generic(ctx: &mut Ctx, out: &mut Out, which: &str) {
         }
     };
     if names.is_empty() {
-        let n = if which == "sunsubscribe" { ctx.client.subs.shard.len() } else { ctx.client.subs.count() };
+        let n = if which == "sunsubscribe" {
+            ctx.client.subs.shard.len()
+        } else {
+            ctx.client.subs.count()
+        };
         return confirm(out, which, None, n);
     }
     for name in names {
@@ -110,7 +264,11 @@ fn unsubscribe_generic(ctx: &mut Ctx, out: &mut Out, which: &str) {
                 subs.patterns.retain(|c| *c != name);
             }
         }
-        let n = if which == "sunsubscribe" { subs.shard.len() } else { subs.count() };
+        let n = if which == "sunsubscribe" {
+            subs.shard.len()
+        } else {
+            subs.count()
+        };
         confirm(out, which, Some(&name), n);
     }
 }
@@ -128,7 +286,10 @@ pub fn punsubscribe(ctx: &mut Ctx, out: &mut Out) {
 }
 
 pub fn publish(ctx: &mut Ctx, out: &mut Out) {
-    let n = ctx.srv.pubsub.publish(Kind::Channel, ctx.arg(1), ctx.arg(2));
+    let n = ctx
+        .srv
+        .pubsub
+        .publish(Kind::Channel, ctx.arg(1), ctx.arg(2));
     out.int(n as i64)
 }
 
@@ -141,7 +302,10 @@ fn list_channels(ctx: &mut Ctx, out: &mut Out, kind: Kind) {
     if ctx.argv.len() > 3 {
         return out.error(&crate::error::wrong_args(&ctx.cmd.name));
     }
-    let chans = ctx.srv.pubsub.channels(kind, ctx.argv.get(2).map(|p| &p[..]));
+    let chans = ctx
+        .srv
+        .pubsub
+        .channels(kind, ctx.argv.get(2).map(|p| &p[..]));
     out.array(chans.len());
     for c in chans {
         out.bulk(&c);

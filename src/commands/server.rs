@@ -37,7 +37,14 @@ pub fn flushdb(ctx: &mut Ctx, out: &mut Out) {
 fn touch_live_watched(ctx: &Ctx, affected: impl Fn(usize) -> bool) {
     let ks = &ctx.srv.keyspace;
     let now = ctx.now_ms;
-    ctx.srv.watches.touch_where(|d, k| affected(d) && ks.db(d).lock_key(k).peek(k).is_some_and(|e| !e.is_expired(now)));
+    ctx.srv.watches.touch_where(|d, k| {
+        affected(d)
+            && ks
+                .db(d)
+                .lock_key(k)
+                .peek(k)
+                .is_some_and(|e| !e.is_expired(now))
+    });
 }
 
 pub fn flushall(ctx: &mut Ctx, out: &mut Out) {
@@ -212,7 +219,10 @@ fn digest_value(v: &Value) -> [u8; 20] {
         Value::Set(s) => s.for_each(|m| xor_in(&mut d, &[m])),
         Value::ZSet(z) => z.for_each_ordered(|score, m| {
             mix_digest(&mut d, m);
-            mix_digest(&mut d, crate::protocol::reply::format_double(score).as_bytes());
+            mix_digest(
+                &mut d,
+                crate::protocol::reply::format_double(score).as_bytes(),
+            );
         }),
     }
     mix_digest(&mut d, v.type_name().as_bytes());
@@ -240,7 +250,9 @@ fn digest_keyspace(ctx: &Ctx) -> [u8; 20] {
     let mut any = false;
     for (dbi, db) in ctx.srv.keyspace.dbs() {
         for slot in 0..shoal_cluster::SLOT_COUNT as u16 {
-            let Some(g) = db.lock_existing_slot(slot) else { continue };
+            let Some(g) = db.lock_existing_slot(slot) else {
+                continue;
+            };
             for (k, e) in g.iter() {
                 if e.is_expired(ctx.now_ms) {
                     continue;
@@ -273,7 +285,11 @@ fn debug_populate(ctx: &mut Ctx, out: &mut Out) {
     let Some(count) = crate::util::parse_i64(ctx.arg(2)).filter(|c| *c >= 0) else {
         return out.error(error::OUT_OF_RANGE);
     };
-    let prefix = if ctx.argv.len() > 3 { ctx.arg_str(3) } else { "key".into() };
+    let prefix = if ctx.argv.len() > 3 {
+        ctx.arg_str(3)
+    } else {
+        "key".into()
+    };
     let size = if ctx.argv.len() > 4 {
         match crate::util::parse_i64(ctx.arg(4)).filter(|s| *s >= 0) {
             Some(s) => Some(s as usize),
@@ -294,7 +310,11 @@ fn debug_populate(ctx: &mut Ctx, out: &mut Out) {
             val.resize(size, 0);
         }
         let v = crate::keyspace::StrVal::from_bytes(&val);
-        g.insert(key.as_bytes(), crate::keyspace::Entry::new(Value::Str(v)), false);
+        g.insert(
+            key.as_bytes(),
+            crate::keyspace::Entry::new(Value::Str(v)),
+            false,
+        );
     }
     out.ok()
 }
@@ -376,12 +396,32 @@ pub fn config_set(ctx: &mut Ctx, out: &mut Out) {
     if ctx.argv.len() % 2 != 0 {
         return out.error(&error::wrong_args("config|set"));
     }
-    let pairs: Vec<(String, String)> = ctx.argv[2..].chunks(2).map(|c| (String::from_utf8_lossy(&c[0]).into_owned(), String::from_utf8_lossy(&c[1]).into_owned())).collect();
+    let pairs: Vec<(String, String)> = ctx.argv[2..]
+        .chunks(2)
+        .map(|c| {
+            (
+                String::from_utf8_lossy(&c[0]).into_owned(),
+                String::from_utf8_lossy(&c[1]).into_owned(),
+            )
+        })
+        .collect();
     let result = ctx.srv.config.write().set_many(&pairs);
     match result {
         Ok(changed) => {
             apply_config_effects(ctx, &changed);
             ctx.srv.config_changed();
+            if changed.contains(&"maxmemory") {
+                // As Redis: a lower limit evicts at once (when the policy allows).
+                let hot = ctx.srv.hot();
+                if hot.maxmemory > 0 {
+                    let _ = crate::evict::make_room(
+                        ctx.srv,
+                        hot.maxmemory,
+                        &hot.maxmemory_policy,
+                        hot.maxmemory_samples,
+                    );
+                }
+            }
             out.ok()
         }
         Err(e) => out.error(&e),
@@ -394,7 +434,10 @@ fn apply_config_effects(ctx: &Ctx, changed: &[&str]) {
     for name in changed {
         match *name {
             "loglevel" => crate::log::set_level(cfg.get("loglevel")),
-            "maxmemory" if cfg.get_i64("maxmemory") > 0 && (crate::memory::used_memory() as i64) > cfg.get_i64("maxmemory") => {
+            "maxmemory"
+                if cfg.get_i64("maxmemory") > 0
+                    && (crate::memory::used_memory() as i64) > cfg.get_i64("maxmemory") =>
+            {
                 crate::warning!("WARNING: the new maxmemory value set via CONFIG SET ({}) is smaller than the current memory usage ({}). This will result in key eviction and/or the inability to accept new write commands depending on the maxmemory-policy.", cfg.get("maxmemory"), crate::memory::used_memory());
             }
             _ => {}
@@ -449,7 +492,13 @@ fn entry_usage(key: &[u8], v: &Value) -> usize {
             crate::keyspace::StrVal::Heap(b) => b.len(),
             crate::keyspace::StrVal::Raw(v) => v.capacity() + 24,
         },
-        Value::List(l) => l.items.iter().map(|i| 24 + heap_len(i.as_bytes())).sum::<usize>() + 32,
+        Value::List(l) => {
+            l.items
+                .iter()
+                .map(|i| 24 + heap_len(i.as_bytes()))
+                .sum::<usize>()
+                + 32
+        }
         Value::Hash(h) => {
             let mut n = 48;
             h.for_each(|k, x| n += 48 + heap_len(k) + heap_len(x));
@@ -509,7 +558,10 @@ pub fn memory_stats(ctx: &mut Ctx, out: &mut Out) {
         ("functions.caches", 0),
         ("overhead.total", m.startup),
         ("keys.count", keys),
-        ("keys.bytes-per-key", if keys > 0 { dataset / keys } else { 0 }),
+        (
+            "keys.bytes-per-key",
+            if keys > 0 { dataset / keys } else { 0 },
+        ),
         ("dataset.bytes", dataset),
     ];
     out.map(fields.len() + 3);
@@ -531,7 +583,10 @@ pub fn memory_doctor(_ctx: &mut Ctx, out: &mut Out) {
 
 pub fn memory_malloc_stats(_ctx: &mut Ctx, out: &mut Out) {
     let m = crate::memory::stats();
-    let text = format!("jemalloc stats: allocated={} active={} resident={}\n", m.allocated, m.active, m.resident);
+    let text = format!(
+        "jemalloc stats: allocated={} active={} resident={}\n",
+        m.allocated, m.active, m.resident
+    );
     out.verbatim(text.as_bytes())
 }
 
@@ -571,7 +626,11 @@ pub fn slowlog_get(ctx: &mut Ctx, out: &mut Out) {
         10
     };
     let log = ctx.srv.slowlog.lock();
-    let n = if count == -1 { log.entries.len() } else { (count as usize).min(log.entries.len()) };
+    let n = if count == -1 {
+        log.entries.len()
+    } else {
+        (count as usize).min(log.entries.len())
+    };
     out.array(n);
     for e in log.entries.iter().take(n) {
         out.array(6);
@@ -652,7 +711,11 @@ pub fn latency_reset(ctx: &mut Ctx, out: &mut Out) {
     }
     let mut n = 0;
     for a in &ctx.argv[2..] {
-        if lat.events.remove(&String::from_utf8_lossy(a).into_owned()).is_some() {
+        if lat
+            .events
+            .remove(&String::from_utf8_lossy(a).into_owned())
+            .is_some()
+        {
             n += 1;
         }
     }
@@ -667,7 +730,11 @@ pub fn latency_doctor(ctx: &mut Ctx, out: &mut Out) {
     } else {
         text.push_str("Dave, I have observed latency spikes in this Redis instance. You don't mind talking about it, do you Dave?\n\n");
         for (i, (name, e)) in lat.events.iter().enumerate() {
-            let avg = if e.samples.is_empty() { 0 } else { e.samples.iter().map(|s| s.1).sum::<u64>() / e.samples.len() as u64 };
+            let avg = if e.samples.is_empty() {
+                0
+            } else {
+                e.samples.iter().map(|s| s.1).sum::<u64>() / e.samples.len() as u64
+            };
             text.push_str(&format!(
                 "{}. {}: {} latency spikes (average {}ms, mean deviation 0ms, period 0 sec). Worst all time event {}ms.\n",
                 i + 1,
@@ -690,13 +757,26 @@ pub fn latency_graph(ctx: &mut Ctx, out: &mut Out) {
     };
     let max = e.samples.iter().map(|s| s.1).max().unwrap_or(0);
     let min = e.samples.iter().map(|s| s.1).min().unwrap_or(0);
-    let mut text = format!("{name} - high {max} ms, low {min} ms (all time high {} ms)\n", e.max_ms);
+    let mut text = format!(
+        "{name} - high {max} ms, low {min} ms (all time high {} ms)\n",
+        e.max_ms
+    );
     text.push_str(&"-".repeat(80));
     text.push('\n');
     const ROWS: u64 = 4;
     for row in (1..=ROWS).rev() {
         let threshold = max * row / ROWS;
-        let line: String = e.samples.iter().map(|s| if s.1 >= threshold && s.1 > 0 { '#' } else { ' ' }).collect();
+        let line: String = e
+            .samples
+            .iter()
+            .map(|s| {
+                if s.1 >= threshold && s.1 > 0 {
+                    '#'
+                } else {
+                    ' '
+                }
+            })
+            .collect();
         text.push_str(line.trim_end());
         text.push('\n');
     }
@@ -708,12 +788,18 @@ pub fn latency_graph(ctx: &mut Ctx, out: &mut Out) {
 pub fn latency_histogram(ctx: &mut Ctx, out: &mut Out) {
     let mut wanted: Vec<&'static super::Command> = Vec::new();
     if ctx.argv.len() == 2 {
-        wanted = super::all_with_subcommands().into_iter().filter(|c| c.stats.calls.load(Ordering::Relaxed) > 0).collect();
+        wanted = super::all_with_subcommands()
+            .into_iter()
+            .filter(|c| c.stats.calls.load(Ordering::Relaxed) > 0)
+            .collect();
     } else {
         for name in &ctx.argv[2..] {
             let text = String::from_utf8_lossy(name).to_ascii_lowercase();
             let found: Vec<&'static super::Command> = match text.split_once('|') {
-                Some((p, sub)) => super::lookup(p.as_bytes()).and_then(|c| c.subcommand(sub.as_bytes())).into_iter().collect(),
+                Some((p, sub)) => super::lookup(p.as_bytes())
+                    .and_then(|c| c.subcommand(sub.as_bytes()))
+                    .into_iter()
+                    .collect(),
                 None => match super::lookup(name) {
                     Some(c) if !c.subcommands.is_empty() => c.subcommands.iter().collect(),
                     Some(c) => vec![c],
@@ -721,7 +807,9 @@ pub fn latency_histogram(ctx: &mut Ctx, out: &mut Out) {
                 },
             };
             for c in found {
-                if c.stats.calls.load(Ordering::Relaxed) > 0 && !wanted.iter().any(|w| std::ptr::eq(*w, c)) {
+                if c.stats.calls.load(Ordering::Relaxed) > 0
+                    && !wanted.iter().any(|w| std::ptr::eq(*w, c))
+                {
                     wanted.push(c);
                 }
             }

@@ -6,13 +6,15 @@ use super::table::{c, c_with_keys};
 use super::{Command, Ctx, KeySpec};
 use crate::error;
 use crate::keyspace::{Entry, MultiGuard, SlotGuard, Value};
+use crate::notify::{notify, NOTIFY_GENERIC, NOTIFY_SET};
 use crate::protocol::Out;
 use crate::types::{Elem, SetValue};
 use crate::util::parse_i64;
 use bytes::Bytes;
 use rand::Rng;
 
-const COUNT_RANGE: &str = "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
+const COUNT_RANGE: &str =
+    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
 const NUMKEYS: &str = "ERR numkeys should be greater than 0";
 const TOO_MANY_KEYS: &str = "ERR Number of keys can't be greater than number of args";
 const LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
@@ -23,32 +25,181 @@ pub fn commands() -> Vec<Command> {
     let all = (1, -1, 1);
     let store = (1, -1, 1);
     let cmds = vec![
-        c("sadd", -3, "write denyoom fast @set", k, "set", "1.0.0", "Add one or more members to a set", sadd),
-        c("srem", -3, "write fast @set", k, "set", "1.0.0", "Remove one or more members from a set", srem),
-        c("scard", 2, "readonly fast @set", k, "set", "1.0.0", "Get the number of members in a set", scard),
-        c("sismember", 3, "readonly fast @set", k, "set", "1.0.0", "Determine if a given value is a member of a set", sismember),
-        c("smismember", -3, "readonly fast @set", k, "set", "6.2.0", "Returns the membership associated with the given elements for a set", smismember),
-        c("smembers", 2, "readonly @set", k, "set", "1.0.0", "Get all the members in a set", smembers),
-        c("srandmember", -2, "readonly @set", k, "set", "1.0.0", "Get one or multiple random members from a set", srandmember),
-        c("spop", -2, "write fast @set", k, "set", "1.0.0", "Remove and return one or multiple random members from a set", spop),
-        c("smove", 4, "write fast @set", (1, 2, 1), "set", "1.0.0", "Move a member from one set to another", smove),
-        c("sinter", -2, "readonly @set", all, "set", "1.0.0", "Intersect multiple sets", sinter),
+        c(
+            "sadd",
+            -3,
+            "write denyoom fast @set",
+            k,
+            "set",
+            "1.0.0",
+            "Add one or more members to a set",
+            sadd,
+        ),
+        c(
+            "srem",
+            -3,
+            "write fast @set",
+            k,
+            "set",
+            "1.0.0",
+            "Remove one or more members from a set",
+            srem,
+        ),
+        c(
+            "scard",
+            2,
+            "readonly fast @set",
+            k,
+            "set",
+            "1.0.0",
+            "Get the number of members in a set",
+            scard,
+        ),
+        c(
+            "sismember",
+            3,
+            "readonly fast @set",
+            k,
+            "set",
+            "1.0.0",
+            "Determine if a given value is a member of a set",
+            sismember,
+        ),
+        c(
+            "smismember",
+            -3,
+            "readonly fast @set",
+            k,
+            "set",
+            "6.2.0",
+            "Returns the membership associated with the given elements for a set",
+            smismember,
+        ),
+        c(
+            "smembers",
+            2,
+            "readonly @set",
+            k,
+            "set",
+            "1.0.0",
+            "Get all the members in a set",
+            smembers,
+        ),
+        c(
+            "srandmember",
+            -2,
+            "readonly @set",
+            k,
+            "set",
+            "1.0.0",
+            "Get one or multiple random members from a set",
+            srandmember,
+        ),
+        c(
+            "spop",
+            -2,
+            "write fast @set",
+            k,
+            "set",
+            "1.0.0",
+            "Remove and return one or multiple random members from a set",
+            spop,
+        ),
+        c(
+            "smove",
+            4,
+            "write fast @set",
+            (1, 2, 1),
+            "set",
+            "1.0.0",
+            "Move a member from one set to another",
+            smove,
+        ),
+        c(
+            "sinter",
+            -2,
+            "readonly @set",
+            all,
+            "set",
+            "1.0.0",
+            "Intersect multiple sets",
+            sinter,
+        ),
         c_with_keys(
             "sintercard",
             -3,
             "readonly @set",
-            KeySpec::Keynum { extra_first: 0, numkeys_at: 1, first_offset: 1, step: 1 },
+            KeySpec::Keynum {
+                extra_first: 0,
+                numkeys_at: 1,
+                first_offset: 1,
+                step: 1,
+            },
             "set",
             "7.0.0",
             "Intersect multiple sets and return the cardinality of the result",
             sintercard,
         ),
-        c("sinterstore", -3, "write denyoom @set", store, "set", "1.0.0", "Intersect multiple sets and store the resulting set in a key", sinterstore),
-        c("sunion", -2, "readonly @set", all, "set", "1.0.0", "Add multiple sets", sunion),
-        c("sunionstore", -3, "write denyoom @set", store, "set", "1.0.0", "Add multiple sets and store the resulting set in a key", sunionstore),
-        c("sdiff", -2, "readonly @set", all, "set", "1.0.0", "Subtract multiple sets", sdiff),
-        c("sdiffstore", -3, "write denyoom @set", store, "set", "1.0.0", "Subtract multiple sets and store the resulting set in a key", sdiffstore),
-        c("sscan", -3, "readonly @set", k, "set", "2.8.0", "Incrementally iterate Set elements", sscan),
+        c(
+            "sinterstore",
+            -3,
+            "write denyoom @set",
+            store,
+            "set",
+            "1.0.0",
+            "Intersect multiple sets and store the resulting set in a key",
+            sinterstore,
+        ),
+        c(
+            "sunion",
+            -2,
+            "readonly @set",
+            all,
+            "set",
+            "1.0.0",
+            "Add multiple sets",
+            sunion,
+        ),
+        c(
+            "sunionstore",
+            -3,
+            "write denyoom @set",
+            store,
+            "set",
+            "1.0.0",
+            "Add multiple sets and store the resulting set in a key",
+            sunionstore,
+        ),
+        c(
+            "sdiff",
+            -2,
+            "readonly @set",
+            all,
+            "set",
+            "1.0.0",
+            "Subtract multiple sets",
+            sdiff,
+        ),
+        c(
+            "sdiffstore",
+            -3,
+            "write denyoom @set",
+            store,
+            "set",
+            "1.0.0",
+            "Subtract multiple sets and store the resulting set in a key",
+            sdiffstore,
+        ),
+        c(
+            "sscan",
+            -3,
+            "readonly @set",
+            k,
+            "set",
+            "2.8.0",
+            "Incrementally iterate Set elements",
+            sscan,
+        ),
     ];
     with_complexity(cmds)
 }
@@ -86,7 +237,7 @@ fn with_complexity(mut cmds: Vec<Command>) -> Vec<Command> {
 fn read<'e>(ctx: &Ctx, g: &'e mut SlotGuard<'_>, key: &[u8]) -> Result<Option<&'e SetValue>, ()> {
     match g.get(key, ctx.now_ms) {
         None => {
-            ctx.miss();
+            ctx.miss_key(key);
             Ok(None)
         }
         Some(e) => {
@@ -100,7 +251,11 @@ fn read<'e>(ctx: &Ctx, g: &'e mut SlotGuard<'_>, key: &[u8]) -> Result<Option<&'
 }
 
 /// A write lookup. `Err` is a wrong type.
-fn write<'e>(g: &'e mut SlotGuard<'_>, key: &[u8], now: u64) -> Result<Option<&'e mut SetValue>, ()> {
+fn write<'e>(
+    g: &'e mut SlotGuard<'_>,
+    key: &[u8],
+    now: u64,
+) -> Result<Option<&'e mut SetValue>, ()> {
     match g.get_mut(key, now) {
         None => Ok(None),
         Some(e) => match &mut e.value {
@@ -119,18 +274,30 @@ pub fn sadd(ctx: &mut Ctx, out: &mut Out) {
     let now = ctx.now_ms;
     let max = ctx.hot.set_max_intset_entries;
     let mut g = ctx.db().lock_key(key);
-    match g.get_mut(key, now).map(|e| matches!(e.value, Value::Set(_))) {
+    match g
+        .get_mut(key, now)
+        .map(|e| matches!(e.value, Value::Set(_)))
+    {
         Some(false) => return out.error(error::WRONGTYPE),
-        None => g.insert(key, Entry::new(Value::Set(Box::new(SetValue::new_for(ctx.arg(2))))), false),
+        None => g.insert(
+            key,
+            Entry::new(Value::Set(Box::new(SetValue::new_for(ctx.arg(2))))),
+            false,
+        ),
         Some(true) => {}
     }
-    let Ok(Some(s)) = write(&mut g, key, now) else { unreachable!("set ensured") };
+    let Ok(Some(s)) = write(&mut g, key, now) else {
+        unreachable!("set ensured")
+    };
     let mut added = 0;
     for m in &ctx.argv[2..] {
         added += s.add(m, max) as u64;
     }
     ctx.dirty += added;
-    out.int(added as i64)
+    out.int(added as i64);
+    if added > 0 {
+        notify(ctx, NOTIFY_SET, "sadd", key);
+    }
 }
 
 pub fn srem(ctx: &mut Ctx, out: &mut Out) {
@@ -150,11 +317,18 @@ pub fn srem(ctx: &mut Ctx, out: &mut Out) {
             }
         }
     }
-    if s.is_empty() {
+    let empty = s.is_empty();
+    if empty {
         g.remove(key);
     }
     ctx.dirty += deleted;
-    out.int(deleted as i64)
+    out.int(deleted as i64);
+    if deleted > 0 {
+        notify(ctx, NOTIFY_SET, "srem", key);
+        if empty {
+            notify(ctx, NOTIFY_GENERIC, "del", key);
+        }
+    }
 }
 
 pub fn scard(ctx: &mut Ctx, out: &mut Out) {
@@ -243,7 +417,9 @@ pub fn srandmember(ctx: &mut Ctx, out: &mut Out) {
         s.for_each(|m| out.bulk(m));
     } else {
         out.array(count);
-        sample_distinct(size, count).into_iter().for_each(|i| bulk_member(out, s, i));
+        sample_distinct(size, count)
+            .into_iter()
+            .for_each(|i| bulk_member(out, s, i));
     }
 }
 
@@ -282,6 +458,8 @@ pub fn spop(ctx: &mut Ctx, out: &mut Out) {
             s.for_each(|m| out.bulk(m));
             g.remove(key);
             ctx.dirty += size as u64;
+            notify(ctx, NOTIFY_SET, "spop", key);
+            notify(ctx, NOTIFY_GENERIC, "del", key);
             return;
         }
         Some(n) => {
@@ -308,8 +486,13 @@ pub fn spop(ctx: &mut Ctx, out: &mut Out) {
             }
         }
     }
-    if s.is_empty() {
+    let empty = s.is_empty();
+    if empty {
         g.remove(key);
+    }
+    notify(ctx, NOTIFY_SET, "spop", key);
+    if empty {
+        notify(ctx, NOTIFY_GENERIC, "del", key);
     }
 }
 
@@ -318,51 +501,89 @@ pub fn smove(ctx: &mut Ctx, out: &mut Out) {
     let now = ctx.now_ms;
     let max = ctx.hot.set_max_intset_entries;
     let mut gs = ctx.db().lock_keys([src, dst].into_iter());
-    let src_kind = gs.for_key(src).get_mut(src, now).map(|e| matches!(e.value, Value::Set(_)));
-    let dst_kind = gs.for_key(dst).get_mut(dst, now).map(|e| matches!(e.value, Value::Set(_)));
+    let src_kind = gs
+        .for_key(src)
+        .get_mut(src, now)
+        .map(|e| matches!(e.value, Value::Set(_)));
+    let dst_kind = gs
+        .for_key(dst)
+        .get_mut(dst, now)
+        .map(|e| matches!(e.value, Value::Set(_)));
     match (src_kind, dst_kind) {
         (None, _) => return out.int(0),
         (Some(false), _) | (_, Some(false)) => return out.error(error::WRONGTYPE),
         _ => {}
     }
     if src == dst {
-        let Ok(Some(s)) = write(gs.for_key(src), src, now) else { unreachable!("checked") };
+        let Ok(Some(s)) = write(gs.for_key(src), src, now) else {
+            unreachable!("checked")
+        };
         return out.int(s.contains(member) as i64);
     }
     {
         let g = gs.for_key(src);
-        let Ok(Some(s)) = write(g, src, now) else { unreachable!("checked") };
+        let Ok(Some(s)) = write(g, src, now) else {
+            unreachable!("checked")
+        };
         if !s.remove(member) {
             return out.int(0);
         }
-        if s.is_empty() {
+        let empty = s.is_empty();
+        if empty {
             g.remove(src);
+        }
+        notify(ctx, NOTIFY_SET, "srem", src);
+        if empty {
+            notify(ctx, NOTIFY_GENERIC, "del", src);
         }
     }
     ctx.dirty += 1;
     let g = gs.for_key(dst);
     if dst_kind.is_none() {
-        g.insert(dst, Entry::new(Value::Set(Box::new(SetValue::new_for(member)))), false);
+        g.insert(
+            dst,
+            Entry::new(Value::Set(Box::new(SetValue::new_for(member)))),
+            false,
+        );
     }
-    let Ok(Some(d)) = write(g, dst, now) else { unreachable!("ensured") };
-    if d.add(member, max) {
+    let Ok(Some(d)) = write(g, dst, now) else {
+        unreachable!("ensured")
+    };
+    let added = d.add(member, max);
+    if added {
         ctx.dirty += 1;
     }
-    out.int(1)
+    out.int(1);
+    if added {
+        notify(ctx, NOTIFY_SET, "sadd", dst);
+    }
 }
 
 /// Replace `dst` with `result` (or delete it when empty), replying with
 /// the new size, as the *STORE commands do.
-fn store_result(ctx: &mut Ctx, out: &mut Out, gs: &mut MultiGuard<'_>, dst: &[u8], result: SetValue) {
+fn store_result(
+    ctx: &mut Ctx,
+    out: &mut Out,
+    gs: &mut MultiGuard<'_>,
+    dst: &[u8],
+    result: SetValue,
+) {
     let g = gs.for_key(dst);
     let n = result.len();
-    if n > 0 {
+    let event = if n > 0 {
         g.insert(dst, Entry::new(Value::Set(Box::new(result))), false);
         ctx.dirty += 1;
+        Some((NOTIFY_SET, &ctx.cmd.name[..]))
     } else if g.remove(dst).is_some() {
         ctx.dirty += 1;
+        Some((NOTIFY_GENERIC, "del"))
+    } else {
+        None
+    };
+    out.int(n as i64);
+    if let Some((class, event)) = event {
+        notify(ctx, class, event, dst);
     }
-    out.int(n as i64)
 }
 
 fn set_of<'g>(gs: &'g mut MultiGuard<'_>, key: &[u8]) -> &'g SetValue {
@@ -413,7 +634,11 @@ fn inter(ctx: &mut Ctx, out: &mut Out, keys: &[Bytes], mode: InterMode<'_>) {
             result.iter().for_each(|m| out.bulk(m));
         }
         InterMode::Card(limit) => {
-            let n = if limit > 0 { result.len().min(limit) } else { result.len() };
+            let n = if limit > 0 {
+                result.len().min(limit)
+            } else {
+                result.len()
+            };
             out.int(n as i64)
         }
         InterMode::Store(dst) => {
@@ -480,7 +705,12 @@ fn union_diff(ctx: &mut Ctx, out: &mut Out, keys: &[Bytes], dst: Option<&[u8]>, 
                 });
             }
         }
-    } else if sizes[0].is_some() && !keys[1..].iter().zip(&sizes[1..]).any(|(k, s)| s.is_some() && *k == keys[0]) {
+    } else if sizes[0].is_some()
+        && !keys[1..]
+            .iter()
+            .zip(&sizes[1..])
+            .any(|(k, s)| s.is_some() && *k == keys[0])
+    {
         // Redis's choice between its two algorithms decides whether the
         // result passes through a large (hashtable) stage, so make the same
         // choice to end with the same encoding.

@@ -4,6 +4,7 @@
 use super::Ctx;
 use crate::error;
 use crate::keyspace::{Entry, SlotGuard, StrVal, Value};
+use crate::notify::{notify, NOTIFY_GENERIC, NOTIFY_STRING};
 use crate::protocol::Out;
 use crate::util::parse_i64;
 
@@ -44,7 +45,7 @@ pub fn get(ctx: &mut Ctx, out: &mut Out) {
     let mut g = ctx.db().lock_key(key);
     match read(&mut g, key, ctx.now_ms) {
         Read::Missing => {
-            ctx.miss();
+            ctx.miss_key(key);
             out.null()
         }
         Read::Found(s) => {
@@ -66,14 +67,24 @@ pub enum Expiry {
 
 /// Turn a relative or absolute expire argument into absolute ms, with
 /// Redis's `invalid expire time in '<cmd>' command` error.
-pub fn expire_at(cmd_name: &str, raw: &[u8], unit_ms: i64, absolute: bool, now_ms: u64) -> Result<u64, String> {
+pub fn expire_at(
+    cmd_name: &str,
+    raw: &[u8],
+    unit_ms: i64,
+    absolute: bool,
+    now_ms: u64,
+) -> Result<u64, String> {
     let invalid = || format!("ERR invalid expire time in '{cmd_name}' command");
     let v = parse_i64(raw).ok_or_else(|| error::NOT_INTEGER.to_string())?;
     if v <= 0 {
         return Err(invalid());
     }
     let ms = v.checked_mul(unit_ms).ok_or_else(invalid)?;
-    let at = if absolute { ms } else { ms.checked_add(now_ms as i64).ok_or_else(invalid)? };
+    let at = if absolute {
+        ms
+    } else {
+        ms.checked_add(now_ms as i64).ok_or_else(invalid)?
+    };
     Ok(at as u64)
 }
 
@@ -85,7 +96,12 @@ struct SetOptions {
 }
 
 fn parse_set_options(ctx: &Ctx, start: usize) -> Result<SetOptions, String> {
-    let mut o = SetOptions { nx: false, xx: false, get: false, expiry: Expiry::None };
+    let mut o = SetOptions {
+        nx: false,
+        xx: false,
+        get: false,
+        expiry: Expiry::None,
+    };
     let mut i = start;
     let mut have_expire = false;
     while i < ctx.argv.len() {
@@ -129,11 +145,19 @@ pub fn set(ctx: &mut Ctx, out: &mut Out) {
     let old = match read(&mut g, key, ctx.now_ms) {
         Read::WrongType if opts.get => return out.error(error::WRONGTYPE),
         Read::Found(s) => Some(s.to_vec()),
+        Read::Missing if opts.get => {
+            ctx.miss_key(key);
+            None
+        }
         _ => None,
     };
     let exists = g.contains(key, ctx.now_ms);
     if (opts.nx && exists) || (opts.xx && !exists) {
-        return if opts.get { reply_old(out, old) } else { out.null() };
+        return if opts.get {
+            reply_old(out, old)
+        } else {
+            out.null()
+        };
     }
     let mut entry = Entry::new(Value::Str(StrVal::from_bytes(ctx.arg(2))));
     if let Expiry::At(at) = opts.expiry {
@@ -145,6 +169,10 @@ pub fn set(ctx: &mut Ctx, out: &mut Out) {
         reply_old(out, old)
     } else {
         out.ok()
+    }
+    notify(ctx, NOTIFY_STRING, "set", key);
+    if matches!(opts.expiry, Expiry::At(_)) {
+        notify(ctx, NOTIFY_GENERIC, "expire", key);
     }
 }
 
@@ -170,7 +198,8 @@ pub fn setnx(ctx: &mut Ctx, out: &mut Out) {
         return out.int(0);
     }
     store(ctx, &mut g, key, StrVal::from_bytes(ctx.arg(2)), 0);
-    out.int(1)
+    out.int(1);
+    notify(ctx, NOTIFY_STRING, "set", key);
 }
 
 fn set_with_expire(ctx: &mut Ctx, out: &mut Out, unit_ms: i64) {
@@ -182,7 +211,9 @@ fn set_with_expire(ctx: &mut Ctx, out: &mut Out, unit_ms: i64) {
     let key = ctx.arg(1);
     let mut g = ctx.db().lock_key(key);
     store(ctx, &mut g, key, StrVal::from_bytes(ctx.arg(3)), at);
-    out.ok()
+    out.ok();
+    notify(ctx, NOTIFY_STRING, "set", key);
+    notify(ctx, NOTIFY_GENERIC, "expire", key);
 }
 
 pub fn setex(ctx: &mut Ctx, out: &mut Out) {
@@ -199,10 +230,14 @@ pub fn getset(ctx: &mut Ctx, out: &mut Out) {
     let old = match read(&mut g, key, ctx.now_ms) {
         Read::WrongType => return out.error(error::WRONGTYPE),
         Read::Found(s) => Some(s.to_vec()),
-        Read::Missing => None,
+        Read::Missing => {
+            ctx.miss_key(key);
+            None
+        }
     };
     store(ctx, &mut g, key, StrVal::from_bytes(ctx.arg(2)), 0);
-    reply_old(out, old)
+    reply_old(out, old);
+    notify(ctx, NOTIFY_STRING, "set", key);
 }
 
 pub fn getdel(ctx: &mut Ctx, out: &mut Out) {
@@ -210,11 +245,15 @@ pub fn getdel(ctx: &mut Ctx, out: &mut Out) {
     let mut g = ctx.db().lock_key(key);
     match read(&mut g, key, ctx.now_ms) {
         Read::WrongType => out.error(error::WRONGTYPE),
-        Read::Missing => out.null(),
+        Read::Missing => {
+            ctx.miss_key(key);
+            out.null()
+        }
         Read::Found(s) => {
             s.with_bytes(|b| out.bulk(b));
             g.remove(key);
             ctx.dirty += 1;
+            notify(ctx, NOTIFY_GENERIC, "del", key);
         }
     }
 }
@@ -248,22 +287,28 @@ pub fn getex(ctx: &mut Ctx, out: &mut Out) {
     let mut g = ctx.db().lock_key(key);
     match read(&mut g, key, ctx.now_ms) {
         Read::WrongType => return out.error(error::WRONGTYPE),
-        Read::Missing => return out.null(),
+        Read::Missing => {
+            ctx.miss_key(key);
+            return out.null();
+        }
         Read::Found(s) => s.with_bytes(|b| out.bulk(b)),
     }
     match expiry {
         Expiry::At(at) if at <= ctx.now_ms => {
             g.remove(key);
             ctx.dirty += 1;
+            notify(ctx, NOTIFY_GENERIC, "del", key);
         }
         Expiry::At(at) => {
             g.set_expire(key, at);
             ctx.dirty += 1;
+            notify(ctx, NOTIFY_GENERIC, "expire", key);
         }
         Expiry::Persist => {
             if g.peek(key).is_some_and(|e| e.expire_at_ms != 0) {
                 g.set_expire(key, 0);
                 ctx.dirty += 1;
+                notify(ctx, NOTIFY_GENERIC, "persist", key);
             }
         }
         _ => {}
@@ -281,7 +326,7 @@ pub fn mget(ctx: &mut Ctx, out: &mut Out) {
                 s.with_bytes(|b| out.bulk(b))
             }
             _ => {
-                ctx.miss();
+                ctx.miss_key(key);
                 out.null()
             }
         }
@@ -297,7 +342,12 @@ pub fn mset(ctx: &mut Ctx, out: &mut Out) {
     let mut guards = db.lock_keys(argv[1..].iter().step_by(2).map(|k| &k[..]));
     for pair in argv[1..].chunks(2) {
         let g = guards.for_key(&pair[0]);
-        g.insert(&pair[0], Entry::new(Value::Str(StrVal::from_bytes(&pair[1]))), false);
+        g.insert(
+            &pair[0],
+            Entry::new(Value::Str(StrVal::from_bytes(&pair[1]))),
+            false,
+        );
+        notify(ctx, NOTIFY_STRING, "set", &pair[0]);
     }
     ctx.dirty += (argv.len() / 2) as u64;
     out.ok()
@@ -317,7 +367,12 @@ pub fn msetnx(ctx: &mut Ctx, out: &mut Out) {
     }
     for pair in argv[1..].chunks(2) {
         let g = guards.for_key(&pair[0]);
-        g.insert(&pair[0], Entry::new(Value::Str(StrVal::from_bytes(&pair[1]))), false);
+        g.insert(
+            &pair[0],
+            Entry::new(Value::Str(StrVal::from_bytes(&pair[1]))),
+            false,
+        );
+        notify(ctx, NOTIFY_STRING, "set", &pair[0]);
     }
     ctx.dirty += (argv.len() / 2) as u64;
     out.int(1)
@@ -359,7 +414,8 @@ pub fn append(ctx: &mut Ctx, out: &mut Out) {
             v.len()
         }
     };
-    out.int(new_len as i64)
+    out.int(new_len as i64);
+    notify(ctx, NOTIFY_STRING, "append", key);
 }
 
 pub fn strlen(ctx: &mut Ctx, out: &mut Out) {
@@ -367,8 +423,14 @@ pub fn strlen(ctx: &mut Ctx, out: &mut Out) {
     let mut g = ctx.db().lock_key(key);
     match read(&mut g, key, ctx.now_ms) {
         Read::WrongType => out.error(error::WRONGTYPE),
-        Read::Missing => out.int(0),
-        Read::Found(s) => out.int(s.len() as i64),
+        Read::Missing => {
+            ctx.miss_key(key);
+            out.int(0)
+        }
+        Read::Found(s) => {
+            ctx.hit();
+            out.int(s.len() as i64)
+        }
     }
 }
 
@@ -380,7 +442,10 @@ pub fn getrange(ctx: &mut Ctx, out: &mut Out) {
     let mut g = ctx.db().lock_key(key);
     match read(&mut g, key, ctx.now_ms) {
         Read::WrongType => out.error(error::WRONGTYPE),
-        Read::Missing => out.bulk(b""),
+        Read::Missing => {
+            ctx.miss_key(key);
+            out.bulk(b"")
+        }
         Read::Found(s) => s.with_bytes(|b| {
             let len = b.len() as i64;
             // Redis: both negative and start > end is empty.
@@ -446,7 +511,8 @@ pub fn setrange(ctx: &mut Ctx, out: &mut Out) {
             v.len()
         }
     };
-    out.int(len as i64)
+    out.int(len as i64);
+    notify(ctx, NOTIFY_STRING, "setrange", key);
 }
 
 fn incr_by(ctx: &mut Ctx, out: &mut Out, delta: i64) {
@@ -471,7 +537,8 @@ fn incr_by(ctx: &mut Ctx, out: &mut Out, delta: i64) {
         None => g.insert(key, Entry::new(Value::Str(StrVal::Int(new))), false),
     }
     ctx.dirty += 1;
-    out.int(new)
+    out.int(new);
+    notify(ctx, NOTIFY_STRING, "incrby", key);
 }
 
 pub fn incr(ctx: &mut Ctx, out: &mut Out) {
@@ -523,10 +590,15 @@ pub fn incrbyfloat(ctx: &mut Ctx, out: &mut Out) {
     let text = sum.to_human();
     match g.get_mut(key, now) {
         Some(e) => e.value = Value::Str(StrVal::from_bytes(text.as_bytes())),
-        None => g.insert(key, Entry::new(Value::Str(StrVal::from_bytes(text.as_bytes()))), false),
+        None => g.insert(
+            key,
+            Entry::new(Value::Str(StrVal::from_bytes(text.as_bytes()))),
+            false,
+        ),
     }
     ctx.dirty += 1;
-    out.bulk(text.as_bytes())
+    out.bulk(text.as_bytes());
+    notify(ctx, NOTIFY_STRING, "incrbyfloat", key);
 }
 
 const NAN_OR_INF: &str = "ERR increment would produce NaN or Infinity";
@@ -538,9 +610,18 @@ mod tests {
     #[test]
     fn expire_arguments() {
         assert_eq!(expire_at("set", b"10", 1000, false, 5).unwrap(), 10005);
-        assert_eq!(expire_at("set", b"0", 1000, false, 5).unwrap_err(), "ERR invalid expire time in 'set' command");
-        assert_eq!(expire_at("set", b"-1", 1, true, 5).unwrap_err(), "ERR invalid expire time in 'set' command");
+        assert_eq!(
+            expire_at("set", b"0", 1000, false, 5).unwrap_err(),
+            "ERR invalid expire time in 'set' command"
+        );
+        assert_eq!(
+            expire_at("set", b"-1", 1, true, 5).unwrap_err(),
+            "ERR invalid expire time in 'set' command"
+        );
         assert!(expire_at("set", &b"9223372036854775807"[..], 1000, false, 5).is_err());
-        assert_eq!(expire_at("set", b"x", 1000, false, 5).unwrap_err(), error::NOT_INTEGER);
+        assert_eq!(
+            expire_at("set", b"x", 1000, false, 5).unwrap_err(),
+            error::NOT_INTEGER
+        );
     }
 }

@@ -16,7 +16,15 @@ pub(super) fn c(
     summary: &'static str,
     handler: Handler,
 ) -> Command {
-    let keys = if keys.0 == 0 { KeySpec::None } else { KeySpec::Range { first: keys.0, last: keys.1, step: keys.2 } };
+    let keys = if keys.0 == 0 {
+        KeySpec::None
+    } else {
+        KeySpec::Range {
+            first: keys.0,
+            last: keys.1,
+            step: keys.2,
+        }
+    };
     c_with_keys(name, arity, flags, keys, group, since, summary, handler)
 }
 
@@ -42,11 +50,13 @@ pub(super) fn c_with_keys(
         bits |= match f {
             "exclusive" => EXCLUSIVE,
             "container" => CONTAINER,
-            other => FLAG_NAMES
-                .iter()
-                .find(|(_, n)| *n == other)
-                .unwrap_or_else(|| panic!("unknown command flag {other} on {name}"))
-                .0,
+            other => {
+                FLAG_NAMES
+                    .iter()
+                    .find(|(_, n)| *n == other)
+                    .unwrap_or_else(|| panic!("unknown command flag {other} on {name}"))
+                    .0
+            }
         };
     }
     Command {
@@ -112,14 +122,26 @@ pub(super) fn with_subs(mut parent: Command, subs: Vec<Command>) -> Command {
 /// their own modules.
 pub fn build() -> Vec<Command> {
     let mut all = core();
-    for family in [super::hash::commands, super::list::commands, super::set::commands, super::zset::commands, super::pubsub::commands, super::blocking::commands] {
+    for family in [
+        super::hash::commands,
+        super::list::commands,
+        super::set::commands,
+        super::zset::commands,
+        super::pubsub::commands,
+        super::blocking::commands,
+        super::hyperloglog::commands,
+        super::sort::commands,
+    ] {
         all.extend(family());
     }
     all
 }
 
 fn core() -> Vec<Command> {
-    use super::{bits as b, connection as cn, function as fun, introspection as it, keys as k, server as sv, string as s, transaction as tx};
+    use super::{
+        bits as b, connection as cn, function as fun, introspection as it, keys as k, server as sv,
+        string as s, transaction as tx,
+    };
     let none = (0, 0, 0);
     let one = (1, 1, 1);
     vec![

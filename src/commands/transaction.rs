@@ -56,7 +56,11 @@ pub fn exec(ctx: &mut Ctx, out: &mut Out) {
 /// A key that was live when watched but has expired since counts as
 /// modified (Redis 7.0's isWatchedKeyExpired).
 fn watched_key_expired(ctx: &Ctx) -> bool {
-    ctx.client.watch.keys.iter().any(|(_, _, expire)| matches!(expire, Some(at) if *at != 0 && *at <= ctx.now_ms))
+    ctx.client
+        .watch
+        .keys
+        .iter()
+        .any(|(_, _, expire)| matches!(expire, Some(at) if *at != 0 && *at <= ctx.now_ms))
 }
 
 pub fn watch(ctx: &mut Ctx, out: &mut Out) {
@@ -70,7 +74,9 @@ pub fn watch(ctx: &mut Ctx, out: &mut Out) {
         // Record whether the key was live and when it expires.
         let expire = g.get_mut(key, ctx.now_ms).map(|e| e.expire_at_ms);
         drop(g);
-        ctx.srv.watches.watch(&mut ctx.client.watch, db_index, key, expire);
+        ctx.srv
+            .watches
+            .watch(&mut ctx.client.watch, db_index, key, expire);
     }
     out.ok()
 }

@@ -6,7 +6,7 @@
 //! parse on demand; the connection hot path reads a `Hot` snapshot that is
 //! rebuilt whenever a value changes.
 
-mod special;
+pub mod special;
 pub mod table;
 
 use std::collections::HashSet;
@@ -47,6 +47,8 @@ pub struct Hot {
     pub maxmemory: u64,
     pub maxmemory_policy: String,
     pub maxmemory_samples: usize,
+    /// notify-keyspace-events as `NOTIFY_*` bits (see `crate::notify`).
+    pub notify_keyspace_events: u32,
 }
 
 /// A startup error in Redis's words.
@@ -60,10 +62,22 @@ pub struct FatalConfigError {
 
 impl std::fmt::Display for FatalConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "\n*** FATAL CONFIG FILE ERROR (Redis {}) ***", crate::REDIS_VERSION)?;
+        writeln!(
+            f,
+            "\n*** FATAL CONFIG FILE ERROR (Redis {}) ***",
+            crate::REDIS_VERSION
+        )?;
         match &self.file {
-            Some(file) => writeln!(f, "Reading the configuration file {}, at line {}", file, self.line_no)?,
-            None => writeln!(f, "Reading the configuration file, at line {}", self.line_no)?,
+            Some(file) => writeln!(
+                f,
+                "Reading the configuration file {}, at line {}",
+                file, self.line_no
+            )?,
+            None => writeln!(
+                f,
+                "Reading the configuration file, at line {}",
+                self.line_no
+            )?,
         }
         writeln!(f, ">>> '{}'", self.line)?;
         write!(f, "{}", self.reason)
@@ -86,11 +100,16 @@ impl Default for Config {
 }
 
 fn current_dir() -> String {
-    std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default()
+    std::env::current_dir()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
 }
 
 fn index_of(d: &'static Directive) -> usize {
-    DIRECTIVES.iter().position(|x| std::ptr::eq(x, d)).expect("directive from the table")
+    DIRECTIVES
+        .iter()
+        .position(|x| std::ptr::eq(x, d))
+        .expect("directive from the table")
 }
 
 impl Config {
@@ -163,7 +182,10 @@ impl Config {
             if argv.is_empty() {
                 continue;
             }
-            let argv: Vec<String> = argv.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+            let argv: Vec<String> = argv
+                .iter()
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
             let name = argv[0].to_ascii_lowercase();
             if name == "include" && argv.len() == 2 {
                 if depth >= MAX_INCLUDE_DEPTH {
@@ -192,7 +214,8 @@ impl Config {
                     }
                 }
                 Kind::Special(Special::ClientOutputBufferLimit) => {
-                    special::parse_client_output_buffer_limit(args, &self.values[idx]).map_err(fail)?
+                    special::parse_client_output_buffer_limit(args, &self.values[idx])
+                        .map_err(fail)?
                 }
                 _ => parse_value(dir, args).map_err(fail)?,
             };
@@ -244,9 +267,13 @@ impl Config {
         let mut staged: Vec<(usize, String)> = Vec::new();
         for (name, value) in pairs {
             let Some(d) = table::lookup(name) else {
-                return Err(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'"));
+                return Err(format!(
+                    "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+                ));
             };
-            let fail = |why: &str| format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}");
+            let fail = |why: &str| {
+                format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}")
+            };
             let idx = index_of(d);
             if staged.iter().any(|(i, _)| *i == idx) {
                 return Err(fail("duplicate parameter"));
@@ -264,7 +291,8 @@ impl Config {
             };
             let canonical = match d.kind {
                 Kind::Special(Special::ClientOutputBufferLimit) => {
-                    special::parse_client_output_buffer_limit(&args, &self.values[idx]).map_err(|e| fail(&e))?
+                    special::parse_client_output_buffer_limit(&args, &self.values[idx])
+                        .map_err(|e| fail(&e))?
                 }
                 Kind::Special(Special::Save) if args.is_empty() => String::new(),
                 Kind::Special(Special::Dir) => {
@@ -311,6 +339,10 @@ impl Config {
             maxmemory: self.get_i64("maxmemory").max(0) as u64,
             maxmemory_policy: self.get("maxmemory-policy").to_string(),
             maxmemory_samples: self.get_i64("maxmemory-samples").max(1) as usize,
+            notify_keyspace_events: special::keyspace_events_from_str(
+                self.get("notify-keyspace-events"),
+            )
+            .unwrap_or(0),
         }
     }
 
@@ -329,7 +361,8 @@ impl Config {
             if line.trim() == MARKER {
                 continue;
             }
-            let argv = crate::protocol::parse::split_args(line.trim().as_bytes()).unwrap_or_default();
+            let argv =
+                crate::protocol::parse::split_args(line.trim().as_bytes()).unwrap_or_default();
             let is_comment = line.trim_start().starts_with('#');
             let dir = argv
                 .first()
@@ -358,7 +391,8 @@ impl Config {
         }
         let mut text = out.join("\n");
         text.push('\n');
-        crate::util::write_file_atomically(path, text.as_bytes()).map_err(|e| format!("ERR Rewriting config file: {e}"))
+        crate::util::write_file_atomically(path, text.as_bytes())
+            .map_err(|e| format!("ERR Rewriting config file: {e}"))
     }
 
     fn rewrite_lines(&self, d: &'static Directive) -> Vec<String> {
@@ -367,13 +401,22 @@ impl Config {
             Kind::Special(Special::Save) if v.is_empty() => vec!["save \"\"".into()],
             Kind::Special(Special::Save) => {
                 let parts: Vec<&str> = v.split(' ').collect();
-                parts.chunks(2).map(|c| format!("save {}", c.join(" "))).collect()
+                parts
+                    .chunks(2)
+                    .map(|c| format!("save {}", c.join(" ")))
+                    .collect()
             }
             Kind::Special(Special::ClientOutputBufferLimit) => {
                 let parts: Vec<&str> = v.split(' ').collect();
-                parts.chunks(4).map(|c| format!("client-output-buffer-limit {}", c.join(" "))).collect()
+                parts
+                    .chunks(4)
+                    .map(|c| format!("client-output-buffer-limit {}", c.join(" ")))
+                    .collect()
             }
-            Kind::Special(Special::Bind) | Kind::Special(Special::Replicaof) | Kind::Special(Special::OomScoreAdjValues) | Kind::Special(Special::Percentiles) => {
+            Kind::Special(Special::Bind)
+            | Kind::Special(Special::Replicaof)
+            | Kind::Special(Special::OomScoreAdjValues)
+            | Kind::Special(Special::Percentiles) => {
                 if v.is_empty() {
                     vec![]
                 } else {
@@ -387,7 +430,10 @@ impl Config {
 
 /// Quote a config argument the way Redis's rewrite does when needed.
 fn quote_arg(s: &str) -> String {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\'' && b != b'\\') {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\'' && b != b'\\')
+    {
         return s.to_string();
     }
     let mut q = String::from("\"");
@@ -432,11 +478,14 @@ pub fn parse_value(d: &Directive, args: &[String]) -> Result<String, String> {
             _ => Err("argument must be 'yes' or 'no'".into()),
         },
         Kind::Int { min, max } => {
-            let v: i64 = single()?.parse().map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+            let v: i64 = single()?
+                .parse()
+                .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
             check_range(v, min, max)
         }
         Kind::Memory { min, max } => {
-            let v = parse_memory(single()?).ok_or_else(|| "argument must be a memory value".to_string())?;
+            let v = parse_memory(single()?)
+                .ok_or_else(|| "argument must be a memory value".to_string())?;
             check_range(v, min, max)
         }
         Kind::Enum(options) => {
@@ -444,7 +493,10 @@ pub fn parse_value(d: &Directive, args: &[String]) -> Result<String, String> {
             if options.contains(&v.as_str()) {
                 Ok(v)
             } else {
-                Err(format!("argument(s) must be one of the following: {}", options.join(", ")))
+                Err(format!(
+                    "argument(s) must be one of the following: {}",
+                    options.join(", ")
+                ))
             }
         }
         Kind::Str => Ok(single()?.clone()),
@@ -454,7 +506,9 @@ pub fn parse_value(d: &Directive, args: &[String]) -> Result<String, String> {
 
 fn check_range(v: i64, min: i64, max: i64) -> Result<String, String> {
     if v < min || v > max {
-        Err(format!("argument must be between {min} and {max} inclusive"))
+        Err(format!(
+            "argument must be between {min} and {max} inclusive"
+        ))
     } else {
         Ok(v.to_string())
     }
@@ -464,10 +518,18 @@ fn check_range(v: i64, min: i64, max: i64) -> Result<String, String> {
 /// negative plain integers are accepted as Redis does for signed memory values.
 pub fn parse_memory(s: &str) -> Option<i64> {
     let lower = s.to_ascii_lowercase();
-    let (digits, mul) = [("kb", 1024i64), ("k", 1000), ("mb", 1024 * 1024), ("m", 1000 * 1000), ("gb", 1024 * 1024 * 1024), ("g", 1000 * 1000 * 1000), ("b", 1)]
-        .iter()
-        .find_map(|(suffix, mul)| lower.strip_suffix(suffix).map(|d| (d.to_string(), *mul)))
-        .unwrap_or((lower.clone(), 1));
+    let (digits, mul) = [
+        ("kb", 1024i64),
+        ("k", 1000),
+        ("mb", 1024 * 1024),
+        ("m", 1000 * 1000),
+        ("gb", 1024 * 1024 * 1024),
+        ("g", 1000 * 1000 * 1000),
+        ("b", 1),
+    ]
+    .iter()
+    .find_map(|(suffix, mul)| lower.strip_suffix(suffix).map(|d| (d.to_string(), *mul)))
+    .unwrap_or((lower.clone(), 1));
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -484,7 +546,15 @@ mod tests {
 
     #[test]
     fn command_line_overrides_and_errors() {
-        let c = Config::from_args(&args(&["--port", "6381", "--appendonly", "yes", "--save", ""])).unwrap();
+        let c = Config::from_args(&args(&[
+            "--port",
+            "6381",
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+        ]))
+        .unwrap();
         assert_eq!(c.get("port"), "6381");
         assert_eq!(c.get("appendonly"), "yes");
         assert_eq!(c.get("save"), "");
@@ -492,7 +562,10 @@ mod tests {
         assert_eq!(e.reason, "argument must be a memory value");
         assert_eq!(e.line, "maxmemory \"zz\"");
         let e = Config::from_args(&args(&["--databases", "0"])).unwrap_err();
-        assert_eq!(e.reason, "argument must be between 1 and 2147483647 inclusive");
+        assert_eq!(
+            e.reason,
+            "argument must be between 1 and 2147483647 inclusive"
+        );
         let e = Config::from_args(&args(&["--nosuch", "1"])).unwrap_err();
         assert_eq!(e.reason, "Bad directive or wrong number of arguments");
     }
@@ -504,7 +577,14 @@ mod tests {
         let inc = dir.join("inc.conf");
         std::fs::write(&inc, "maxmemory 1mb\n").unwrap();
         let main = dir.join("main.conf");
-        std::fs::write(&main, format!("# comment\nport 7000\ninclude {}\nrequirepass \"a b\"\nsave 900 1\nsave 300 10\n", inc.display())).unwrap();
+        std::fs::write(
+            &main,
+            format!(
+                "# comment\nport 7000\ninclude {}\nrequirepass \"a b\"\nsave 900 1\nsave 300 10\n",
+                inc.display()
+            ),
+        )
+        .unwrap();
         let c = Config::from_args(&args(&[main.to_str().unwrap(), "--port", "7001"])).unwrap();
         assert_eq!(c.get("port"), "7001");
         assert_eq!(c.get("maxmemory"), "1048576");
@@ -516,13 +596,22 @@ mod tests {
     #[test]
     fn set_many_is_all_or_nothing() {
         let mut c = Config::default();
-        let pairs = vec![("maxmemory".to_string(), "10mb".to_string()), ("hz".to_string(), "x".to_string())];
+        let pairs = vec![
+            ("maxmemory".to_string(), "10mb".to_string()),
+            ("hz".to_string(), "x".to_string()),
+        ];
         let e = c.set_many(&pairs).unwrap_err();
         assert_eq!(e, "ERR CONFIG SET failed (possibly related to argument 'hz') - argument couldn't be parsed into an integer");
         assert_eq!(c.get("maxmemory"), "0");
-        let e = c.set_many(&[("daemonize".into(), "no".into())]).unwrap_err();
+        let e = c
+            .set_many(&[("daemonize".into(), "no".into())])
+            .unwrap_err();
         assert!(e.ends_with("can't set immutable config"));
-        c.set_many(&[("maxmemory".into(), "1gb".into()), ("hz".into(), "20".into())]).unwrap();
+        c.set_many(&[
+            ("maxmemory".into(), "1gb".into()),
+            ("hz".into(), "20".into()),
+        ])
+        .unwrap();
         assert_eq!(c.get("maxmemory"), "1073741824");
         assert_eq!(c.get("hz"), "20");
     }

@@ -17,8 +17,9 @@ pub fn parse(kind: Special, args: &[String]) -> Result<String, String> {
         Special::ClientOutputBufferLimit => parse_client_output_buffer_limit(args, ""),
         Special::NotifyKeyspaceEvents => {
             let text = args.join("");
-            let flags = keyspace_events_from_str(&text)
-                .ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".to_string())?;
+            let flags = keyspace_events_from_str(&text).ok_or_else(|| {
+                "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".to_string()
+            })?;
             Ok(keyspace_events_to_string(flags))
         }
         Special::Replicaof => {
@@ -28,16 +29,23 @@ pub fn parse(kind: Special, args: &[String]) -> Result<String, String> {
             if args[0].eq_ignore_ascii_case("no") && args[1].eq_ignore_ascii_case("one") {
                 return Ok(String::new());
             }
-            args[1].parse::<u16>().map_err(|_| "Invalid master port".to_string())?;
+            args[1]
+                .parse::<u16>()
+                .map_err(|_| "Invalid master port".to_string())?;
             Ok(format!("{} {}", args[0], args[1]))
         }
         Special::OomScoreAdj => {
-            let v = args.first().map(|a| a.to_ascii_lowercase()).unwrap_or_default();
+            let v = args
+                .first()
+                .map(|a| a.to_ascii_lowercase())
+                .unwrap_or_default();
             match v.as_str() {
                 "yes" | "relative" => Ok("relative".into()),
                 "no" => Ok("no".into()),
                 "absolute" => Ok("absolute".into()),
-                _ => Err("argument(s) must be one of the following: no, yes, relative, absolute".into()),
+                _ => Err(
+                    "argument(s) must be one of the following: no, yes, relative, absolute".into(),
+                ),
             }
         }
         Special::OomScoreAdjValues => {
@@ -46,7 +54,9 @@ pub fn parse(kind: Special, args: &[String]) -> Result<String, String> {
             }
             let mut out = Vec::new();
             for a in args {
-                let v: i64 = a.parse().map_err(|_| "Invalid oom-score-adj-values".to_string())?;
+                let v: i64 = a
+                    .parse()
+                    .map_err(|_| "Invalid oom-score-adj-values".to_string())?;
                 if !(-2000..=2000).contains(&v) {
                     return Err("Invalid oom-score-adj-values".into());
                 }
@@ -57,7 +67,9 @@ pub fn parse(kind: Special, args: &[String]) -> Result<String, String> {
         Special::Percentiles => {
             let mut out = Vec::new();
             for a in args {
-                let v: f64 = a.parse().map_err(|_| "latency-tracking-info-percentiles: invalid percentile".to_string())?;
+                let v: f64 = a.parse().map_err(|_| {
+                    "latency-tracking-info-percentiles: invalid percentile".to_string()
+                })?;
                 if !(0.0..=100.0).contains(&v) {
                     return Err("latency-tracking-info-percentiles: percentile out of range".into());
                 }
@@ -85,7 +97,9 @@ pub fn parse_save(args: &[String]) -> Result<String, String> {
     }
     let mut out = Vec::new();
     for p in parts {
-        let v: i64 = p.parse().map_err(|_| "Invalid save parameters".to_string())?;
+        let v: i64 = p
+            .parse()
+            .map_err(|_| "Invalid save parameters".to_string())?;
         if v < 0 {
             return Err("Invalid save parameters".into());
         }
@@ -110,26 +124,41 @@ pub fn parse_client_output_buffer_limit(args: &[String], current: &str) -> Resul
         .split(' ')
         .collect::<Vec<_>>()
         .chunks(4)
-        .map(|c| (c[0].to_string(), c[1].parse().unwrap_or(0), c[2].parse().unwrap_or(0), c[3].parse().unwrap_or(0)))
+        .map(|c| {
+            (
+                c[0].to_string(),
+                c[1].parse().unwrap_or(0),
+                c[2].parse().unwrap_or(0),
+                c[3].parse().unwrap_or(0),
+            )
+        })
         .collect();
     for chunk in args.chunks(4) {
         let class = match chunk[0].to_ascii_lowercase().as_str() {
             "normal" => "normal",
             "slave" | "replica" => "slave",
             "pubsub" => "pubsub",
-            _ => return Err("Invalid client class specified in buffer limit configuration.".into()),
+            _ => {
+                return Err("Invalid client class specified in buffer limit configuration.".into())
+            }
         };
         let hard = super::parse_memory(chunk[1]);
         let soft = super::parse_memory(chunk[2]);
         let secs = chunk[3].parse::<i64>().ok().filter(|s| *s >= 0);
         let (Some(hard), Some(soft), Some(secs)) = (hard, soft, secs) else {
-            return Err("Error in hard, soft or soft_seconds setting in buffer limit configuration.".into());
+            return Err(
+                "Error in hard, soft or soft_seconds setting in buffer limit configuration.".into(),
+            );
         };
         if let Some(c) = classes.iter_mut().find(|c| c.0 == class) {
             *c = (class.to_string(), hard, soft, secs);
         }
     }
-    Ok(classes.iter().map(|c| format!("{} {} {} {}", c.0, c.1, c.2, c.3)).collect::<Vec<_>>().join(" "))
+    Ok(classes
+        .iter()
+        .map(|c| format!("{} {} {} {}", c.0, c.1, c.2, c.3))
+        .collect::<Vec<_>>()
+        .join(" "))
 }
 
 // Keyspace notification classes, as bit flags.
@@ -222,15 +251,24 @@ mod tests {
 
     #[test]
     fn notify_canonical_forms_match_redis() {
-        assert_eq!(parse(Special::NotifyKeyspaceEvents, &a(&["KEA"])).unwrap(), "AKE");
-        assert_eq!(parse(Special::NotifyKeyspaceEvents, &a(&["Kgxe$"])).unwrap(), "g$xeK");
+        assert_eq!(
+            parse(Special::NotifyKeyspaceEvents, &a(&["KEA"])).unwrap(),
+            "AKE"
+        );
+        assert_eq!(
+            parse(Special::NotifyKeyspaceEvents, &a(&["Kgxe$"])).unwrap(),
+            "g$xeK"
+        );
         assert!(parse(Special::NotifyKeyspaceEvents, &a(&["Kbad"])).is_err());
     }
 
     #[test]
     fn output_buffer_limit_merges_classes() {
         let v = parse_client_output_buffer_limit(&a(&["pubsub 1mb 2mb 3"]), "").unwrap();
-        assert_eq!(v, "normal 0 0 0 slave 268435456 67108864 60 pubsub 1048576 2097152 3");
+        assert_eq!(
+            v,
+            "normal 0 0 0 slave 268435456 67108864 60 pubsub 1048576 2097152 3"
+        );
         assert!(parse_client_output_buffer_limit(&a(&["pubsub 1mb 2mb"]), "").is_err());
     }
 
@@ -239,6 +277,9 @@ mod tests {
         assert_eq!(parse_save(&a(&["100 10 200 20"])).unwrap(), "100 10 200 20");
         assert_eq!(parse_save(&a(&["900", "1"])).unwrap(), "900 1");
         assert_eq!(parse_save(&a(&[""])).unwrap(), "");
-        assert_eq!(parse_save(&a(&["1 2 3"])).unwrap_err(), "Invalid save parameters");
+        assert_eq!(
+            parse_save(&a(&["1 2 3"])).unwrap_err(),
+            "Invalid save parameters"
+        );
     }
 }

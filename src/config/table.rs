@@ -8,9 +8,15 @@
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Kind {
     Bool,
-    Int { min: i64, max: i64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
     /// Accepts memory units (1k, 5mb, 1gb…); reported in bytes.
-    Memory { min: i64, max: i64 },
+    Memory {
+        min: i64,
+        max: i64,
+    },
     Enum(&'static [&'static str]),
     Str,
     /// Directives with their own syntax, parsed in `special.rs`.
@@ -53,8 +59,9 @@ const MAXMEMORY_POLICIES: &[&str] = &[
 ];
 const APPENDFSYNC: &[&str] = &["everysec", "always", "no"];
 const SUPERVISED: &[&str] = &["upstart", "systemd", "auto", "no"];
-const SYSLOG_FACILITY: &[&str] =
-    &["user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"];
+const SYSLOG_FACILITY: &[&str] = &[
+    "user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
+];
 const DISKLESS_LOAD: &[&str] = &["disabled", "on-empty-db", "swapdb"];
 const PREFERRED_ENDPOINT: &[&str] = &["ip", "hostname", "unknown-endpoint"];
 const PROPAGATION_ERROR: &[&str] = &["ignore", "panic", "panic-on-replicas"];
@@ -69,10 +76,22 @@ const I64: i64 = i64::MAX;
 
 macro_rules! d {
     ($name:expr, $kind:expr, $default:expr, $mutable:expr) => {
-        Directive { name: $name, alias: None, kind: $kind, default: $default, mutable: $mutable }
+        Directive {
+            name: $name,
+            alias: None,
+            kind: $kind,
+            default: $default,
+            mutable: $mutable,
+        }
     };
     ($name:expr, alias $alias:expr, $kind:expr, $default:expr, $mutable:expr) => {
-        Directive { name: $name, alias: Some($alias), kind: $kind, default: $default, mutable: $mutable }
+        Directive {
+            name: $name,
+            alias: Some($alias),
+            kind: $kind,
+            default: $default,
+            mutable: $mutable,
+        }
     };
 }
 
@@ -85,7 +104,12 @@ const fn mem(min: i64, max: i64) -> Kind {
 }
 
 pub static DIRECTIVES: &[Directive] = &[
-    d!("acl-pubsub-default", Enum(ACL_PUBSUB), "resetchannels", true),
+    d!(
+        "acl-pubsub-default",
+        Enum(ACL_PUBSUB),
+        "resetchannels",
+        true
+    ),
     d!("aclfile", Str, "", false),
     d!("acllog-max-len", int(0, I64), "128", true),
     d!("active-defrag-cycle-max", int(1, 99), "25", true),
@@ -115,8 +139,18 @@ pub static DIRECTIVES: &[Directive] = &[
     d!("bind-source-addr", Str, "", true),
     d!("bio_cpulist", Str, "", false),
     d!("busy-reply-threshold", alias "lua-time-limit", int(0, I64), "5000", true),
-    d!("client-output-buffer-limit", Special(Special::ClientOutputBufferLimit), "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60", true),
-    d!("client-query-buffer-limit", mem(1024 * 1024, I64), "1073741824", true),
+    d!(
+        "client-output-buffer-limit",
+        Special(Special::ClientOutputBufferLimit),
+        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+        true
+    ),
+    d!(
+        "client-query-buffer-limit",
+        mem(1024 * 1024, I64),
+        "1073741824",
+        true
+    ),
     d!("cluster-allow-pubsubshard-when-down", Bool, "yes", true),
     d!("cluster-allow-reads-when-down", Bool, "no", true),
     d!("cluster-allow-replica-migration", Bool, "yes", true),
@@ -131,7 +165,12 @@ pub static DIRECTIVES: &[Directive] = &[
     d!("cluster-migration-barrier", int(0, I32), "1", true),
     d!("cluster-node-timeout", int(0, I64), "15000", true),
     d!("cluster-port", int(0, 65535), "0", false),
-    d!("cluster-preferred-endpoint-type", Enum(PREFERRED_ENDPOINT), "ip", true),
+    d!(
+        "cluster-preferred-endpoint-type",
+        Enum(PREFERRED_ENDPOINT),
+        "ip",
+        true
+    ),
     d!("cluster-replica-no-failover", alias "cluster-slave-no-failover", Bool, "no", true),
     d!("cluster-replica-validity-factor", alias "cluster-slave-validity-factor", int(0, I32), "10", true),
     d!("cluster-require-full-coverage", Bool, "yes", true),
@@ -156,7 +195,12 @@ pub static DIRECTIVES: &[Directive] = &[
     d!("jemalloc-bg-thread", Bool, "yes", true),
     d!("latency-monitor-threshold", int(0, I64), "0", true),
     d!("latency-tracking", Bool, "yes", true),
-    d!("latency-tracking-info-percentiles", Special(Special::Percentiles), "50 99 99.9", true),
+    d!(
+        "latency-tracking-info-percentiles",
+        Special(Special::Percentiles),
+        "50 99 99.9",
+        true
+    ),
     d!("lazyfree-lazy-eviction", Bool, "no", true),
     d!("lazyfree-lazy-expire", Bool, "no", true),
     d!("lazyfree-lazy-server-del", Bool, "no", true),
@@ -174,20 +218,50 @@ pub static DIRECTIVES: &[Directive] = &[
     d!("maxmemory", mem(0, I64), "0", true),
     d!("maxmemory-clients", mem(0, I64), "0", true),
     d!("maxmemory-eviction-tenacity", int(0, 100), "10", true),
-    d!("maxmemory-policy", Enum(MAXMEMORY_POLICIES), "noeviction", true),
+    d!(
+        "maxmemory-policy",
+        Enum(MAXMEMORY_POLICIES),
+        "noeviction",
+        true
+    ),
     d!("maxmemory-samples", int(1, I32), "5", true),
     d!("min-replicas-max-lag", alias "min-slaves-max-lag", int(0, I32), "10", true),
     d!("min-replicas-to-write", alias "min-slaves-to-write", int(0, I32), "0", true),
     d!("no-appendfsync-on-rewrite", Bool, "no", true),
-    d!("notify-keyspace-events", Special(Special::NotifyKeyspaceEvents), "", true),
+    d!(
+        "notify-keyspace-events",
+        Special(Special::NotifyKeyspaceEvents),
+        "",
+        true
+    ),
     d!("oom-score-adj", Special(Special::OomScoreAdj), "no", true),
-    d!("oom-score-adj-values", Special(Special::OomScoreAdjValues), "0 200 800", true),
+    d!(
+        "oom-score-adj-values",
+        Special(Special::OomScoreAdjValues),
+        "0 200 800",
+        true
+    ),
     d!("pidfile", Str, "", false),
     d!("port", int(0, 65535), "6379", true),
-    d!("proc-title-template", Str, "{title} {listen-addr} {server-mode}", true),
-    d!("propagation-error-behavior", Enum(PROPAGATION_ERROR), "ignore", true),
+    d!(
+        "proc-title-template",
+        Str,
+        "{title} {listen-addr} {server-mode}",
+        true
+    ),
+    d!(
+        "propagation-error-behavior",
+        Enum(PROPAGATION_ERROR),
+        "ignore",
+        true
+    ),
     d!("protected-mode", Bool, "yes", true),
-    d!("proto-max-bulk-len", mem(1024 * 1024, I64), "536870912", true),
+    d!(
+        "proto-max-bulk-len",
+        mem(1024 * 1024, I64),
+        "536870912",
+        true
+    ),
     d!("rdb-del-sync-files", Bool, "no", true),
     d!("rdb-save-incremental-fsync", Bool, "yes", true),
     d!("rdbchecksum", Bool, "yes", false),
@@ -213,12 +287,22 @@ pub static DIRECTIVES: &[Directive] = &[
     d!("replicaof", alias "slaveof", Special(Special::Replicaof), "", false),
     d!("requirepass", Str, "", true),
     d!("sanitize-dump-payload", Enum(SANITIZE), "no", true),
-    d!("save", Special(Special::Save), "3600 1 300 100 60 10000", true),
+    d!(
+        "save",
+        Special(Special::Save),
+        "3600 1 300 100 60 10000",
+        true
+    ),
     d!("server_cpulist", Str, "", false),
     d!("set-max-intset-entries", int(0, I64), "512", true),
     d!("set-proc-title", Bool, "yes", false),
     d!("shutdown-on-sigint", Enum(SHUTDOWN_ON_SIG), "default", true),
-    d!("shutdown-on-sigterm", Enum(SHUTDOWN_ON_SIG), "default", true),
+    d!(
+        "shutdown-on-sigterm",
+        Enum(SHUTDOWN_ON_SIG),
+        "default",
+        true
+    ),
     d!("shutdown-timeout", int(0, I32), "10", true),
     d!("slowlog-log-slower-than", int(-1, I64), "10000", true),
     d!("slowlog-max-len", int(0, I64), "128", true),
@@ -281,7 +365,10 @@ mod tests {
     #[test]
     fn aliases_resolve() {
         assert_eq!(lookup("slaveof").unwrap().name, "replicaof");
-        assert_eq!(lookup("LIST-MAX-ZIPLIST-SIZE").unwrap().name, "list-max-listpack-size");
+        assert_eq!(
+            lookup("LIST-MAX-ZIPLIST-SIZE").unwrap().name,
+            "list-max-listpack-size"
+        );
         assert!(lookup("nope").is_none());
     }
 }

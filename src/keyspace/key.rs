@@ -32,7 +32,10 @@ impl From<&[u8]> for Key {
         if bytes.len() <= INLINE_CAP {
             let mut buf = [0u8; INLINE_CAP];
             buf[..bytes.len()].copy_from_slice(bytes);
-            Key::Inline { len: bytes.len() as u8, buf }
+            Key::Inline {
+                len: bytes.len() as u8,
+                buf,
+            }
         } else {
             Key::Heap(bytes.into())
         }

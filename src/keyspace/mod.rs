@@ -38,7 +38,11 @@ pub struct Entry {
 
 impl Entry {
     pub fn new(value: Value) -> Self {
-        Entry { value, expire_at_ms: 0, lru_s: crate::evict::initial_access() }
+        Entry {
+            value,
+            expire_at_ms: 0,
+            lru_s: crate::evict::initial_access(),
+        }
     }
 
     #[inline]
@@ -50,7 +54,10 @@ impl Entry {
 /// Seconds since the process clock origin, for LRU bookkeeping.
 pub fn lru_clock() -> u32 {
     static START: OnceLock<std::time::Instant> = OnceLock::new();
-    START.get_or_init(std::time::Instant::now).elapsed().as_secs() as u32
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_secs() as u32
 }
 
 /// The keys of one hash slot of one database.
@@ -95,19 +102,29 @@ impl Db {
     }
 
     fn slot_cells(&self) -> &[SlotCell] {
-        self.slots.get_or_init(|| (0..SLOT_COUNT).map(|_| OnceLock::new()).collect())
+        self.slots
+            .get_or_init(|| (0..SLOT_COUNT).map(|_| OnceLock::new()).collect())
     }
 
     /// Lock one slot, creating its table on first use.
     pub fn lock_slot(&self, slot: u16) -> SlotGuard<'_> {
-        let table = self.slot_cells()[slot as usize].get_or_init(|| Box::new(Mutex::new(SlotTable::default())));
-        SlotGuard { db: self, slot, table: table.lock() }
+        let table = self.slot_cells()[slot as usize]
+            .get_or_init(|| Box::new(Mutex::new(SlotTable::default())));
+        SlotGuard {
+            db: self,
+            slot,
+            table: table.lock(),
+        }
     }
 
     /// Lock one slot only if its table exists.
     pub fn lock_existing_slot(&self, slot: u16) -> Option<SlotGuard<'_>> {
         let table = self.slots.get()?[slot as usize].get()?;
-        Some(SlotGuard { db: self, slot, table: table.lock() })
+        Some(SlotGuard {
+            db: self,
+            slot,
+            table: table.lock(),
+        })
     }
 
     /// Lock the slot a key hashes to.
@@ -122,7 +139,9 @@ impl Db {
         let mut slots: Vec<u16> = keys.map(key_hash_slot).collect();
         slots.sort_unstable();
         slots.dedup();
-        MultiGuard { guards: slots.into_iter().map(|s| self.lock_slot(s)).collect() }
+        MultiGuard {
+            guards: slots.into_iter().map(|s| self.lock_slot(s)).collect(),
+        }
     }
 
     /// Remove every key; returns how many were removed.
@@ -155,7 +174,10 @@ impl<'a> MultiGuard<'a> {
     /// among those locked.
     pub fn for_key(&mut self, key: &[u8]) -> &mut SlotGuard<'a> {
         let slot = key_hash_slot(key);
-        let i = self.guards.binary_search_by_key(&slot, |g| g.slot).expect("key's slot was locked");
+        let i = self
+            .guards
+            .binary_search_by_key(&slot, |g| g.slot)
+            .expect("key's slot was locked");
         &mut self.guards[i]
     }
 }
@@ -197,6 +219,7 @@ impl<'a> SlotGuard<'a> {
         match self.table.map.get(key) {
             Some(e) if e.is_expired(now_ms) => {
                 self.remove(key);
+                crate::notify::record_expired(self.db, key);
                 true
             }
             _ => false,
@@ -211,7 +234,12 @@ impl<'a> SlotGuard<'a> {
                 if keep_ttl {
                     entry.expire_at_ms = old.expire_at_ms;
                 }
-                adjust_volatile(&mut table.volatile, &self.db.volatile, old.expire_at_ms, entry.expire_at_ms);
+                adjust_volatile(
+                    &mut table.volatile,
+                    &self.db.volatile,
+                    old.expire_at_ms,
+                    entry.expire_at_ms,
+                );
                 *old = entry;
             }
             None => {
@@ -221,6 +249,7 @@ impl<'a> SlotGuard<'a> {
                 }
                 table.map.insert(Key::from(key), entry);
                 self.db.keys.fetch_add(1, Ordering::Relaxed);
+                crate::notify::record_new(self.db, key);
             }
         }
     }
@@ -241,7 +270,12 @@ impl<'a> SlotGuard<'a> {
         let table = &mut *self.table;
         match table.map.get_mut(key) {
             Some(e) => {
-                adjust_volatile(&mut table.volatile, &self.db.volatile, e.expire_at_ms, expire_at_ms);
+                adjust_volatile(
+                    &mut table.volatile,
+                    &self.db.volatile,
+                    e.expire_at_ms,
+                    expire_at_ms,
+                );
                 e.expire_at_ms = expire_at_ms;
                 true
             }
@@ -286,6 +320,7 @@ impl<'a> SlotGuard<'a> {
         }
         for k in &dead {
             self.remove(k);
+            crate::notify::record_expired(self.db, k);
         }
         (checked, dead.len())
     }
@@ -360,7 +395,12 @@ impl Keyspace {
     /// One step of active expiry for database `db`: visit slots round-robin,
     /// purging expired keys, until `budget_checks` volatile keys were looked
     /// at. Returns (checked, expired).
-    pub fn active_expire_db(&self, db_index: usize, now_ms: u64, budget_checks: usize) -> (usize, usize) {
+    pub fn active_expire_db(
+        &self,
+        db_index: usize,
+        now_ms: u64,
+        budget_checks: usize,
+    ) -> (usize, usize) {
         let db = self.db(db_index);
         if db.volatile_len() == 0 {
             return (0, 0);

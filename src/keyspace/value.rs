@@ -59,7 +59,10 @@ impl Value {
 #[derive(Clone, Debug)]
 pub enum StrVal {
     Int(i64),
-    Inline { len: u8, buf: [u8; INLINE_CAP] },
+    Inline {
+        len: u8,
+        buf: [u8; INLINE_CAP],
+    },
     Heap(Box<[u8]>),
     /// Grown in place by APPEND / SETRANGE / SETBIT.
     Raw(Box<Vec<u8>>),
@@ -81,7 +84,10 @@ impl StrVal {
         if bytes.len() <= INLINE_CAP {
             let mut buf = [0u8; INLINE_CAP];
             buf[..bytes.len()].copy_from_slice(bytes);
-            StrVal::Inline { len: bytes.len() as u8, buf }
+            StrVal::Inline {
+                len: bytes.len() as u8,
+                buf,
+            }
         } else {
             StrVal::Heap(bytes.into())
         }
@@ -158,7 +164,11 @@ pub fn parse_canonical_i64(s: &[u8]) -> Option<i64> {
     if s == b"0" {
         return Some(0);
     }
-    let (neg, digits) = if s[0] == b'-' { (true, &s[1..]) } else { (false, s) };
+    let (neg, digits) = if s[0] == b'-' {
+        (true, &s[1..])
+    } else {
+        (false, s)
+    };
     if digits.is_empty() || digits[0] == b'0' {
         return None;
     }

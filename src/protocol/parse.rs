@@ -95,7 +95,11 @@ impl RequestParser {
     }
 
     /// Read the `*<count>\r\n` header. Returns the count, or None if incomplete.
-    fn start_multibulk(&mut self, buf: &mut BytesMut, limits: Limits) -> Result<Option<usize>, ProtocolError> {
+    fn start_multibulk(
+        &mut self,
+        buf: &mut BytesMut,
+        limits: Limits,
+    ) -> Result<Option<usize>, ProtocolError> {
         let Some(nl) = memchr::memchr(b'\r', buf) else {
             if buf.len() > INLINE_MAX_BYTES {
                 return Err(ProtocolError::new("too big mbulk count string"));
@@ -129,8 +133,15 @@ impl RequestParser {
         Ok(Some(count))
     }
 
-    fn continue_multibulk(&mut self, buf: &mut BytesMut, limits: Limits) -> Result<Parsed, ProtocolError> {
-        let p = self.partial.as_mut().expect("called with a partial request");
+    fn continue_multibulk(
+        &mut self,
+        buf: &mut BytesMut,
+        limits: Limits,
+    ) -> Result<Parsed, ProtocolError> {
+        let p = self
+            .partial
+            .as_mut()
+            .expect("called with a partial request");
         while p.remaining > 0 {
             let len = match p.pending_bulk {
                 Some(len) => len,
@@ -187,7 +198,11 @@ impl RequestParser {
     /// declared length, so a header alone cannot claim memory).
     pub fn pending_bulk_bytes(&self, buf_len: usize) -> usize {
         match &self.partial {
-            Some(Partial { pending_bulk: Some(len), pos, .. }) => (pos + len + 2).saturating_sub(buf_len),
+            Some(Partial {
+                pending_bulk: Some(len),
+                pos,
+                ..
+            }) => (pos + len + 2).saturating_sub(buf_len),
             _ => 0,
         }
     }
@@ -245,7 +260,12 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                     return None;
                 }
                 let c = line[i];
-                if c == b'\\' && i + 3 < n && line[i + 1] == b'x' && is_hex(line[i + 2]) && is_hex(line[i + 3]) {
+                if c == b'\\'
+                    && i + 3 < n
+                    && line[i + 1] == b'x'
+                    && is_hex(line[i + 2])
+                    && is_hex(line[i + 3])
+                {
                     cur.push(hex_val(line[i + 2]) * 16 + hex_val(line[i + 3]));
                     i += 3;
                 } else if c == b'\\' && i + 1 < n {
@@ -324,7 +344,10 @@ fn parse_i64(s: &[u8]) -> Option<i64> {
 mod tests {
     use super::*;
 
-    const L: Limits = Limits { proto_max_bulk_len: 512 * 1024 * 1024, authenticated: true };
+    const L: Limits = Limits {
+        proto_max_bulk_len: 512 * 1024 * 1024,
+        authenticated: true,
+    };
 
     fn parse_all(input: &[u8]) -> Result<Vec<Vec<Bytes>>, ProtocolError> {
         let mut p = RequestParser::new();
@@ -344,7 +367,10 @@ mod tests {
         assert_eq!(r.len(), 3);
         assert_eq!(r[0], vec![Bytes::from("GET"), Bytes::from("k")]);
         assert_eq!(r[1], vec![Bytes::from("PING")]);
-        assert_eq!(r[2], vec![Bytes::from("set"), Bytes::from("a"), Bytes::from("b c")]);
+        assert_eq!(
+            r[2],
+            vec![Bytes::from("set"), Bytes::from("a"), Bytes::from("b c")]
+        );
     }
 
     #[test]
@@ -369,11 +395,26 @@ mod tests {
     #[test]
     fn protocol_errors_match_redis() {
         let err = |s: &[u8]| parse_all(s).unwrap_err().0;
-        assert_eq!(err(b"*3000000000\r\n"), "Protocol error: invalid multibulk length");
-        assert_eq!(err(b"*20\r\n$3000000000\r\n"), "Protocol error: invalid bulk length");
-        assert_eq!(err(b"*1\r\nfoo\r\n"), "Protocol error: expected '$', got 'f'");
-        assert_eq!(err(b"set \"a\n"), "Protocol error: unbalanced quotes in request");
-        assert_eq!(err(&vec![b'a'; 70000]), "Protocol error: too big inline request");
+        assert_eq!(
+            err(b"*3000000000\r\n"),
+            "Protocol error: invalid multibulk length"
+        );
+        assert_eq!(
+            err(b"*20\r\n$3000000000\r\n"),
+            "Protocol error: invalid bulk length"
+        );
+        assert_eq!(
+            err(b"*1\r\nfoo\r\n"),
+            "Protocol error: expected '$', got 'f'"
+        );
+        assert_eq!(
+            err(b"set \"a\n"),
+            "Protocol error: unbalanced quotes in request"
+        );
+        assert_eq!(
+            err(&vec![b'a'; 70000]),
+            "Protocol error: too big inline request"
+        );
         let mut big = b"*".to_vec();
         big.extend(vec![b'1'; 70000]);
         assert_eq!(err(&big), "Protocol error: too big mbulk count string");
@@ -396,12 +437,18 @@ mod tests {
         big.extend(vec![b'a'; 70000]);
         big.extend_from_slice(b"\r\n");
         let mut buf = BytesMut::from(&big[..]);
-        assert_eq!(p.next(&mut buf, L).unwrap_err().0, "Protocol error: too big inline request");
+        assert_eq!(
+            p.next(&mut buf, L).unwrap_err().0,
+            "Protocol error: too big inline request"
+        );
     }
 
     #[test]
     fn split_args_escapes() {
-        assert_eq!(split_args(b"a \"\\x41\\n\" 'it\\'s'").unwrap(), vec![b"a".to_vec(), b"A\n".to_vec(), b"it's".to_vec()]);
+        assert_eq!(
+            split_args(b"a \"\\x41\\n\" 'it\\'s'").unwrap(),
+            vec![b"a".to_vec(), b"A\n".to_vec(), b"it's".to_vec()]
+        );
         assert!(split_args(b"\"abc\"def").is_none());
         assert_eq!(split_args(b"   ").unwrap().len(), 0);
     }

@@ -18,13 +18,18 @@ pub struct Out {
 
 impl Out {
     pub fn new(resp3: bool) -> Self {
-        Out { buf: BytesMut::with_capacity(16 * 1024), resp3, errors: Vec::new() }
+        Out {
+            buf: BytesMut::with_capacity(16 * 1024),
+            resp3,
+            errors: Vec::new(),
+        }
     }
 
     #[inline]
     fn line(&mut self, prefix: u8, n: i64) {
         self.buf.put_u8(prefix);
-        self.buf.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+        self.buf
+            .extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
         self.buf.extend_from_slice(b"\r\n");
     }
 
@@ -46,10 +51,12 @@ impl Out {
         self.buf.put_u8(b'-');
         // Newlines inside an error would break the protocol; Redis replaces them.
         for &b in msg.as_bytes() {
-            self.buf.put_u8(if b == b'\r' || b == b'\n' { b' ' } else { b });
+            self.buf
+                .put_u8(if b == b'\r' || b == b'\n' { b' ' } else { b });
         }
         self.buf.extend_from_slice(b"\r\n");
-        self.errors.push(msg.split(' ').next().unwrap_or("ERR").to_string());
+        self.errors
+            .push(msg.split(' ').next().unwrap_or("ERR").to_string());
     }
 
     #[inline]
@@ -120,7 +127,8 @@ impl Out {
 
     pub fn boolean(&mut self, v: bool) {
         if self.resp3 {
-            self.buf.extend_from_slice(if v { b"#t\r\n" } else { b"#f\r\n" });
+            self.buf
+                .extend_from_slice(if v { b"#t\r\n" } else { b"#f\r\n" });
         } else {
             self.int(v as i64);
         }
@@ -180,7 +188,11 @@ pub fn format_double(v: f64) -> String {
 /// C's `%.17g`.
 pub fn format_g17(v: f64) -> String {
     if v == 0.0 {
-        return if v.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if v.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     let exp = v.abs().log10().floor() as i32;
     let s = if !(-5..17).contains(&exp) {

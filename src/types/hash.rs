@@ -209,7 +209,11 @@ pub mod table {
 
     impl<T: Keyed> ScanTable<T> {
         pub fn with_capacity(n: usize) -> Self {
-            let mut t = ScanTable { items: Vec::with_capacity(n), links: Vec::with_capacity(n), heads: Vec::new() };
+            let mut t = ScanTable {
+                items: Vec::with_capacity(n),
+                links: Vec::with_capacity(n),
+                heads: Vec::new(),
+            };
             t.rebucket(buckets_for(n));
             t
         }
@@ -262,7 +266,10 @@ pub mod table {
             }
             let h = hash_of(item.key());
             let b = self.bucket(h);
-            self.links.push(Link { hash: h, next: self.heads[b] });
+            self.links.push(Link {
+                hash: h,
+                next: self.heads[b],
+            });
             self.heads[b] = n as u32;
             self.items.push(item);
             n
@@ -413,7 +420,10 @@ pub mod table {
                 }
             }
             for i in 0..500 {
-                assert!(seen.contains(format!("keep{i}").as_bytes()), "missed keep{i}");
+                assert!(
+                    seen.contains(format!("keep{i}").as_bytes()),
+                    "missed keep{i}"
+                );
             }
         }
     }
@@ -423,7 +433,10 @@ pub mod table {
 mod tests {
     use super::*;
 
-    const LIMITS: HashLimits = HashLimits { max_entries: 4, max_value: 8 };
+    const LIMITS: HashLimits = HashLimits {
+        max_entries: 4,
+        max_value: 8,
+    };
 
     #[test]
     fn converts_on_count_and_length() {

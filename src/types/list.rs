@@ -35,7 +35,9 @@ pub struct ListValue {
 
 impl ListValue {
     pub fn new() -> Self {
-        ListValue { items: VecDeque::new() }
+        ListValue {
+            items: VecDeque::new(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -80,7 +82,11 @@ impl ListValue {
     /// The position an index (negative: from the tail) refers to, if any.
     pub fn index(&self, index: i64) -> Option<usize> {
         let len = self.items.len() as i64;
-        let i = if index < 0 { len.checked_add(index)? } else { index };
+        let i = if index < 0 {
+            len.checked_add(index)?
+        } else {
+            index
+        };
         (0..len).contains(&i).then_some(i as usize)
     }
 
@@ -152,7 +158,11 @@ impl ListValue {
     /// head (count > 0), from the tail (count < 0), or all (0).
     pub fn remove(&mut self, count: i64, value: &[u8]) -> usize {
         let matching = self.items.iter().filter(|e| ***e == *value).count();
-        let limit = if count == 0 { matching } else { (count.unsigned_abs().min(matching as u64)) as usize };
+        let limit = if count == 0 {
+            matching
+        } else {
+            (count.unsigned_abs().min(matching as u64)) as usize
+        };
         if limit == 0 {
             return 0;
         }
@@ -178,7 +188,8 @@ impl ListValue {
     pub fn insert(&mut self, pivot: &[u8], value: &[u8], after: bool) -> bool {
         match self.items.iter().position(|e| **e == *pivot) {
             Some(i) => {
-                self.items.insert(if after { i + 1 } else { i }, Elem::from(value));
+                self.items
+                    .insert(if after { i + 1 } else { i }, Elem::from(value));
                 true
             }
             None => false,
@@ -226,7 +237,10 @@ mod tests {
     }
 
     fn strs(l: &ListValue) -> Vec<String> {
-        l.items.iter().map(|e| String::from_utf8_lossy(e).into_owned()).collect()
+        l.items
+            .iter()
+            .map(|e| String::from_utf8_lossy(e).into_owned())
+            .collect()
     }
 
     #[test]
@@ -274,7 +288,11 @@ mod tests {
     #[test]
     fn pop_many_and_positions() {
         let mut l = list(&["1", "2", "3", "4"]);
-        let v: Vec<_> = l.pop_many(End::Right, 3).iter().map(|e| e.to_vec()).collect();
+        let v: Vec<_> = l
+            .pop_many(End::Right, 3)
+            .iter()
+            .map(|e| e.to_vec())
+            .collect();
         assert_eq!(v, [b"4".to_vec(), b"3".to_vec(), b"2".to_vec()]);
         let l = list(&["a", "b", "c", "1", "2", "3", "c", "c"]);
         assert_eq!(l.positions(b"c", 1, 1, 0), [2]);

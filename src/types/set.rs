@@ -55,7 +55,9 @@ impl SetValue {
     /// Every member as bytes, in iteration order (ascending for intsets).
     pub fn for_each(&self, mut f: impl FnMut(&[u8])) {
         match self {
-            SetValue::Ints(v) => v.iter().for_each(|i| f(itoa::Buffer::new().format(*i).as_bytes())),
+            SetValue::Ints(v) => v
+                .iter()
+                .for_each(|i| f(itoa::Buffer::new().format(*i).as_bytes())),
             SetValue::Table(s) => s.items().iter().for_each(|m| f(m)),
         }
     }
@@ -162,7 +164,14 @@ mod tests {
         assert!(!s.add(b"1", 3));
         assert!(s.add(b"2", 3));
         assert_eq!(s.encoding(), "intset");
-        assert_eq!(s.members(), vec![Elem::from(&b"1"[..]), Elem::from(&b"2"[..]), Elem::from(&b"3"[..])]);
+        assert_eq!(
+            s.members(),
+            vec![
+                Elem::from(&b"1"[..]),
+                Elem::from(&b"2"[..]),
+                Elem::from(&b"3"[..])
+            ]
+        );
         assert!(s.add(b"4", 3));
         assert_eq!(s.encoding(), "hashtable");
         assert!(s.contains(b"4") && s.contains(b"1"));

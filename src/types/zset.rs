@@ -317,7 +317,15 @@ impl ZSetBig {
 
     fn alloc(&mut self, member: &[u8], score: f64) -> u32 {
         let prio = self.next_prio();
-        let node = Node { member: Elem::from(member), score, left: NIL, right: NIL, size: 1, prio, next: NIL };
+        let node = Node {
+            member: Elem::from(member),
+            score,
+            left: NIL,
+            right: NIL,
+            size: 1,
+            prio,
+            next: NIL,
+        };
         match self.free.pop() {
             Some(i) => {
                 self.nodes[i as usize] = node;
@@ -590,7 +598,10 @@ impl ZSetValue {
     pub fn from_sorted(items: Vec<(f64, Elem)>, lim: Limits) -> Self {
         if items.len() <= lim.max_entries && items.iter().all(|(_, m)| m.len() <= lim.max_value) {
             let mut items = items;
-            items.iter_mut().filter(|(s, _)| *s == 0.0).for_each(|(s, _)| *s = 0.0);
+            items
+                .iter_mut()
+                .filter(|(s, _)| *s == 0.0)
+                .for_each(|(s, _)| *s = 0.0);
             return ZSetValue::Small(items);
         }
         let mut big = ZSetBig::default();
@@ -656,13 +667,15 @@ impl ZSetValue {
                         return false;
                     }
                     let (_, e) = v.remove(i);
-                    let at = v.partition_point(|(s, x)| cmp_elem(*s, x, score, m) == Ordering::Less);
+                    let at =
+                        v.partition_point(|(s, x)| cmp_elem(*s, x, score, m) == Ordering::Less);
                     v.insert(at, (score, e));
                     return false;
                 }
                 None => {
                     if v.len() < lim.max_entries && m.len() <= lim.max_value {
-                        let at = v.partition_point(|(s, x)| cmp_elem(*s, x, score, m) == Ordering::Less);
+                        let at =
+                            v.partition_point(|(s, x)| cmp_elem(*s, x, score, m) == Ordering::Less);
                         v.insert(at, (score, Elem::from(m)));
                         return true;
                     }
@@ -781,7 +794,10 @@ mod tests {
     #[test]
     fn model_check_against_btree() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        let lim = Limits { max_entries: 16, max_value: 64 };
+        let lim = Limits {
+            max_entries: 16,
+            max_value: 64,
+        };
         let mut z = ZSetValue::default();
         let mut model: BTreeSet<(S, Vec<u8>)> = BTreeSet::new();
         let mut scores: HashMap<Vec<u8>, f64> = HashMap::new();
@@ -829,7 +845,8 @@ mod tests {
             }
             assert_eq!(z.len(), model.len());
             if step % 97 == 0 {
-                let want: Vec<(f64, Vec<u8>)> = model.iter().map(|(s, m)| (s.0, m.clone())).collect();
+                let want: Vec<(f64, Vec<u8>)> =
+                    model.iter().map(|(s, m)| (s.0, m.clone())).collect();
                 assert_eq!(contents(&z), want);
                 let n = want.len();
                 if n > 0 {
@@ -846,7 +863,10 @@ mod tests {
                     let (s, m) = z.at(a);
                     assert_eq!((s, m.to_vec()), want[a].clone());
                     let lo = rng.gen_range(0..50) as f64;
-                    assert_eq!(z.count_before(|s, _| s < lo), want.iter().filter(|(s, _)| *s < lo).count());
+                    assert_eq!(
+                        z.count_before(|s, _| s < lo),
+                        want.iter().filter(|(s, _)| *s < lo).count()
+                    );
                 }
             }
         }
@@ -855,7 +875,10 @@ mod tests {
 
     #[test]
     fn scan_visits_everything_across_resizes() {
-        let lim = Limits { max_entries: 0, max_value: 64 };
+        let lim = Limits {
+            max_entries: 0,
+            max_value: 64,
+        };
         let mut z = ZSetValue::new_for(1, lim);
         for i in 0..1000 {
             z.insert(format!("e{i}").as_bytes(), i as f64, lim);
@@ -890,13 +913,19 @@ mod tests {
 
     #[test]
     fn conversion_and_ties() {
-        let lim = Limits { max_entries: 3, max_value: 5 };
+        let lim = Limits {
+            max_entries: 3,
+            max_value: 5,
+        };
         let mut z = ZSetValue::new_for(1, lim);
         z.insert(b"b", 1.0, lim);
         z.insert(b"a", 1.0, lim);
         z.insert(b"c", 0.0, lim);
         assert_eq!(z.encoding(), "listpack");
-        assert_eq!(contents(&z).iter().map(|x| x.1.clone()).collect::<Vec<_>>(), vec![b"c".to_vec(), b"a".to_vec(), b"b".to_vec()]);
+        assert_eq!(
+            contents(&z).iter().map(|x| x.1.clone()).collect::<Vec<_>>(),
+            vec![b"c".to_vec(), b"a".to_vec(), b"b".to_vec()]
+        );
         z.insert(b"d", 5.0, lim);
         assert_eq!(z.encoding(), "skiplist");
         let mut y = ZSetValue::new_for(1, lim);

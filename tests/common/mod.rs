@@ -48,7 +48,10 @@ fn port_is_free(port: u16) -> bool {
 pub fn free_port() -> u16 {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        assert!(Instant::now() < deadline, "could not find a free port pair on 127.0.0.1");
+        assert!(
+            Instant::now() < deadline,
+            "could not find a free port pair on 127.0.0.1"
+        );
         let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
         let port = l.local_addr().unwrap().port();
         drop(l);
@@ -67,7 +70,10 @@ pub struct TempDir(PathBuf);
 impl TempDir {
     pub fn new(prefix: &str) -> TempDir {
         static SEQ: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
         let path = std::env::temp_dir().join(format!(
             "{prefix}-{}-{}-{}",
             std::process::id(),
@@ -131,7 +137,10 @@ impl Server {
             unsafe {
                 command.pre_exec(|| {
                     libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                    let cap = libc::rlimit { rlim_cur: SERVER_ADDRESS_SPACE_CAP, rlim_max: SERVER_ADDRESS_SPACE_CAP };
+                    let cap = libc::rlimit {
+                        rlim_cur: SERVER_ADDRESS_SPACE_CAP,
+                        rlim_max: SERVER_ADDRESS_SPACE_CAP,
+                    };
                     libc::setrlimit(libc::RLIMIT_AS, &cap);
                     Ok(())
                 });
@@ -153,7 +162,13 @@ impl Server {
                 .spawn()
                 .unwrap_or_else(|e| panic!("spawn {binary}: {e}"));
             let pid = child.id();
-            let mut server = Server { port, pid, child, log, dir };
+            let mut server = Server {
+                port,
+                pid,
+                child,
+                log,
+                dir,
+            };
             match server.wait_ready(START_TIMEOUT) {
                 Ok(()) => return server,
                 Err(exited) => {
@@ -247,14 +262,24 @@ impl Server {
     pub fn cmd(&self, args: &[&str]) -> Vec<u8> {
         let mut r = self.raw();
         r.send(&encode(args));
-        r.read_reply(IO_TIMEOUT).unwrap_or_else(|| panic!("no reply to {args:?} within {IO_TIMEOUT:?}: server hung?"))
+        r.read_reply(IO_TIMEOUT)
+            .unwrap_or_else(|| panic!("no reply to {args:?} within {IO_TIMEOUT:?}: server hung?"))
     }
 
     /// PING over a fresh connection answers +PONG.
     pub fn assert_alive(&mut self) {
-        assert!(self.is_running(), "server exited; log tail:\n{}", self.log_tail(30));
+        assert!(
+            self.is_running(),
+            "server exited; log tail:\n{}",
+            self.log_tail(30)
+        );
         let reply = self.cmd(&["PING"]);
-        assert_eq!(reply, b"+PONG\r\n", "PING after hostile input: {}", String::from_utf8_lossy(&reply));
+        assert_eq!(
+            reply,
+            b"+PONG\r\n",
+            "PING after hostile input: {}",
+            String::from_utf8_lossy(&reply)
+        );
     }
 }
 
@@ -273,7 +298,8 @@ impl Drop for Server {
 }
 
 pub fn rss_kb(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/<pid>/status");
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/<pid>/status");
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -290,12 +316,17 @@ pub async fn connect_url(url: &str) -> redis::aio::MultiplexedConnection {
 }
 
 /// Run one command through the `redis` crate with a deadline.
-pub async fn q<T: redis::FromRedisValue>(con: &mut redis::aio::MultiplexedConnection, args: &[&str]) -> redis::RedisResult<T> {
+pub async fn q<T: redis::FromRedisValue>(
+    con: &mut redis::aio::MultiplexedConnection,
+    args: &[&str],
+) -> redis::RedisResult<T> {
     let mut c = redis::cmd(args[0]);
     for a in &args[1..] {
         c.arg(*a);
     }
-    tokio::time::timeout(IO_TIMEOUT, c.query_async(con)).await.expect("command timed out")
+    tokio::time::timeout(IO_TIMEOUT, c.query_async(con))
+        .await
+        .expect("command timed out")
 }
 
 /// The error line the server sent, rebuilt from a `RedisError`
@@ -310,8 +341,16 @@ pub fn err_line(e: &redis::RedisError) -> String {
 
 /// Run a command with a timeout, optionally feeding stdin; returns
 /// (exit status success, stdout, stderr). Panics on timeout, after killing it.
-pub fn run_with_timeout(mut cmd: Command, stdin: Option<Vec<u8>>, timeout: Duration) -> (bool, String, String) {
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+pub fn run_with_timeout(
+    mut cmd: Command,
+    stdin: Option<Vec<u8>>,
+    timeout: Duration,
+) -> (bool, String, String) {
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
     let writer = stdin.map(|data| {
@@ -355,15 +394,28 @@ pub fn run_with_timeout(mut cmd: Command, stdin: Option<Vec<u8>>, timeout: Durat
 /// `redis-cli -p PORT args...` (Debian's redis-cli); its stdout.
 pub fn redis_cli(port: u16, args: &[&str]) -> String {
     let mut c = Command::new(REDIS_CLI);
-    c.arg("-h").arg("127.0.0.1").arg("-p").arg(port.to_string()).args(args);
+    c.arg("-h")
+        .arg("127.0.0.1")
+        .arg("-p")
+        .arg(port.to_string())
+        .args(args);
     let (_ok, out, _err) = run_with_timeout(c, None, Duration::from_secs(60));
     out
 }
 
 /// `redis-cli -p PORT args...` with `input` on its stdin; (success, stdout, stderr).
-pub fn redis_cli_stdin(port: u16, args: &[&str], input: Vec<u8>, timeout: Duration) -> (bool, String, String) {
+pub fn redis_cli_stdin(
+    port: u16,
+    args: &[&str],
+    input: Vec<u8>,
+    timeout: Duration,
+) -> (bool, String, String) {
     let mut c = Command::new(REDIS_CLI);
-    c.arg("-h").arg("127.0.0.1").arg("-p").arg(port.to_string()).args(args);
+    c.arg("-h")
+        .arg("127.0.0.1")
+        .arg("-p")
+        .arg(port.to_string())
+        .args(args);
     run_with_timeout(c, Some(input), timeout)
 }
 
@@ -386,7 +438,10 @@ pub fn encode_bytes(args: &[&[u8]]) -> Vec<u8> {
 /// more bytes are needed.
 pub fn resp_value_len(buf: &[u8]) -> Option<usize> {
     fn line_end(buf: &[u8], from: usize) -> Option<usize> {
-        buf[from..].windows(2).position(|w| w == b"\r\n").map(|p| from + p)
+        buf[from..]
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .map(|p| from + p)
     }
     fn value(buf: &[u8], at: usize) -> Option<usize> {
         if at >= buf.len() {
@@ -395,7 +450,11 @@ pub fn resp_value_len(buf: &[u8]) -> Option<usize> {
         let end = line_end(buf, at)?;
         let header = &buf[at + 1..end];
         let next = end + 2;
-        let num = || std::str::from_utf8(header).ok().and_then(|s| s.parse::<i64>().ok());
+        let num = || {
+            std::str::from_utf8(header)
+                .ok()
+                .and_then(|s| s.parse::<i64>().ok())
+        };
         match buf[at] {
             b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => Some(next),
             b'$' | b'!' | b'=' => {
@@ -411,7 +470,11 @@ pub fn resp_value_len(buf: &[u8]) -> Option<usize> {
                 if n < 0 {
                     return Some(next);
                 }
-                let items = if matches!(buf[at], b'%' | b'|') { 2 * n } else { n };
+                let items = if matches!(buf[at], b'%' | b'|') {
+                    2 * n
+                } else {
+                    n
+                };
                 let mut pos = next;
                 for _ in 0..items {
                     pos = value(buf, pos)?;
@@ -439,7 +502,10 @@ impl Raw {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
         stream.set_write_timeout(Some(IO_TIMEOUT))?;
-        Ok(Raw { stream, pending: Vec::new() })
+        Ok(Raw {
+            stream,
+            pending: Vec::new(),
+        })
     }
 
     pub fn send(&mut self, bytes: &[u8]) {
@@ -472,7 +538,8 @@ impl Raw {
     /// Send a command and read its reply.
     pub fn call(&mut self, args: &[&str]) -> Vec<u8> {
         self.send(&encode(args));
-        self.read_reply(IO_TIMEOUT).unwrap_or_else(|| panic!("no reply to {args:?}"))
+        self.read_reply(IO_TIMEOUT)
+            .unwrap_or_else(|| panic!("no reply to {args:?}"))
     }
 
     /// Wait for the server to close the connection: true if EOF (or reset)
@@ -491,7 +558,14 @@ impl Raw {
             match self.stream.read(&mut buf) {
                 Ok(0) => return true,
                 Ok(n) => self.pending.extend_from_slice(&buf[..n]),
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => return false,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return false
+                }
                 Err(_) => return true,
             }
         }
@@ -519,7 +593,10 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 
 /// The value of `field` in an INFO text (`field:value` lines).
 pub fn info_field(info: &str, field: &str) -> Option<String> {
-    info.lines().find_map(|l| l.strip_prefix(&format!("{field}:")).map(|v| v.trim().to_string()))
+    info.lines().find_map(|l| {
+        l.strip_prefix(&format!("{field}:"))
+            .map(|v| v.trim().to_string())
+    })
 }
 
 /// Is a program available at this path?

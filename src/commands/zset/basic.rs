@@ -2,12 +2,12 @@
 //! ZLEXCOUNT, ZRANDMEMBER and ZSCAN.
 
 use super::*;
+use crate::commands::Ctx;
 use crate::error;
 use crate::keyspace::{Entry, Value};
 use crate::protocol::reply::format_double;
 use crate::types::zset::ZSetValue;
 use crate::util::{glob_match, parse_i64};
-use crate::commands::Ctx;
 use rand::Rng;
 
 const ERR_XX_NX: &str = "ERR XX and NX options at the same time are not compatible";
@@ -82,7 +82,9 @@ fn zadd_generic(ctx: &mut Ctx, out: &mut Out, mut incr: bool) {
             g.insert(key, Entry::new(Value::ZSet(Box::new(z))), false);
         }
     }
-    let Ok(Some(z)) = get_zset_mut(&mut g, key, now) else { unreachable!("checked above") };
+    let Ok(Some(z)) = get_zset_mut(&mut g, key, now) else {
+        unreachable!("checked above")
+    };
     let (mut added, mut updated, mut processed) = (0u64, 0u64, 0u64);
     let mut last = 0.0;
     let mut nan = false;
@@ -127,6 +129,9 @@ fn zadd_generic(ctx: &mut Ctx, out: &mut Out, mut incr: bool) {
         return out.error(ERR_NAN);
     }
     ctx.dirty += added + updated;
+    if added + updated > 0 {
+        notify_changed(ctx, if incr { "zincr" } else { "zadd" }, key, false);
+    }
     if incr {
         if processed > 0 {
             out.double(last)
@@ -155,9 +160,12 @@ pub fn zrem(ctx: &mut Ctx, out: &mut Out) {
             break;
         }
     }
-    drop_if_empty(&mut g, key);
+    let removed = drop_if_empty(&mut g, key);
     ctx.dirty += deleted;
     out.int(deleted as i64);
+    if deleted > 0 {
+        notify_changed(ctx, "zrem", key, removed);
+    }
 }
 
 /// Look up the sorted set for a read command, counting the hit or miss.
@@ -169,7 +177,7 @@ macro_rules! read_or {
                 return $out.error(error::WRONGTYPE);
             }
             Ok(None) => {
-                $ctx.miss();
+                $ctx.miss_key($key);
                 return $missing;
             }
             Ok(Some(z)) => {
@@ -212,7 +220,7 @@ pub fn zmscore(ctx: &mut Ctx, out: &mut Out) {
     if z.is_some() {
         ctx.hit();
     } else {
-        ctx.miss();
+        ctx.miss_key(key);
     }
     out.array(members.len());
     for m in members {

@@ -23,8 +23,18 @@ pub fn commands() -> Vec<Command> {
     use self::{basic as b, pop as p, range as r, setops as s};
     let one = (1, 1, 1);
     let g = "sorted_set";
-    let keynum = KeySpec::Keynum { extra_first: 0, numkeys_at: 1, first_offset: 1, step: 1 };
-    let keynum_store = KeySpec::Keynum { extra_first: 1, numkeys_at: 2, first_offset: 1, step: 1 };
+    let keynum = KeySpec::Keynum {
+        extra_first: 0,
+        numkeys_at: 1,
+        first_offset: 1,
+        step: 1,
+    };
+    let keynum_store = KeySpec::Keynum {
+        extra_first: 1,
+        numkeys_at: 2,
+        first_offset: 1,
+        step: 1,
+    };
     vec![
         c("zadd", -4, "write denyoom fast @sortedset", one, g, "1.2.0", "Add one or more members to a sorted set, or update its score if it already exists", b::zadd),
         c("zincrby", 4, "write denyoom fast @sortedset", one, g, "1.2.0", "Increment the score of a member in a sorted set", b::zincrby),
@@ -62,30 +72,69 @@ pub fn commands() -> Vec<Command> {
 }
 
 fn limits(ctx: &super::Ctx) -> Limits {
-    Limits { max_entries: ctx.hot.zset_max_listpack_entries, max_value: ctx.hot.zset_max_listpack_value }
+    Limits {
+        max_entries: ctx.hot.zset_max_listpack_entries,
+        max_value: ctx.hot.zset_max_listpack_value,
+    }
 }
 
 /// The sorted set at `key`: `Ok(None)` if missing, `Err(())` if another type.
-fn get_zset<'e>(g: &'e mut SlotGuard<'_>, key: &[u8], now_ms: u64) -> Result<Option<&'e ZSetValue>, ()> {
+fn get_zset<'e>(
+    g: &'e mut SlotGuard<'_>,
+    key: &[u8],
+    now_ms: u64,
+) -> Result<Option<&'e ZSetValue>, ()> {
     match g.get(key, now_ms) {
         None => Ok(None),
-        Some(Entry { value: Value::ZSet(z), .. }) => Ok(Some(z)),
+        Some(Entry {
+            value: Value::ZSet(z),
+            ..
+        }) => Ok(Some(z)),
         Some(_) => Err(()),
     }
 }
 
-fn get_zset_mut<'e>(g: &'e mut SlotGuard<'_>, key: &[u8], now_ms: u64) -> Result<Option<&'e mut ZSetValue>, ()> {
+fn get_zset_mut<'e>(
+    g: &'e mut SlotGuard<'_>,
+    key: &[u8],
+    now_ms: u64,
+) -> Result<Option<&'e mut ZSetValue>, ()> {
     match g.get_mut(key, now_ms) {
         None => Ok(None),
-        Some(Entry { value: Value::ZSet(z), .. }) => Ok(Some(z)),
+        Some(Entry {
+            value: Value::ZSet(z),
+            ..
+        }) => Ok(Some(z)),
         Some(_) => Err(()),
     }
 }
 
-/// Remove `key` if its sorted set became empty.
-fn drop_if_empty(g: &mut SlotGuard<'_>, key: &[u8]) {
+/// Remove `key` if its sorted set became empty; true if it was removed.
+fn drop_if_empty(g: &mut SlotGuard<'_>, key: &[u8]) -> bool {
     if matches!(g.peek(key), Some(Entry { value: Value::ZSet(z), .. }) if z.is_empty()) {
         g.remove(key);
+        return true;
+    }
+    false
+}
+
+/// Redis's events for a change of `key`: `event` (class z), then "del"
+/// if the key was removed.
+fn notify_changed(ctx: &super::Ctx, event: &str, key: &[u8], deleted: bool) {
+    use crate::notify::{notify, NOTIFY_GENERIC, NOTIFY_ZSET};
+    notify(ctx, NOTIFY_ZSET, event, key);
+    if deleted {
+        notify(ctx, NOTIFY_GENERIC, "del", key);
+    }
+}
+
+/// A *STORE command wrote `dst` (`Some(true)`), deleted it (`Some(false)`)
+/// or left it alone (`None`).
+fn notify_stored(ctx: &super::Ctx, dst: &[u8], stored: Option<bool>) {
+    match stored {
+        Some(true) => crate::notify::notify(ctx, crate::notify::NOTIFY_ZSET, &ctx.cmd.name, dst),
+        Some(false) => crate::notify::notify(ctx, crate::notify::NOTIFY_GENERIC, "del", dst),
+        None => {}
     }
 }
 
@@ -96,7 +145,12 @@ fn parse_score(arg: &[u8]) -> Option<f64> {
     if v.is_infinite() && !arg.iter().any(|b| b.eq_ignore_ascii_case(&b'i')) {
         return None;
     }
-    if v == 0.0 && arg.iter().take_while(|b| !matches!(b, b'e' | b'E')).any(|b| (b'1'..=b'9').contains(b)) {
+    if v == 0.0
+        && arg
+            .iter()
+            .take_while(|b| !matches!(b, b'e' | b'E'))
+            .any(|b| (b'1'..=b'9').contains(b))
+    {
         return None;
     }
     Some(v)
@@ -109,7 +163,10 @@ fn parse_range_bound(arg: &[u8]) -> Option<(f64, bool)> {
         _ => (false, arg),
     };
     // strtod accepts leading spaces and reads "" as 0.
-    let start = rest.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(rest.len());
+    let start = rest
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(rest.len());
     let body = &rest[start..];
     if rest.is_empty() {
         return Some((0.0, ex));
@@ -130,7 +187,12 @@ impl ScoreRange {
     fn parse(min: &[u8], max: &[u8]) -> Option<Self> {
         let (min, minex) = parse_range_bound(min)?;
         let (max, maxex) = parse_range_bound(max)?;
-        Some(ScoreRange { min, minex, max, maxex })
+        Some(ScoreRange {
+            min,
+            minex,
+            max,
+            maxex,
+        })
     }
 
     /// The ranks `start..end` of the elements inside the range.
@@ -170,7 +232,10 @@ struct LexRange {
 
 impl LexRange {
     fn parse(min: &[u8], max: &[u8]) -> Option<Self> {
-        Some(LexRange { min: LexBound::parse(min)?, max: LexBound::parse(max)? })
+        Some(LexRange {
+            min: LexBound::parse(min)?,
+            max: LexBound::parse(max)?,
+        })
     }
 
     fn ranks(&self, z: &ZSetValue) -> (usize, usize) {
@@ -229,7 +294,14 @@ fn pair_item(out: &mut Out, score: f64, member: &[u8], withscores: bool) {
 }
 
 /// Reply with ranks `start..end` of `z` (descending if `rev`).
-fn reply_range(out: &mut Out, z: &ZSetValue, start: usize, end: usize, rev: bool, withscores: bool) {
+fn reply_range(
+    out: &mut Out,
+    z: &ZSetValue,
+    start: usize,
+    end: usize,
+    rev: bool,
+    withscores: bool,
+) {
     let n = end.saturating_sub(start);
     pairs_header(out, n, withscores);
     z.range(start, end, rev, |s, m| pair_item(out, s, m, withscores));

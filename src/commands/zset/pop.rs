@@ -7,16 +7,29 @@ use crate::types::Elem;
 use crate::util::parse_i64;
 
 /// Pop up to `count` elements from the low (or high, if `max`) end of the
-/// sorted set at `key` (which exists), deleting the key once empty.
-fn pop(g: &mut SlotGuard<'_>, key: &[u8], now: u64, max: bool, count: usize) -> Vec<(f64, Elem)> {
-    let Ok(Some(z)) = get_zset_mut(g, key, now) else { return Vec::new() };
+/// sorted set at `key` (which exists), deleting the key once empty, and
+/// send Redis's events ("zpopmin"/"zpopmax", then "del").
+fn pop(
+    ctx: &Ctx,
+    g: &mut SlotGuard<'_>,
+    key: &[u8],
+    now: u64,
+    max: bool,
+    count: usize,
+) -> Vec<(f64, Elem)> {
+    let Ok(Some(z)) = get_zset_mut(g, key, now) else {
+        return Vec::new();
+    };
     let len = z.len();
     let n = count.min(len);
     let (s, e) = if max { (len - n, len) } else { (0, n) };
     let mut items = Vec::with_capacity(n);
     z.range(s, e, max, |sc, m| items.push((sc, Elem::from(m))));
     z.remove_ranks(s, e);
-    drop_if_empty(g, key);
+    let deleted = drop_if_empty(g, key);
+    if !items.is_empty() {
+        notify_changed(ctx, if max { "zpopmax" } else { "zpopmin" }, key, deleted);
+    }
     items
 }
 
@@ -43,7 +56,7 @@ fn zpop(ctx: &mut Ctx, out: &mut Out, max: bool) {
         return out.array(0);
     }
     let nested = out.resp3 && count.is_some();
-    let items = pop(&mut g, key, now, max, count.unwrap_or(1));
+    let items = pop(ctx, &mut g, key, now, max, count.unwrap_or(1));
     ctx.dirty += items.len() as u64;
     if nested {
         out.array(items.len());
@@ -106,7 +119,13 @@ pub fn zmpop(ctx: &mut Ctx, out: &mut Out) {
 /// The ZMPOP / BZMPOP step: pop up to `count` from the first non-empty
 /// sorted set among argv[keys], replying `[key, [[member, score], ...]]`.
 /// Returns false, having written nothing, when all are empty.
-pub(crate) fn mpop_from(ctx: &mut Ctx, out: &mut Out, keys: std::ops::Range<usize>, max: bool, count: usize) -> bool {
+pub(crate) fn mpop_from(
+    ctx: &mut Ctx,
+    out: &mut Out,
+    keys: std::ops::Range<usize>,
+    max: bool,
+    count: usize,
+) -> bool {
     let keys = &ctx.argv[keys];
     let now = ctx.now_ms;
     let mut guards = ctx.db().lock_keys(keys.iter().map(|k| &k[..]));
@@ -120,7 +139,7 @@ pub(crate) fn mpop_from(ctx: &mut Ctx, out: &mut Out, keys: std::ops::Range<usiz
             Ok(None) => continue,
             Ok(Some(_)) => {}
         }
-        let items = pop(g, key, now, max, count);
+        let items = pop(ctx, g, key, now, max, count);
         ctx.dirty += items.len() as u64;
         out.array(2);
         out.bulk(key);
@@ -137,7 +156,12 @@ pub(crate) fn mpop_from(ctx: &mut Ctx, out: &mut Out, keys: std::ops::Range<usiz
 
 /// The BZPOPMIN / BZPOPMAX step: pop one element from the first non-empty
 /// sorted set among argv[keys], replying `[key, member, score]`.
-pub(crate) fn pop_one_from(ctx: &mut Ctx, out: &mut Out, keys: std::ops::Range<usize>, max: bool) -> bool {
+pub(crate) fn pop_one_from(
+    ctx: &mut Ctx,
+    out: &mut Out,
+    keys: std::ops::Range<usize>,
+    max: bool,
+) -> bool {
     let keys = &ctx.argv[keys];
     let now = ctx.now_ms;
     let mut guards = ctx.db().lock_keys(keys.iter().map(|k| &k[..]));
@@ -151,8 +175,10 @@ pub(crate) fn pop_one_from(ctx: &mut Ctx, out: &mut Out, keys: std::ops::Range<u
             Ok(None) => continue,
             Ok(Some(_)) => {}
         }
-        let items = pop(g, key, now, max, 1);
-        let Some((s, m)) = items.first() else { continue };
+        let items = pop(ctx, g, key, now, max, 1);
+        let Some((s, m)) = items.first() else {
+            continue;
+        };
         ctx.dirty += 1;
         out.array(3);
         out.bulk(key);

@@ -81,7 +81,11 @@ fn select(z: &ZSetValue, spec: &Spec, rev: bool, offset: i64, limit: i64) -> (us
     if offset >= avail {
         return (0, 0);
     }
-    let take = if limit < 0 { avail - offset } else { (limit as usize).min(avail - offset) };
+    let take = if limit < 0 {
+        avail - offset
+    } else {
+        (limit as usize).min(avail - offset)
+    };
     if rev {
         let e = hi - offset;
         (e - take, e)
@@ -123,7 +127,9 @@ fn generic(ctx: &mut Ctx, out: &mut Out, src_at: usize, store: bool, mut kind: K
         kind = Kind::Rank;
     }
     if limit != -1 && kind == Kind::Rank {
-        return out.error("ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX");
+        return out.error(
+            "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
+        );
     }
     if withscores && kind == Kind::Lex {
         return out.error("ERR syntax error, WITHSCORES not supported in combination with BYLEX");
@@ -163,7 +169,7 @@ fn generic(ctx: &mut Ctx, out: &mut Out, src_at: usize, store: bool, mut kind: K
             ctx.hit();
             return out.error(error::WRONGTYPE);
         }
-        Ok(None) => ctx.miss(),
+        Ok(None) => ctx.miss_key(src),
         Ok(Some(z)) => {
             ctx.hit();
             let (s, e) = select(z, &spec, rev, offset, limit);
@@ -175,13 +181,19 @@ fn generic(ctx: &mut Ctx, out: &mut Out, src_at: usize, store: bool, mut kind: K
     if items.is_empty() {
         if g.remove(dst).is_some() {
             ctx.dirty += 1;
+            notify_stored(ctx, dst, Some(false));
         }
         return out.int(0);
     }
     let n = items.len();
-    g.insert(dst, Entry::new(Value::ZSet(Box::new(ZSetValue::from_sorted(items, lim)))), false);
+    g.insert(
+        dst,
+        Entry::new(Value::ZSet(Box::new(ZSetValue::from_sorted(items, lim)))),
+        false,
+    );
     ctx.dirty += 1;
     out.int(n as i64);
+    notify_stored(ctx, dst, Some(true));
 }
 
 fn remrange(ctx: &mut Ctx, out: &mut Out, kind: Kind) {
@@ -209,9 +221,12 @@ fn remrange(ctx: &mut Ctx, out: &mut Out, kind: Kind) {
     };
     let (s, e) = select(z, &spec, false, 0, -1);
     let removed = z.remove_ranks(s, e);
-    drop_if_empty(&mut g, key);
+    let deleted = drop_if_empty(&mut g, key);
     ctx.dirty += removed as u64;
     out.int(removed as i64);
+    if removed > 0 {
+        notify_changed(ctx, &ctx.cmd.name, key, deleted);
+    }
 }
 
 pub fn zremrangebyrank(ctx: &mut Ctx, out: &mut Out) {

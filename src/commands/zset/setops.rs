@@ -117,16 +117,24 @@ impl<'v> Probe<'v> {
 fn generic(ctx: &mut Ctx, out: &mut Out, dst_at: Option<usize>, op: Op, card_only: bool) {
     let argc = ctx.argv.len();
     let numkeys_at = if dst_at.is_some() { 2 } else { 1 };
-    let Some(setnum) = ctx.arg_i64(numkeys_at, out) else { return };
+    let Some(setnum) = ctx.arg_i64(numkeys_at, out) else {
+        return;
+    };
     if setnum < 1 {
-        return out.error(&format!("ERR at least 1 input key is needed for '{}' command", ctx.cmd.name));
+        return out.error(&format!(
+            "ERR at least 1 input key is needed for '{}' command",
+            ctx.cmd.name
+        ));
     }
     if setnum > (argc - numkeys_at - 1) as i64 {
         return out.error(error::SYNTAX);
     }
     let setnum = setnum as usize;
     let first = numkeys_at + 1;
-    let keys: Vec<&[u8]> = ctx.argv[first..first + setnum].iter().map(|k| &k[..]).collect();
+    let keys: Vec<&[u8]> = ctx.argv[first..first + setnum]
+        .iter()
+        .map(|k| &k[..])
+        .collect();
     let dst: Option<&[u8]> = dst_at.map(|i| ctx.arg(i));
     let now = ctx.now_ms;
     let lim = limits(ctx);
@@ -137,14 +145,20 @@ fn generic(ctx: &mut Ctx, out: &mut Out, dst_at: Option<usize>, op: Op, card_onl
     for key in &keys {
         match guards.for_key(key).get(key, now) {
             None => {
-                ctx.miss();
+                ctx.miss_key(key);
                 lens.push(0)
             }
-            Some(Entry { value: Value::ZSet(z), .. }) => {
+            Some(Entry {
+                value: Value::ZSet(z),
+                ..
+            }) => {
                 ctx.hit();
                 lens.push(z.len())
             }
-            Some(Entry { value: Value::Set(s), .. }) => {
+            Some(Entry {
+                value: Value::Set(s),
+                ..
+            }) => {
                 ctx.hit();
                 lens.push(s.len())
             }
@@ -206,7 +220,8 @@ fn generic(ctx: &mut Ctx, out: &mut Out, dst_at: Option<usize>, op: Op, card_onl
     let mut result: Vec<(f64, Elem)> = Vec::new();
     match op {
         Op::Union => {
-            let mut acc: hashbrown::HashMap<Elem, f64> = hashbrown::HashMap::with_capacity(order.last().map_or(0, |&i| lens[i]));
+            let mut acc: hashbrown::HashMap<Elem, f64> =
+                hashbrown::HashMap::with_capacity(order.last().map_or(0, |&i| lens[i]));
             for &i in &order {
                 let key = keys[i];
                 let w = weights[i];
@@ -277,13 +292,20 @@ fn generic(ctx: &mut Ctx, out: &mut Out, dst_at: Option<usize>, op: Op, card_onl
         if result.is_empty() {
             if g.remove(dst).is_some() {
                 ctx.dirty += 1;
+                notify_stored(ctx, dst, Some(false));
             }
             return out.int(0);
         }
         let n = result.len();
-        g.insert(dst, Entry::new(Value::ZSet(Box::new(ZSetValue::from_sorted(result, lim)))), false);
+        g.insert(
+            dst,
+            Entry::new(Value::ZSet(Box::new(ZSetValue::from_sorted(result, lim)))),
+            false,
+        );
         ctx.dirty += 1;
-        return out.int(n as i64);
+        out.int(n as i64);
+        notify_stored(ctx, dst, Some(true));
+        return;
     }
     pairs_header(out, result.len(), withscores);
     for (s, m) in &result {
