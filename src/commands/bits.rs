@@ -497,6 +497,8 @@ pub fn bitop_apply(op: BitOp, srcs: &[Vec<u8>]) -> Vec<u8> {
 }
 
 pub fn bitop(ctx: &mut Ctx, out: &mut Out) {
+    // Only the destination changes (WATCH, blocked clients).
+    ctx.modified = Some(vec![ctx.argv[2].clone()]);
     let name = ctx.arg(1);
     let op = if name.eq_ignore_ascii_case(b"and") {
         BitOp::And

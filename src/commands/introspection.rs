@@ -26,6 +26,7 @@ fn write_info(out: &mut Out, c: &Command) {
         KeySpec::Range { first, last, step } => (first, last, step),
         KeySpec::Keynum { extra_first, .. } if extra_first > 0 => (extra_first, extra_first, 1),
         KeySpec::Keynum { .. } => (0, 0, 0),
+        KeySpec::SortStore => (1, 1, 1),
     };
     out.int(first as i64);
     out.int(last as i64);
@@ -100,8 +101,11 @@ fn write_key_specs(out: &mut Out, c: &Command) {
         out.int(step as i64);
         return;
     }
-    let KeySpec::Range { first, last, step } = c.keys else {
-        return out.array(0);
+    let (first, last, step) = match c.keys {
+        KeySpec::Range { first, last, step } => (first, last, step),
+        // SORT's source; its STORE destination has an "unknown" spec in Redis.
+        KeySpec::SortStore => (1, 1, 1),
+        _ => return out.array(0),
     };
     out.array(1);
     out.map(3);

@@ -107,6 +107,8 @@ pub enum KeySpec {
         first_offset: i32,
         step: i32,
     },
+    /// SORT: the key at 1, and the argument after the last STORE.
+    SortStore,
 }
 
 /// Buckets of the per-command latency histogram: bucket `i` counts calls
@@ -222,6 +224,10 @@ impl Command {
             .filter(|(f, _)| self.flags & f != 0)
             .map(|(_, n)| *n)
             .collect();
+        // Keys found by reading arguments make a command "movablekeys".
+        if matches!(self.keys, KeySpec::Keynum { .. } | KeySpec::SortStore) {
+            v.push("movablekeys");
+        }
         if self.keys == KeySpec::None && self.has(NO_MANDATORY_KEYS) {
             v.retain(|n| *n != "no_mandatory_keys");
         }
@@ -241,6 +247,20 @@ impl Command {
                     out.push(i as usize);
                     i += step.max(1);
                 }
+            }
+            KeySpec::SortStore => {
+                out.push(1);
+                // As SORT itself, the last STORE wins.
+                let mut store = None;
+                let mut i = 2;
+                while i + 1 < argv.len() {
+                    if argv[i].eq_ignore_ascii_case(b"store") {
+                        store = Some(i + 1);
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                out.extend(store);
             }
             KeySpec::Keynum {
                 extra_first,

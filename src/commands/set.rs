@@ -553,6 +553,12 @@ pub fn smove(ctx: &mut Ctx, out: &mut Out) {
     if added {
         ctx.dirty += 1;
     }
+    // The destination changed only if the member was new there.
+    ctx.modified = Some(if added {
+        vec![ctx.argv[1].clone(), ctx.argv[2].clone()]
+    } else {
+        vec![ctx.argv[1].clone()]
+    });
     out.int(1);
     if added {
         notify(ctx, NOTIFY_SET, "sadd", dst);
@@ -568,6 +574,8 @@ fn store_result(
     dst: &[u8],
     result: SetValue,
 ) {
+    // Only the destination changes (WATCH, blocked clients).
+    ctx.modified = Some(vec![ctx.argv[1].clone()]);
     let g = gs.for_key(dst);
     let n = result.len();
     let event = if n > 0 {

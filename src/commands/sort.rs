@@ -24,11 +24,11 @@ const BY_CLUSTER: &str = "ERR BY option of SORT denied in Cluster mode.";
 const GET_CLUSTER: &str = "ERR GET option of SORT denied in Cluster mode.";
 
 pub fn commands() -> Vec<Command> {
-    let mut sort = c(
+    let mut sort = super::table::c_with_keys(
         "sort",
         -2,
         "write denyoom @set @sortedset @list @dangerous",
-        (1, 1, 1),
+        super::KeySpec::SortStore,
         "generic",
         "1.0.0",
         "Sort the elements in a list, set or sorted set",

@@ -36,6 +36,8 @@ pub fn zrange(ctx: &mut Ctx, out: &mut Out) {
 }
 
 pub fn zrangestore(ctx: &mut Ctx, out: &mut Out) {
+    // Only the destination changes (WATCH, blocked clients).
+    ctx.modified = Some(vec![ctx.argv[1].clone()]);
     generic(ctx, out, 2, true, Kind::Auto, Dir::Auto);
 }
 

@@ -66,14 +66,17 @@ pub fn zintercard(ctx: &mut Ctx, out: &mut Out) {
 }
 
 pub fn zunionstore(ctx: &mut Ctx, out: &mut Out) {
+    ctx.modified = Some(vec![ctx.argv[1].clone()]);
     generic(ctx, out, Some(1), Op::Union, false);
 }
 
 pub fn zinterstore(ctx: &mut Ctx, out: &mut Out) {
+    ctx.modified = Some(vec![ctx.argv[1].clone()]);
     generic(ctx, out, Some(1), Op::Inter, false);
 }
 
 pub fn zdiffstore(ctx: &mut Ctx, out: &mut Out) {
+    ctx.modified = Some(vec![ctx.argv[1].clone()]);
     generic(ctx, out, Some(1), Op::Diff, false);
 }
 
