@@ -45,6 +45,8 @@ pub struct Client {
     pub serving_blocked: bool,
     /// Set when the last command blocked.
     pub blocked: Option<Blocked>,
+    /// A command held back by CLIENT PAUSE, to run when the pause ends.
+    pub postponed: Option<Vec<Bytes>>,
 }
 
 /// What a blocked client waits for.
@@ -207,6 +209,7 @@ impl Client {
             in_exec: false,
             serving_blocked: false,
             blocked: None,
+            postponed: None,
         }
     }
 

@@ -132,15 +132,20 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
         // (the gate is held per batch, never across the write's await).
         let mut close;
         loop {
-            let step = run_batch(
-                &srv,
-                &mut client,
-                &mut parser,
-                &mut inbuf,
-                &mut out,
-                &mut hot,
-                &mut hot_epoch,
-            );
+            // A command held by CLIENT PAUSE or blocked stops the batch until it is done.
+            let step = if client.postponed.is_some() || client.blocked.is_some() {
+                Batch::Blocked
+            } else {
+                run_batch(
+                    &srv,
+                    &mut client,
+                    &mut parser,
+                    &mut inbuf,
+                    &mut out,
+                    &mut hot,
+                    &mut hot_epoch,
+                )
+            };
             close = step == Batch::Close;
             srv.stats.count_errors(&out.errors);
             out.errors.clear();
@@ -153,7 +158,29 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
                 }
                 out.buf.clear();
             }
-            if step == Batch::Blocked {
+            if step == Batch::Blocked && client.postponed.is_some() {
+                match wait_unpaused(&srv, &mut client, &mut stream, &mut inbuf).await {
+                    Ok(()) => {
+                        // Run the held command now, then carry on with the buffer.
+                        let argv = client.postponed.take().expect("postponed");
+                        {
+                            let mut gate = Gate::shared(&srv);
+                            out.resp3 = client.resp3;
+                            exec::process(&srv, &mut client, &argv, &mut out, &hot, &mut gate);
+                        }
+                        if !out.buf.is_empty() {
+                            if stream.write_all(&out.buf).await.is_err() {
+                                break 'conn;
+                            }
+                            out.buf.clear();
+                        }
+                        // Held again (a new pause) or not: the loop decides.
+                        continue;
+                    }
+                    Err(()) => break 'conn,
+                }
+            }
+            if step == Batch::Blocked && client.blocked.is_some() {
                 match wait_unblocked(&srv, &mut client, &mut stream, &mut inbuf).await {
                     Ok(()) => continue,
                     Err(()) => break 'conn,
@@ -207,6 +234,36 @@ enum Batch {
     Close,
     /// The last command blocked: write what we have, then wait to be served.
     Blocked,
+}
+
+/// Wait for CLIENT PAUSE to end (or its deadline), buffering input.
+async fn wait_unpaused(
+    srv: &Server,
+    client: &mut Client,
+    stream: &mut TcpStream,
+    inbuf: &mut BytesMut,
+) -> Result<(), ()> {
+    srv.pause.add_postponed(1);
+    let info = client.info.clone();
+    let result = loop {
+        let ended = srv.pause.ended.notified();
+        srv.pause.expire_if_due();
+        let Some(deadline) = srv.pause.deadline() else {
+            break Ok(());
+        };
+        tokio::select! {
+            _ = ended => {}
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {}
+            r = stream.read_buf(inbuf) => {
+                if !matches!(r, Ok(n) if n > 0) {
+                    break Err(());
+                }
+            }
+            _ = info.kill_notify.notified() => break Err(()),
+        }
+    };
+    srv.pause.add_postponed(-1);
+    result
 }
 
 /// Wait until the blocked command is served (its reply arrives on the push
@@ -302,7 +359,7 @@ fn run_batch(
                     .query_buf
                     .store(parser.last_request_bytes + inbuf.len(), Ordering::Relaxed);
                 exec::process(srv, client, &argv, out, hot, &mut gate);
-                if client.blocked.is_some() {
+                if client.blocked.is_some() || client.postponed.is_some() {
                     return Batch::Blocked;
                 }
                 // A CONFIG SET applies from the next command on, even in a pipeline.

@@ -21,6 +21,7 @@ pub async fn run(srv: Arc<Server>) {
             active_expire(&srv);
         }
         close_idle_clients(&srv);
+        srv.pause.expire_if_due();
         srv.stats.sample_ops(crate::util::now_ms());
         crate::memory::update_peak();
     }
@@ -35,11 +36,6 @@ fn active_expire(srv: &Server) {
                 ks.active_expire_db(db, crate::util::now_ms(), EXPIRE_CHECKS_PER_CYCLE);
             if expired > 0 {
                 crate::notify::flush(srv, crate::notify::flags());
-            }
-            if expired > 0 {
-                srv.stats
-                    .expired_keys
-                    .fetch_add(expired as u64, Ordering::Relaxed);
             }
             if checked == 0 || expired * 100 / checked < EXPIRE_REPEAT_PERCENT {
                 break;

@@ -105,6 +105,11 @@ pub fn process<'a>(
         reject(srv, client, out, &msg, Some(cmd));
         return;
     }
+    // CLIENT PAUSE: hold the command (writes, or everything) until it ends.
+    if srv.pause.holds(may_write(client, cmd)) {
+        client.postponed = Some(argv.to_vec());
+        return;
+    }
     if client.multi.is_some() && !is_multi_control(cmd) {
         if cmd.has(NO_MULTI) {
             reject(
@@ -275,6 +280,21 @@ fn touch_watched(
             }
         }
     }
+}
+
+/// A command that writes or may replicate (EXEC: if any queued one does).
+fn may_write(client: &Client, cmd: &Command) -> bool {
+    let writes = |c: &Command| c.has(commands::WRITE) || c.has(commands::MAY_REPLICATE);
+    if cmd.name == "exec" {
+        return client.multi.as_ref().is_some_and(|m| {
+            m.queued.iter().any(|argv| {
+                commands::lookup(&argv[0])
+                    .and_then(|c| commands::resolve(c, argv).ok())
+                    .is_some_and(writes)
+            })
+        });
+    }
+    writes(cmd)
 }
 
 /// EXEC of a transaction with at least one command that may use memory.

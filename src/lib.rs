@@ -20,6 +20,7 @@ pub mod longdouble;
 pub mod memory;
 pub mod monitor;
 pub mod notify;
+pub mod pause;
 pub mod protocol;
 pub mod pubsub;
 pub mod server;

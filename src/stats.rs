@@ -77,6 +77,7 @@ impl Stats {
             a.store(0, Ordering::Relaxed);
         }
         self.errorstats.lock().clear();
+        crate::keyspace::EXPIRED_KEYS.store(0, Ordering::Relaxed);
         self.ops_samples.lock().clear();
     }
 }

@@ -393,3 +393,27 @@ pub fn monitor(ctx: &mut Ctx, out: &mut Out) {
     ctx.srv.monitors.add(ctx.client.id, tx);
     out.ok()
 }
+
+/// CLIENT PAUSE timeout [WRITE|ALL]
+pub fn client_pause(ctx: &mut Ctx, out: &mut Out) {
+    let Some(ms) = crate::util::parse_i64(ctx.arg(2)).filter(|v| *v >= 0) else {
+        return out.error("ERR timeout is not an integer or out of range");
+    };
+    let all = match ctx.argv.get(3) {
+        None => true,
+        Some(m) if m.eq_ignore_ascii_case(b"ALL") => true,
+        Some(m) if m.eq_ignore_ascii_case(b"WRITE") => false,
+        Some(_) => return out.error(error::SYNTAX),
+    };
+    if ctx.argv.len() > 4 {
+        return out.error(error::SYNTAX);
+    }
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(ms as u64);
+    ctx.srv.pause.pause(until, all);
+    out.ok()
+}
+
+pub fn client_unpause(ctx: &mut Ctx, out: &mut Out) {
+    ctx.srv.pause.unpause();
+    out.ok()
+}

@@ -135,7 +135,10 @@ fn render_section(ctx: &Ctx, section: &str, t: &mut String) {
             f!("maxclients:{}", hot.maxclients);
             f!("client_recent_max_input_buffer:0");
             f!("client_recent_max_output_buffer:0");
-            f!("blocked_clients:{}", srv.blocking.blocked_clients());
+            f!(
+                "blocked_clients:{}",
+                srv.blocking.blocked_clients() + srv.pause.postponed()
+            );
             f!("tracking_clients:0");
             f!("clients_in_timeout_table:0");
         }
@@ -292,7 +295,10 @@ fn render_section(ctx: &Ctx, section: &str, t: &mut String) {
             f!("sync_full:0");
             f!("sync_partial_ok:0");
             f!("sync_partial_err:0");
-            f!("expired_keys:{}", l(&s.expired_keys));
+            f!(
+                "expired_keys:{}",
+                crate::keyspace::EXPIRED_KEYS.load(Ordering::Relaxed)
+            );
             f!("expired_stale_perc:0.00");
             f!("expired_time_cap_reached_count:0");
             f!("expire_cycle_cpu_milliseconds:0");

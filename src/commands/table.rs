@@ -166,6 +166,8 @@ fn core() -> Vec<Command> {
                 c("client|no-evict", 3, "admin noscript loading stale", none, "connection", "7.0.0", "Set client eviction mode for the current connection", cn::client_no_evict),
                 c("client|reply", 3, "noscript loading stale", none, "connection", "3.2.0", "Instruct the server whether to reply to commands", cn::client_reply),
                 c("client|setinfo", 4, "noscript loading stale", none, "connection", "7.2.0", "Set client or connection specific info", cn::client_setinfo),
+                c("client|pause", -3, "admin noscript loading stale", none, "connection", "2.9.50", "Stop processing commands from clients for some time", cn::client_pause),
+                c("client|unpause", 2, "admin noscript loading stale", none, "connection", "6.2.0", "Resume processing of clients that were paused", cn::client_unpause),
                 c("client|help", 2, "loading stale", none, "connection", "5.0.0", "Show helpful text about the different subcommands", cn::client_help),
             ],
         ),

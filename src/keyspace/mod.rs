@@ -24,6 +24,13 @@ use std::sync::OnceLock;
 
 pub type Map = hashbrown::HashMap<Key, Entry>;
 
+/// Keys removed because they expired (INFO expired_keys).
+pub static EXPIRED_KEYS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// While clients are paused (CLIENT PAUSE), expired keys read as missing
+/// but are not deleted, so the dataset does not change.
+pub static EXPIRES_PAUSED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
 /// One key's value and metadata.
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -218,7 +225,11 @@ impl<'a> SlotGuard<'a> {
         }
         match self.table.map.get(key) {
             Some(e) if e.is_expired(now_ms) => {
+                if EXPIRES_PAUSED.load(Ordering::Relaxed) {
+                    return true;
+                }
                 self.remove(key);
+                EXPIRED_KEYS.fetch_add(1, Ordering::Relaxed);
                 crate::notify::record_expired(self.db, key);
                 true
             }
@@ -302,7 +313,7 @@ impl<'a> SlotGuard<'a> {
 
     /// Remove every expired key in this slot; returns how many.
     pub fn purge_expired(&mut self, now_ms: u64, max_checks: usize) -> (usize, usize) {
-        if self.table.volatile == 0 {
+        if self.table.volatile == 0 || EXPIRES_PAUSED.load(Ordering::Relaxed) {
             return (0, 0);
         }
         let mut checked = 0;
@@ -322,6 +333,7 @@ impl<'a> SlotGuard<'a> {
             self.remove(k);
             crate::notify::record_expired(self.db, k);
         }
+        EXPIRED_KEYS.fetch_add(dead.len() as u64, Ordering::Relaxed);
         (checked, dead.len())
     }
 
