@@ -54,4 +54,15 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 echo "== redis-cli: $(redis-cli --version)"
 echo "== redis-server: $(redis-server --version)"
 echo "== cargo test --workspace"
-exec cargo test --workspace --no-fail-fast "$@"
+log=$(mktemp)
+set +e
+cargo test --workspace --no-fail-fast "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line over every test binary (cargo's last lines are doc tests).
+passed=$(grep -oE '^test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
+failed=$(grep -oE '[0-9]+ failed;' "$log" | awk '{s += $1} END {print s + 0}')
+rm -f "$log"
+echo
+echo "$passed passed, $failed failed"
+exit "$status"
