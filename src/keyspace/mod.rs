@@ -22,7 +22,56 @@ use shoal_cluster::{key_hash_slot, SLOT_COUNT};
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::sync::OnceLock;
 
-pub type Map = hashbrown::HashMap<Key, Entry>;
+pub type Map = SlotMap;
+
+/// A slot's key → entry table: entries packed densely in one array with
+/// 4-byte bucket heads and chain links (`ScanTable`), instead of a
+/// hashbrown table whose 64-byte buckets sit half empty just past each
+/// power of two. Growth is in small steps so the array stays nearly full.
+#[derive(Default, Debug)]
+pub struct SlotMap {
+    table: crate::types::hash::ScanTable<(Key, Entry)>,
+}
+
+impl crate::types::hash::table::Keyed for (Key, Entry) {
+    fn key(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl SlotMap {
+    #[inline]
+    pub fn get(&self, key: &[u8]) -> Option<&Entry> {
+        self.table.find(key).map(|i| &self.table.items()[i].1)
+    }
+
+    #[inline]
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        let i = self.table.find(key)?;
+        Some(&mut self.table.item_mut(i).1)
+    }
+
+    /// Add a key that is not present.
+    pub fn insert(&mut self, key: Key, entry: Entry) {
+        self.table.push_new((key, entry));
+    }
+
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        self.table.remove(key).map(|(_, e)| e)
+    }
+
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&Key, &Entry)> {
+        self.table.items().iter().map(|(k, e)| (k, e))
+    }
+}
 
 /// Keys removed because they expired (INFO expired_keys).
 pub static EXPIRED_KEYS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

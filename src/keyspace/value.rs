@@ -223,3 +223,4 @@ mod tests {
         assert_eq!(std::mem::size_of::<StrVal>(), 24);
     }
 }
+

@@ -264,6 +264,15 @@ pub mod table {
             if n >= self.heads.len() {
                 self.rebucket(buckets_for(n + 1));
             }
+            // Grow in small steps rather than doubling, so the arrays stay
+            // nearly full: the keyspace has thousands of small slot tables
+            // and doubling left them about half empty. Large tables grow
+            // by a quarter to keep the copying amortised.
+            if self.items.len() == self.items.capacity() {
+                let extra = if n < 4096 { (n / 16).max(4) } else { n / 4 };
+                self.items.reserve_exact(extra);
+                self.links.reserve_exact(extra);
+            }
             let h = hash_of(item.key());
             let b = self.bucket(h);
             self.links.push(Link {
