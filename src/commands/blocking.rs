@@ -169,31 +169,17 @@ pub fn blmove(ctx: &mut Ctx, out: &mut Out) {
 }
 
 pub fn blmpop(ctx: &mut Ctx, out: &mut Out) {
-    let numkeys = match parse_i64(ctx.arg(2)) {
-        Some(n) if n > 0 => n as u64,
-        _ => return out.error("ERR numkeys should be greater than 0"),
+    let where_at = match mpop_where(ctx) {
+        Ok(w) => w,
+        Err(e) => return out.error(e),
     };
-    let where_at = numkeys.saturating_add(3);
-    if where_at >= ctx.argv.len() as u64 {
-        return out.error(error::SYNTAX);
-    }
-    let where_at = where_at as usize;
     let Some(end) = End::parse(ctx.arg(where_at)) else {
         return out.error(error::SYNTAX);
     };
-    let mut count = 1usize;
-    let mut i = where_at + 1;
-    while i < ctx.argv.len() {
-        if ctx.arg_is(i, "COUNT") && i + 1 < ctx.argv.len() && count == 1 && i == where_at + 1 {
-            match parse_i64(ctx.arg(i + 1)) {
-                Some(n) if n > 0 => count = n as usize,
-                _ => return out.error("ERR count should be greater than 0"),
-            }
-            i += 2;
-        } else {
-            return out.error(error::SYNTAX);
-        }
-    }
+    let count = match mpop_count(ctx, where_at) {
+        Ok(c) => c,
+        Err(e) => return out.error(e),
+    };
     serve_or_block(
         ctx,
         out,
@@ -202,6 +188,32 @@ pub fn blmpop(ctx: &mut Ctx, out: &mut Out) {
         true,
         move |ctx, out| super::list::mpop(ctx, out, 3..where_at, end, count),
     )
+}
+
+/// BLMPOP / BZMPOP: `timeout numkeys key... WHERE [COUNT n]` — the index
+/// of WHERE, after checking numkeys.
+fn mpop_where(ctx: &Ctx) -> Result<usize, &'static str> {
+    let numkeys = match parse_i64(ctx.arg(2)) {
+        Some(n) if n > 0 => n as u64,
+        _ => return Err("ERR numkeys should be greater than 0"),
+    };
+    let where_at = numkeys.saturating_add(3);
+    if where_at >= ctx.argv.len() as u64 {
+        return Err(error::SYNTAX);
+    }
+    Ok(where_at as usize)
+}
+
+/// The optional `COUNT n` right after WHERE (default 1).
+fn mpop_count(ctx: &Ctx, where_at: usize) -> Result<usize, &'static str> {
+    match ctx.argv.len() - where_at {
+        1 => Ok(1),
+        3 if ctx.arg_is(where_at + 1, "COUNT") => match parse_i64(ctx.arg(where_at + 2)) {
+            Some(n) if n > 0 => Ok(n as usize),
+            _ => Err("ERR count should be greater than 0"),
+        },
+        _ => Err(error::SYNTAX),
+    }
 }
 
 pub fn bzpopmin(ctx: &mut Ctx, out: &mut Out) {
@@ -219,15 +231,10 @@ pub fn bzpopmax(ctx: &mut Ctx, out: &mut Out) {
 }
 
 pub fn bzmpop(ctx: &mut Ctx, out: &mut Out) {
-    let numkeys = match parse_i64(ctx.arg(2)) {
-        Some(n) if n > 0 => n as u64,
-        _ => return out.error("ERR numkeys should be greater than 0"),
+    let where_at = match mpop_where(ctx) {
+        Ok(w) => w,
+        Err(e) => return out.error(e),
     };
-    let where_at = numkeys.saturating_add(3);
-    if where_at >= ctx.argv.len() as u64 {
-        return out.error(error::SYNTAX);
-    }
-    let where_at = where_at as usize;
     let max = if ctx.arg_is(where_at, "MIN") {
         false
     } else if ctx.arg_is(where_at, "MAX") {
@@ -235,19 +242,10 @@ pub fn bzmpop(ctx: &mut Ctx, out: &mut Out) {
     } else {
         return out.error(error::SYNTAX);
     };
-    let mut count = 1usize;
-    let mut i = where_at + 1;
-    while i < ctx.argv.len() {
-        if ctx.arg_is(i, "COUNT") && i + 1 < ctx.argv.len() && i == where_at + 1 {
-            match parse_i64(ctx.arg(i + 1)) {
-                Some(n) if n > 0 => count = n as usize,
-                _ => return out.error("ERR count should be greater than 0"),
-            }
-            i += 2;
-        } else {
-            return out.error(error::SYNTAX);
-        }
-    }
+    let count = match mpop_count(ctx, where_at) {
+        Ok(c) => c,
+        Err(e) => return out.error(e),
+    };
     serve_or_block(
         ctx,
         out,

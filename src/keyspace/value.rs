@@ -223,4 +223,3 @@ mod tests {
         assert_eq!(std::mem::size_of::<StrVal>(), 24);
     }
 }
-
