@@ -60,11 +60,6 @@ pub fn unknown_subcommand(container: &str, sub: &[u8]) -> String {
     )
 }
 
-/// The error for a command that refuses to run inside MULTI, etc.
-pub fn err(msg: impl std::fmt::Display) -> String {
-    format!("ERR {msg}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -308,15 +308,10 @@ pub fn copy(ctx: &mut Ctx, out: &mut Out) {
         };
         copy_into(guards.for_key(dst), dst, e, replace, now)
     } else {
-        // Different databases: lock in (database, slot) order.
-        let (first_src, s_slot, d_slot) = (
-            ctx.client.db < dst_db,
-            shoal_cluster::key_hash_slot(src),
-            shoal_cluster::key_hash_slot(dst),
-        );
-        let _ = (s_slot, d_slot);
+        // Different databases: lock in database order, so two COPYs in
+        // opposite directions cannot deadlock.
         let (mut gs, mut gd);
-        if first_src {
+        if ctx.client.db < dst_db {
             gs = src_db.lock_key(src);
             gd = target.lock_key(dst);
         } else {
