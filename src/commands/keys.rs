@@ -393,9 +393,10 @@ pub fn keys(ctx: &mut Ctx, out: &mut Out) {
     }
 }
 
-/// SCAN: the cursor is the next slot to visit; each call returns whole
-/// slots until COUNT keys were examined, so a full iteration returns every
-/// key that existed throughout it, whatever was added or removed meanwhile.
+/// SCAN: slot by slot, and inside a slot bucket by bucket with Redis's
+/// reverse-binary cursor, so a full iteration returns every key that
+/// existed throughout it even when tables grow or shrink meanwhile, and a
+/// huge slot (one hash tag) is returned over many calls.
 pub fn scan(ctx: &mut Ctx, out: &mut Out) {
     let Some(cursor) = std::str::from_utf8(ctx.arg(1))
         .ok()
@@ -425,44 +426,57 @@ pub fn scan(ctx: &mut Ctx, out: &mut Out) {
         i += 2;
     }
     let db = ctx.db();
-    let mut slot = cursor.min(SLOT_COUNT as u64) as usize;
+    let mut cursor = cursor;
     let mut examined = 0;
     let mut found: Vec<Vec<u8>> = Vec::new();
-    while slot < SLOT_COUNT && examined < count {
+    while examined < count {
+        let (slot, inner) = ((cursor & SLOT_MASK) as usize, cursor >> SLOT_BITS);
+        if slot >= SLOT_COUNT {
+            cursor = 0;
+            break;
+        }
+        let mut next_inner = 0;
         if let Some(mut g) = db.lock_existing_slot(slot as u16) {
             let mut expired = Vec::new();
-            for (k, e) in g.iter() {
+            next_inner = g.scan_step(inner, |k, e| {
                 examined += 1;
                 if e.is_expired(ctx.now_ms) {
-                    expired.push(k.clone());
-                    continue;
-                }
-                if pattern.is_some_and(|p| !glob_match(p, k, false)) {
-                    continue;
-                }
-                if type_filter
-                    .as_deref()
-                    .is_some_and(|t| t != e.value.type_name())
+                    expired.push(k.to_vec());
+                } else if pattern.is_none_or(|p| glob_match(p, k, false))
+                    && type_filter
+                        .as_deref()
+                        .is_none_or(|t| t == e.value.type_name())
                 {
-                    continue;
+                    found.push(k.to_vec());
                 }
-                found.push(k.to_vec());
-            }
+            });
             for k in expired {
-                g.remove(&k);
-                crate::notify::record_expired(db, &k);
+                g.expire_if_needed(&k, ctx.now_ms);
             }
         }
-        slot += 1;
+        cursor = if next_inner != 0 {
+            (next_inner << SLOT_BITS) | slot as u64
+        } else if slot + 1 < SLOT_COUNT {
+            (slot + 1) as u64
+        } else {
+            0
+        };
+        if cursor == 0 {
+            break;
+        }
     }
-    let next = if slot >= SLOT_COUNT { 0 } else { slot };
     out.array(2);
-    out.bulk(next.to_string().as_bytes());
+    out.bulk(cursor.to_string().as_bytes());
     out.array(found.len());
     for k in &found {
         out.bulk(k);
     }
 }
+
+/// SCAN cursors: the slot in the low 14 bits, the position inside the
+/// slot's table (a reverse-binary bucket cursor) above them.
+const SLOT_BITS: u32 = 14;
+const SLOT_MASK: u64 = (1 << SLOT_BITS) - 1;
 
 pub fn randomkey(ctx: &mut Ctx, out: &mut Out) {
     let db = ctx.db();

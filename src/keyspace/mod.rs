@@ -71,6 +71,11 @@ impl SlotMap {
     pub fn iter(&self) -> impl Iterator<Item = (&Key, &Entry)> {
         self.table.items().iter().map(|(k, e)| (k, e))
     }
+
+    /// One bucket of a reverse-binary SCAN; returns the next cursor (0: done).
+    pub fn scan_step<'s>(&'s self, cursor: u64, mut f: impl FnMut(&'s Key, &'s Entry)) -> u64 {
+        self.table.scan_step(cursor, |(k, e)| f(k, e))
+    }
 }
 
 /// Keys removed because they expired (INFO expired_keys).
@@ -353,6 +358,11 @@ impl<'a> SlotGuard<'a> {
 
     pub fn volatile(&self) -> usize {
         self.table.volatile
+    }
+
+    /// One SCAN step over this slot's table (see `SlotMap::scan_step`).
+    pub fn scan_step(&self, cursor: u64, f: impl FnMut(&Key, &Entry)) -> u64 {
+        self.table.map.scan_step(cursor, f)
     }
 
     /// Iterate the slot's entries (including not-yet-reclaimed expired ones).
