@@ -102,7 +102,6 @@ pub struct ClientInfo {
     /// When the output buffer first passed the soft limit (0: it is below).
     pub obuf_soft_since_ms: AtomicU64,
     pub kill_notify: Notify,
-    pub lib_name: Mutex<Option<String>>,
 }
 
 impl ClientInfo {

@@ -70,7 +70,6 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
         killed: AtomicBool::new(false),
         obuf_soft_since_ms: AtomicU64::new(0),
         kill_notify: Default::default(),
-        lib_name: Default::default(),
     });
     srv.clients.add(info.clone());
     let mut client = Client::new(info.clone(), hot.requirepass.is_none());

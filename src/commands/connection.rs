@@ -331,22 +331,6 @@ pub fn client_reply(ctx: &mut Ctx, out: &mut Out) {
     }
 }
 
-pub fn client_setinfo(ctx: &mut Ctx, out: &mut Out) {
-    let value = ctx.arg_str(3);
-    if ctx.arg_is(2, "LIB-NAME") || ctx.arg_is(2, "LIB-VER") {
-        if value.bytes().any(|b| !(b'!'..=b'~').contains(&b)) {
-            return out.error(&format!(
-                "ERR {} cannot contain spaces, newlines or special characters.",
-                ctx.arg_str(2)
-            ));
-        }
-        *ctx.client.info.lib_name.lock() = Some(value);
-        out.ok()
-    } else {
-        out.error(&format!("ERR Unrecognized option '{}'", ctx.arg_str(2)))
-    }
-}
-
 pub fn client_help(_ctx: &mut Ctx, out: &mut Out) {
     help_reply(
         out,

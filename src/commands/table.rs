@@ -90,7 +90,7 @@ fn categories(flags: u64, group: &str, extra: &[&'static str]) -> Vec<&'static s
     if flags & WRITE != 0 {
         v.push("write");
     }
-    if flags & READONLY != 0 && group != "server" && group != "connection" {
+    if flags & READONLY != 0 {
         v.push("read");
     }
     if flags & ADMIN != 0 {
@@ -109,11 +109,41 @@ fn categories(flags: u64, group: &str, extra: &[&'static str]) -> Vec<&'static s
             v.push(e);
         }
     }
+    // COMMAND INFO lists categories in the order of Redis's ACL category table.
+    const ORDER: &[&str] = &[
+        "keyspace",
+        "read",
+        "write",
+        "set",
+        "sortedset",
+        "list",
+        "hash",
+        "string",
+        "bitmap",
+        "hyperloglog",
+        "geo",
+        "stream",
+        "pubsub",
+        "admin",
+        "fast",
+        "slow",
+        "blocking",
+        "dangerous",
+        "connection",
+        "transaction",
+        "scripting",
+    ];
+    v.sort_by_key(|c| ORDER.iter().position(|o| o == c).unwrap_or(ORDER.len()));
     v
 }
 
 pub(super) fn with_subs(mut parent: Command, subs: Vec<Command>) -> Command {
     parent.flags |= CONTAINER;
+    // A pure container's own categories are just @slow (its subcommands
+    // carry the rest); COMMAND, which also runs bare, keeps its own.
+    if parent.arity != -1 {
+        parent.acl_categories = vec!["slow"];
+    }
     parent.subcommands = subs;
     parent
 }
@@ -165,7 +195,6 @@ fn core() -> Vec<Command> {
                 c("client|kill", -3, "admin noscript loading stale", none, "connection", "2.4.0", "Kill the connection of a client", cn::client_kill),
                 c("client|no-evict", 3, "admin noscript loading stale", none, "connection", "7.0.0", "Set client eviction mode for the current connection", cn::client_no_evict),
                 c("client|reply", 3, "noscript loading stale", none, "connection", "3.2.0", "Instruct the server whether to reply to commands", cn::client_reply),
-                c("client|setinfo", 4, "noscript loading stale", none, "connection", "7.2.0", "Set client or connection specific info", cn::client_setinfo),
                 c("client|pause", -3, "admin noscript loading stale", none, "connection", "2.9.50", "Stop processing commands from clients for some time", cn::client_pause),
                 c("client|unpause", 2, "admin noscript loading stale", none, "connection", "6.2.0", "Resume processing of clients that were paused", cn::client_unpause),
                 c("client|help", 2, "loading stale", none, "connection", "5.0.0", "Show helpful text about the different subcommands", cn::client_help),
@@ -307,15 +336,15 @@ fn core() -> Vec<Command> {
             ],
         ),
         with_subs(
-            c("command", -1, "loading stale", none, "server", "2.8.13", "Get array of Redis command details", it::command),
+            c("command", -1, "loading stale @connection", none, "server", "2.8.13", "Get array of Redis command details", it::command),
             vec![
-                c("command|count", 2, "loading stale", none, "server", "2.8.13", "Get total number of Redis commands", it::command_count),
-                c("command|info", -2, "loading stale", none, "server", "2.8.13", "Get array of specific Redis command details, or all when no argument is given.", it::command_info),
-                c("command|docs", -2, "loading stale", none, "server", "7.0.0", "Get array of specific Redis command documentation", it::command_docs),
-                c("command|getkeys", -3, "loading stale", none, "server", "2.8.13", "Extract keys given a full Redis command", it::command_getkeys),
-                c("command|getkeysandflags", -3, "loading stale", none, "server", "7.0.0", "Extract keys and access flags given a full Redis command", it::command_getkeysandflags),
-                c("command|list", -2, "loading stale", none, "server", "7.0.0", "Get an array of Redis command names", it::command_list),
-                c("command|help", 2, "loading stale", none, "server", "5.0.0", "Show helpful text about the different subcommands", it::command_help),
+                c("command|count", 2, "loading stale @connection", none, "server", "2.8.13", "Get total number of Redis commands", it::command_count),
+                c("command|info", -2, "loading stale @connection", none, "server", "2.8.13", "Get array of specific Redis command details, or all when no argument is given.", it::command_info),
+                c("command|docs", -2, "loading stale @connection", none, "server", "7.0.0", "Get array of specific Redis command documentation", it::command_docs),
+                c("command|getkeys", -3, "loading stale @connection", none, "server", "2.8.13", "Extract keys given a full Redis command", it::command_getkeys),
+                c("command|getkeysandflags", -3, "loading stale @connection", none, "server", "7.0.0", "Extract keys and access flags given a full Redis command", it::command_getkeysandflags),
+                c("command|list", -2, "loading stale @connection", none, "server", "7.0.0", "Get an array of Redis command names", it::command_list),
+                c("command|help", 2, "loading stale @connection", none, "server", "5.0.0", "Show helpful text about the different subcommands", it::command_help),
             ],
         ),
     ]
