@@ -191,6 +191,26 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
     (!v.is_nan()).then_some(v)
 }
 
+/// A SCAN-family cursor, parsed as Redis does with `strtoul`.
+pub fn parse_scan_cursor(s: &[u8]) -> Option<u64> {
+    if s.is_empty() {
+        return Some(0);
+    }
+    let (neg, digits) = match s[0] {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in digits {
+        v = v.checked_mul(10)?.checked_add((c - b'0') as u64)?;
+    }
+    Some(if neg { v.wrapping_neg() } else { v })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,6 +229,19 @@ mod tests {
         assert!(!glob_match(b"a\\*b", b"axb", false));
         let hostile = b"a*a*a*a*a*a*a*a*a*a*a*a*a*a*b";
         assert!(!glob_match(hostile, &[b'a'; 5000], false));
+    }
+
+    #[test]
+    fn scan_cursors_parse_like_strtoul() {
+        assert_eq!(parse_scan_cursor(b"0"), Some(0));
+        assert_eq!(parse_scan_cursor(b""), Some(0));
+        assert_eq!(parse_scan_cursor(b"+5"), Some(5));
+        assert_eq!(parse_scan_cursor(b"-1"), Some(u64::MAX));
+        assert_eq!(parse_scan_cursor(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_scan_cursor(b"18446744073709551616"), None);
+        assert_eq!(parse_scan_cursor(b" 1"), None);
+        assert_eq!(parse_scan_cursor(b"1x"), None);
+        assert_eq!(parse_scan_cursor(b"-"), None);
     }
 
     #[test]

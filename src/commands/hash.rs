@@ -595,26 +595,6 @@ pub fn hrandfield(ctx: &mut Ctx, out: &mut Out) {
     }
 }
 
-/// A SCAN-family cursor, parsed as Redis does with `strtoul`.
-pub(super) fn parse_cursor(s: &[u8]) -> Option<u64> {
-    if s.is_empty() {
-        return Some(0);
-    }
-    let (neg, digits) = match s[0] {
-        b'-' => (true, &s[1..]),
-        b'+' => (false, &s[1..]),
-        _ => (false, s),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let mut v: u64 = 0;
-    for &c in digits {
-        v = v.checked_mul(10)?.checked_add((c - b'0') as u64)?;
-    }
-    Some(if neg { v.wrapping_neg() } else { v })
-}
-
 /// HSCAN/SSCAN options: COUNT and MATCH (a "*" pattern matches all).
 pub(super) struct ScanOpts<'a> {
     pub count: usize,
@@ -659,7 +639,7 @@ pub(super) fn empty_scan(out: &mut Out) {
 }
 
 pub fn hscan(ctx: &mut Ctx, out: &mut Out) {
-    let Some(mut cursor) = parse_cursor(ctx.arg(2)) else {
+    let Some(mut cursor) = crate::util::parse_scan_cursor(ctx.arg(2)) else {
         return out.error(INVALID_CURSOR);
     };
     let key = ctx.arg(1);
@@ -703,19 +683,6 @@ pub fn hscan(ctx: &mut Ctx, out: &mut Out) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cursors_parse_like_strtoul() {
-        assert_eq!(parse_cursor(b"0"), Some(0));
-        assert_eq!(parse_cursor(b""), Some(0));
-        assert_eq!(parse_cursor(b"+5"), Some(5));
-        assert_eq!(parse_cursor(b"-1"), Some(u64::MAX));
-        assert_eq!(parse_cursor(b"18446744073709551615"), Some(u64::MAX));
-        assert_eq!(parse_cursor(b"18446744073709551616"), None);
-        assert_eq!(parse_cursor(b" 1"), None);
-        assert_eq!(parse_cursor(b"1x"), None);
-        assert_eq!(parse_cursor(b"-"), None);
-    }
 
     #[test]
     fn distinct_samples() {

@@ -1,7 +1,7 @@
 //! Set commands: SADD/SREM and membership, random picks (SRANDMEMBER,
 //! SPOP), SMOVE, the SINTER/SUNION/SDIFF families and SSCAN.
 
-use super::hash::{empty_scan, parse_cursor, parse_scan_opts, sample_distinct};
+use super::hash::{empty_scan, parse_scan_opts, sample_distinct};
 use super::table::{c, c_with_keys};
 use super::{Command, Ctx, KeySpec};
 use crate::error;
@@ -782,7 +782,7 @@ pub fn sdiffstore(ctx: &mut Ctx, out: &mut Out) {
 }
 
 pub fn sscan(ctx: &mut Ctx, out: &mut Out) {
-    let Some(mut cursor) = parse_cursor(ctx.arg(2)) else {
+    let Some(mut cursor) = crate::util::parse_scan_cursor(ctx.arg(2)) else {
         return out.error("ERR invalid cursor");
     };
     let key = ctx.arg(1);

@@ -320,7 +320,7 @@ pub fn zrandmember(ctx: &mut Ctx, out: &mut Out) {
 }
 
 pub fn zscan(ctx: &mut Ctx, out: &mut Out) {
-    let Some(cursor) = parse_cursor(ctx.arg(2)) else {
+    let Some(cursor) = crate::util::parse_scan_cursor(ctx.arg(2)) else {
         return out.error("ERR invalid cursor");
     };
     let key = ctx.arg(1);
@@ -360,41 +360,5 @@ pub fn zscan(ctx: &mut Ctx, out: &mut Out) {
     for (s, m) in &found {
         out.bulk(m);
         out.bulk(format_double(*s).as_bytes());
-    }
-}
-
-/// A SCAN cursor as Redis reads it with strtoul: optional sign (a minus
-/// wraps), decimal digits, nothing else; "" is 0.
-fn parse_cursor(arg: &[u8]) -> Option<u64> {
-    if arg.is_empty() {
-        return Some(0);
-    }
-    let (neg, digits) = match arg[0] {
-        b'-' => (true, &arg[1..]),
-        b'+' => (false, &arg[1..]),
-        _ => (false, arg),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let v: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
-    Some(if neg { v.wrapping_neg() } else { v })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_parse_like_strtoul() {
-        assert_eq!(parse_cursor(b"0"), Some(0));
-        assert_eq!(parse_cursor(b""), Some(0));
-        assert_eq!(parse_cursor(b"+7"), Some(7));
-        assert_eq!(parse_cursor(b"-1"), Some(u64::MAX));
-        assert_eq!(parse_cursor(b"18446744073709551615"), Some(u64::MAX));
-        assert_eq!(parse_cursor(b"18446744073709551616"), None);
-        assert_eq!(parse_cursor(b" 1"), None);
-        assert_eq!(parse_cursor(b"1x"), None);
-        assert_eq!(parse_cursor(b"-"), None);
     }
 }

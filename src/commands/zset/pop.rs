@@ -126,6 +126,46 @@ pub(crate) fn mpop_from(
     max: bool,
     count: usize,
 ) -> bool {
+    pop_first_nonempty(ctx, out, keys, max, count, |out, key, items| {
+        out.array(2);
+        out.bulk(key);
+        out.array(items.len());
+        for (s, m) in items {
+            out.array(2);
+            out.bulk(m);
+            out.double(*s);
+        }
+    })
+}
+
+/// The BZPOPMIN / BZPOPMAX step: pop one element from the first non-empty
+/// sorted set among argv[keys], replying `[key, member, score]`.
+pub(crate) fn pop_one_from(
+    ctx: &mut Ctx,
+    out: &mut Out,
+    keys: std::ops::Range<usize>,
+    max: bool,
+) -> bool {
+    pop_first_nonempty(ctx, out, keys, max, 1, |out, key, items| {
+        let (s, m) = &items[0];
+        out.array(3);
+        out.bulk(key);
+        out.bulk(m);
+        out.double(*s);
+    })
+}
+
+/// Pop up to `count` from the first non-empty sorted set among argv[keys]
+/// and let `reply` shape the answer; WRONGTYPE on the first key of another
+/// type. Returns false, having written nothing, when all are empty.
+fn pop_first_nonempty(
+    ctx: &mut Ctx,
+    out: &mut Out,
+    keys: std::ops::Range<usize>,
+    max: bool,
+    count: usize,
+    reply: impl FnOnce(&mut Out, &[u8], &[(f64, Elem)]),
+) -> bool {
     let keys = &ctx.argv[keys];
     let now = ctx.now_ms;
     let mut guards = ctx.db().lock_keys(keys.iter().map(|k| &k[..]));
@@ -141,49 +181,7 @@ pub(crate) fn mpop_from(
         }
         let items = pop(ctx, g, key, now, max, count);
         ctx.dirty += items.len() as u64;
-        out.array(2);
-        out.bulk(key);
-        out.array(items.len());
-        for (s, m) in &items {
-            out.array(2);
-            out.bulk(m);
-            out.double(*s);
-        }
-        return true;
-    }
-    false
-}
-
-/// The BZPOPMIN / BZPOPMAX step: pop one element from the first non-empty
-/// sorted set among argv[keys], replying `[key, member, score]`.
-pub(crate) fn pop_one_from(
-    ctx: &mut Ctx,
-    out: &mut Out,
-    keys: std::ops::Range<usize>,
-    max: bool,
-) -> bool {
-    let keys = &ctx.argv[keys];
-    let now = ctx.now_ms;
-    let mut guards = ctx.db().lock_keys(keys.iter().map(|k| &k[..]));
-    for key in keys {
-        let g = guards.for_key(key);
-        match get_zset(g, key, now) {
-            Err(()) => {
-                out.error(error::WRONGTYPE);
-                return true;
-            }
-            Ok(None) => continue,
-            Ok(Some(_)) => {}
-        }
-        let items = pop(ctx, g, key, now, max, 1);
-        let Some((s, m)) = items.first() else {
-            continue;
-        };
-        ctx.dirty += 1;
-        out.array(3);
-        out.bulk(key);
-        out.bulk(m);
-        out.double(*s);
+        reply(out, key, &items);
         return true;
     }
     false
