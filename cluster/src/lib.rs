@@ -6,6 +6,7 @@
 //! state machine driven by `handle_*` inputs and drained through `poll_*`.
 
 pub mod msg;
+pub mod nodes_conf;
 pub mod slot;
 
 pub use slot::{key_hash_slot, SLOT_COUNT};
