@@ -6,7 +6,7 @@
 use crate::msg::NodeName;
 
 /// One node's line.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeLine {
     pub name: NodeName,
     /// Announced IP (may be empty when the address is unknown: `:0@0`).
