@@ -5,6 +5,7 @@
 //! lands) the node table, epochs, failure detection and elections as a pure
 //! state machine driven by `handle_*` inputs and drained through `poll_*`.
 
+pub mod bus;
 pub mod msg;
 pub mod nodes_conf;
 pub mod slot;

@@ -32,7 +32,13 @@ pub mod mflags {
     /// Give ACK even if the master is up (FORCE failover).
     pub const FORCEACK: u8 = 2;
     /// Sender is a replica of a master that has no other slots-serving replica.
+    /// Not a Redis 7.0 flag: on the wire bit 2 is EXT_DATA (below), so a
+    /// Redis peer reads it as "extensions follow".
     pub const ALL_SLOTS_REPLICA_MIGRATION: u8 = 4;
+    /// The PING/PONG/MEET carries ping extensions (CLUSTERMSG_FLAG0_EXT_DATA).
+    /// The codec sets it when the body has extensions and reads extensions
+    /// only when it is set.
+    pub const EXT_DATA: u8 = 4;
 }
 
 /// Message type codes (CLUSTERMSG_TYPE_*).
@@ -160,10 +166,16 @@ pub struct Gossip {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PingExt {
     Hostname(Vec<u8>),
-    ForgottenNode { name: NodeName, ttl_s: u64 },
+    ForgottenNode {
+        name: NodeName,
+        ttl_s: u64,
+    },
     ShardId([u8; NODE_NAME_LEN]),
     /// A type we do not know: kept so it can be skipped, never interpreted.
-    Unknown { kind: u16, data: Vec<u8> },
+    Unknown {
+        kind: u16,
+        data: Vec<u8>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
