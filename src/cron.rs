@@ -30,10 +30,17 @@ pub async fn run(srv: Arc<Server>) {
 fn active_expire(srv: &Server) {
     let ks = &srv.keyspace;
     let _gate = ks.gate.read();
+    // A snapshot in progress sees expired keys as they were; they are
+    // reclaimed once it ends.
+    if crate::snapshot::active() {
+        return;
+    }
     for db in 0..ks.db_count() {
         for _ in 0..EXPIRE_ROUNDS_MAX {
+            let hold = crate::propagate::hold(srv);
             let (checked, expired) =
                 ks.active_expire_db(db, crate::util::now_ms(), EXPIRE_CHECKS_PER_CYCLE);
+            drop(hold);
             if expired > 0 {
                 crate::notify::flush(srv, crate::notify::flags());
             }

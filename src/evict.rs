@@ -153,8 +153,16 @@ fn evict_one(srv: &Server, policy: &str, samples: usize, rng: &mut impl Rng) -> 
     let Some((db, key, _)) = best else {
         return false;
     };
+    crate::snapshot::before_slot_change(srv, db, shoal_cluster::key_hash_slot(&key));
     let removed = ks.db(db).lock_key(&key).remove(&key).is_some();
     if removed {
+        crate::propagate::command(
+            db,
+            vec![
+                bytes::Bytes::from_static(b"DEL"),
+                bytes::Bytes::copy_from_slice(&key),
+            ],
+        );
         srv.watches.touch(db, &key);
         crate::notify::notify_db(
             srv,

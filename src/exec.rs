@@ -78,14 +78,15 @@ pub fn process<'a>(
     // maxmemory: make room (or refuse) before a command that may grow memory.
     // Inside MULTI a refused command flags the transaction, as in Redis.
     if hot.maxmemory > 0 && (cmd.has(commands::DENYOOM) || is_exec_with_denyoom(client, cmd)) {
-        if crate::evict::make_room(
+        let hold = crate::propagate::hold(srv);
+        let room = crate::evict::make_room(
             srv,
             hot.maxmemory,
             &hot.maxmemory_policy,
             hot.maxmemory_samples,
-        )
-        .is_err()
-        {
+        );
+        drop(hold);
+        if room.is_err() {
             if cmd.name == "exec" {
                 client.multi = None;
                 srv.watches.unwatch_all(&mut client.watch);
@@ -163,6 +164,16 @@ pub fn call(
         .info
         .last_cmd
         .store(cmd as *const Command as *mut Command, Ordering::Relaxed);
+    let is_exec = cmd.name == "exec";
+    let hold = if cmd.has(commands::WRITE | commands::MAY_REPLICATE) || is_exec {
+        crate::propagate::hold(srv)
+    } else {
+        None
+    };
+    let prop_mark = crate::propagate::mark();
+    if crate::snapshot::active() && cmd.has(commands::WRITE) {
+        crate::snapshot::before_write(srv, client.db, cmd, argv);
+    }
     let mut ctx = Ctx {
         srv,
         client,
@@ -172,10 +183,19 @@ pub fn call(
         dirty: 0,
         hot,
         modified: None,
+        propagate: None,
     };
     (cmd.handler)(&mut ctx, out);
     let dirty = ctx.dirty;
     let modified = ctx.modified.take();
+    let propagate = ctx.propagate.take();
+    if crate::propagate::held() {
+        if is_exec {
+            crate::propagate::wrap_transaction(prop_mark);
+        } else if dirty > 0 {
+            crate::propagate::command(client.db, propagate.unwrap_or_else(|| argv.to_vec()));
+        }
+    }
     if hot.notify_keyspace_events != 0 {
         // Keys the command found expired or created ("expired"/"new").
         crate::notify::flush(srv, hot.notify_keyspace_events);
@@ -212,6 +232,7 @@ pub fn call(
             commands::blocking::serve_keys(srv, hot, client.db, keys);
         }
     }
+    drop(hold);
     if hot.slowlog_log_slower_than_us >= 0
         && elapsed_us >= hot.slowlog_log_slower_than_us as u64
         && !cmd.has(commands::SKIP_SLOWLOG)

@@ -32,6 +32,10 @@ pub struct Server {
     pub pubsub: crate::pubsub::PubSub,
     pub blocking: crate::blocking::Blocking,
     pub pause: crate::pause::Pause,
+    /// The propagation point (AOF, replication).
+    pub prop: crate::propagate::Propagator,
+    /// The point-in-time snapshot in progress (BGSAVE, AOF rewrite, full sync).
+    pub snapshots: crate::snapshot::Snapshots,
     pub slowlog: Mutex<SlowLog>,
     pub latency: Mutex<LatencyMonitor>,
     pub started: Instant,
@@ -72,6 +76,8 @@ impl Server {
             pubsub: Default::default(),
             blocking: Default::default(),
             pause: Default::default(),
+            prop: Default::default(),
+            snapshots: Default::default(),
             slowlog: Mutex::new(SlowLog::default()),
             latency: Mutex::new(LatencyMonitor::default()),
             started: Instant::now(),

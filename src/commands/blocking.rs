@@ -89,6 +89,7 @@ fn pop_first(ctx: &mut Ctx, out: &mut Out, keys: std::ops::Range<usize>, end: En
         out.bulk(key);
         out.bulk(&v);
         ctx.dirty += 1;
+        ctx.propagate_as(&[end.pop_command(), key]);
         super::list::notify_popped(ctx, key, end, empty);
         return true;
     }
@@ -279,6 +280,9 @@ pub fn serve_keys(srv: &Server, hot: &crate::config::Hot, db: usize, keys: Vec<B
             let Some(cmd) = super::lookup(&w.argv[0]) else {
                 continue;
             };
+            if crate::snapshot::active() {
+                crate::snapshot::before_write(srv, w.db, cmd, &w.argv);
+            }
             let mut ctx = Ctx {
                 srv,
                 client: &mut client,
@@ -288,9 +292,14 @@ pub fn serve_keys(srv: &Server, hot: &crate::config::Hot, db: usize, keys: Vec<B
                 dirty: 0,
                 hot,
                 modified: None,
+                propagate: None,
             };
             (cmd.handler)(&mut ctx, &mut out);
             let dirty = ctx.dirty;
+            if dirty > 0 {
+                let argv = ctx.propagate.take().unwrap_or_else(|| w.argv.clone());
+                crate::propagate::command(w.db, argv);
+            }
             if hot.notify_keyspace_events != 0 {
                 crate::notify::flush(srv, hot.notify_keyspace_events);
             }

@@ -503,6 +503,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx, out: &mut Out) {
     let text = sum.to_human();
     h.set(field, text.as_bytes(), lim);
     ctx.dirty += 1;
+    ctx.propagate_as(&[b"HSET", key, field, text.as_bytes()]);
     out.bulk(text.as_bytes());
     notify(ctx, NOTIFY_HASH, "hincrbyfloat", key);
 }

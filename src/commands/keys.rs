@@ -142,11 +142,14 @@ fn expire_generic(ctx: &mut Ctx, out: &mut Out, unit_ms: i64, absolute: bool) {
     if !allowed {
         return out.int(0);
     }
+    let mut n = itoa::Buffer::new();
     let event = if when <= ctx.now_ms as i64 {
         g.remove(key);
+        ctx.propagate_as(&[b"DEL", key]);
         "del"
     } else {
         g.set_expire(key, when as u64);
+        ctx.propagate_as(&[b"PEXPIREAT", key, n.format(when).as_bytes()]);
         "expire"
     };
     ctx.dirty += 1;

@@ -642,6 +642,8 @@ pub(crate) fn move_elem(ctx: &mut Ctx, out: &mut Out, from: End, to: End) -> boo
         deleted = empty;
     }
     ctx.dirty += 1;
+    // BLMOVE / BRPOPLPUSH replay as their non-blocking form.
+    ctx.propagate_as(&[b"LMOVE", src, dst, from.word(), to.word()]);
     notify(ctx, NOTIFY_LIST, push_event(to), dst);
     notify_popped(ctx, src, from, deleted);
     true
@@ -723,6 +725,8 @@ pub(crate) fn mpop(
         out.bulk(key);
         reply_elems(out, popped.iter());
         ctx.dirty += popped.len() as u64;
+        let mut n = itoa::Buffer::new();
+        ctx.propagate_as(&[end.pop_command(), key, n.format(popped.len()).as_bytes()]);
         notify_popped(ctx, key, end, empty);
         return true;
     }

@@ -348,9 +348,17 @@ pub struct Ctx<'a> {
     /// its destination as it was). None: every key position. WATCH and
     /// blocked clients are signalled for these.
     pub modified: Option<Vec<Bytes>>,
+    /// What to propagate instead of `argv` (a deterministic form), when
+    /// the command changed something. See `crate::propagate`.
+    pub propagate: Option<Vec<Bytes>>,
 }
 
 impl<'a> Ctx<'a> {
+    /// Propagate `parts` (a deterministic equivalent) instead of `argv`.
+    pub fn propagate_as(&mut self, parts: &[&[u8]]) {
+        self.propagate = Some(parts.iter().map(|p| Bytes::copy_from_slice(p)).collect());
+    }
+
     /// The client's selected database.
     #[inline]
     pub fn db(&self) -> &'a Db {

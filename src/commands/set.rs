@@ -449,6 +449,13 @@ pub fn spop(ctx: &mut Ctx, out: &mut Out) {
         None => {
             let i = rand::thread_rng().gen_range(0..size);
             bulk_member(out, s, i);
+            // The pick is random: propagate which member went.
+            let member = s.with_member_at(i, Bytes::copy_from_slice);
+            ctx.propagate = Some(vec![
+                Bytes::from_static(b"SREM"),
+                Bytes::copy_from_slice(key),
+                member,
+            ]);
             s.remove_at(i);
             ctx.dirty += 1;
         }
@@ -458,6 +465,7 @@ pub fn spop(ctx: &mut Ctx, out: &mut Out) {
             s.for_each(|m| out.bulk(m));
             g.remove(key);
             ctx.dirty += size as u64;
+            ctx.propagate_as(&[b"DEL", key]);
             notify(ctx, NOTIFY_SET, "spop", key);
             notify(ctx, NOTIFY_GENERIC, "del", key);
             return;
@@ -468,10 +476,15 @@ pub fn spop(ctx: &mut Ctx, out: &mut Out) {
                 .map(|i| s.with_member_at(i, |m| Elem::from(m)))
                 .collect();
             out.set(picked.len());
+            let mut srem = Vec::with_capacity(picked.len() + 2);
+            srem.push(Bytes::from_static(b"SREM"));
+            srem.push(Bytes::copy_from_slice(key));
             for m in &picked {
                 out.bulk(m);
                 s.remove(m);
+                srem.push(Bytes::copy_from_slice(m));
             }
+            ctx.propagate = Some(srem);
             ctx.dirty += n;
             // When few members remain Redis builds a new set from them, so
             // a hashtable of integers comes back as an intset.

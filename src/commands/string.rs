@@ -165,6 +165,11 @@ pub fn set(ctx: &mut Ctx, out: &mut Out) {
     }
     g.insert(key, entry, opts.expiry == Expiry::KeepTtl);
     ctx.dirty += 1;
+    if let Expiry::At(at) = opts.expiry {
+        // A relative expiry would restart on replay: propagate the instant.
+        let mut n = itoa::Buffer::new();
+        ctx.propagate_as(&[b"SET", key, ctx.arg(2), b"PXAT", n.format(at).as_bytes()]);
+    }
     if opts.get {
         reply_old(out, old)
     } else {
@@ -211,6 +216,8 @@ fn set_with_expire(ctx: &mut Ctx, out: &mut Out, unit_ms: i64) {
     let key = ctx.arg(1);
     let mut g = ctx.db().lock_key(key);
     store(ctx, &mut g, key, StrVal::from_bytes(ctx.arg(3)), at);
+    let mut n = itoa::Buffer::new();
+    ctx.propagate_as(&[b"SET", key, ctx.arg(3), b"PXAT", n.format(at).as_bytes()]);
     out.ok();
     notify(ctx, NOTIFY_STRING, "set", key);
     notify(ctx, NOTIFY_GENERIC, "expire", key);
@@ -297,17 +304,21 @@ pub fn getex(ctx: &mut Ctx, out: &mut Out) {
         Expiry::At(at) if at <= ctx.now_ms => {
             g.remove(key);
             ctx.dirty += 1;
+            ctx.propagate_as(&[b"DEL", key]);
             notify(ctx, NOTIFY_GENERIC, "del", key);
         }
         Expiry::At(at) => {
             g.set_expire(key, at);
             ctx.dirty += 1;
+            let mut n = itoa::Buffer::new();
+            ctx.propagate_as(&[b"PEXPIREAT", key, n.format(at).as_bytes()]);
             notify(ctx, NOTIFY_GENERIC, "expire", key);
         }
         Expiry::Persist => {
             if g.peek(key).is_some_and(|e| e.expire_at_ms != 0) {
                 g.set_expire(key, 0);
                 ctx.dirty += 1;
+                ctx.propagate_as(&[b"PERSIST", key]);
                 notify(ctx, NOTIFY_GENERIC, "persist", key);
             }
         }
@@ -597,6 +608,8 @@ pub fn incrbyfloat(ctx: &mut Ctx, out: &mut Out) {
         ),
     }
     ctx.dirty += 1;
+    // The sum depends on the float arithmetic: replay the result.
+    ctx.propagate_as(&[b"SET", key, text.as_bytes(), b"KEEPTTL"]);
     out.bulk(text.as_bytes());
     notify(ctx, NOTIFY_STRING, "incrbyfloat", key);
 }

@@ -279,10 +279,12 @@ impl<'a> SlotGuard<'a> {
         }
         match self.table.map.get(key) {
             Some(e) if e.is_expired(now_ms) => {
-                if EXPIRES_PAUSED.load(Ordering::Relaxed) {
+                if EXPIRES_PAUSED.load(Ordering::Relaxed) || !crate::propagate::may_delete_expired()
+                {
                     return true;
                 }
                 self.remove(key);
+                crate::propagate::deleted_key(self.db, key);
                 EXPIRED_KEYS.fetch_add(1, Ordering::Relaxed);
                 crate::notify::record_expired(self.db, key);
                 true
@@ -296,7 +298,9 @@ impl<'a> SlotGuard<'a> {
         let table = &mut *self.table;
         match table.map.get_mut(key) {
             Some(old) => {
-                if keep_ttl {
+                // An expired entry left in place (see `expire_if_needed`)
+                // is replaced as if it were gone.
+                if keep_ttl && !old.is_expired(crate::util::now_ms()) {
                     entry.expire_at_ms = old.expire_at_ms;
                 }
                 adjust_volatile(
@@ -372,7 +376,10 @@ impl<'a> SlotGuard<'a> {
 
     /// Remove every expired key in this slot; returns how many.
     pub fn purge_expired(&mut self, now_ms: u64, max_checks: usize) -> (usize, usize) {
-        if self.table.volatile == 0 || EXPIRES_PAUSED.load(Ordering::Relaxed) {
+        if self.table.volatile == 0
+            || EXPIRES_PAUSED.load(Ordering::Relaxed)
+            || !crate::propagate::may_delete_expired()
+        {
             return (0, 0);
         }
         let mut checked = 0;
@@ -390,6 +397,7 @@ impl<'a> SlotGuard<'a> {
         }
         for k in &dead {
             self.remove(k);
+            crate::propagate::deleted_key(self.db, k);
             crate::notify::record_expired(self.db, k);
         }
         EXPIRED_KEYS.fetch_add(dead.len() as u64, Ordering::Relaxed);

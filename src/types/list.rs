@@ -16,6 +16,21 @@ pub enum End {
 }
 
 impl End {
+    /// The non-blocking pop for this end, as propagated for blocking pops.
+    pub fn pop_command(self) -> &'static [u8] {
+        match self {
+            End::Left => b"LPOP",
+            End::Right => b"RPOP",
+        }
+    }
+
+    pub fn word(self) -> &'static [u8] {
+        match self {
+            End::Left => b"LEFT",
+            End::Right => b"RIGHT",
+        }
+    }
+
     /// `LEFT` / `RIGHT`, case-insensitively.
     pub fn parse(arg: &[u8]) -> Option<End> {
         if arg.eq_ignore_ascii_case(b"left") {

@@ -181,6 +181,9 @@ fn pop_first_nonempty(
         }
         let items = pop(ctx, g, key, now, max, count);
         ctx.dirty += items.len() as u64;
+        let mut n = itoa::Buffer::new();
+        let name: &[u8] = if max { b"ZPOPMAX" } else { b"ZPOPMIN" };
+        ctx.propagate_as(&[name, key, n.format(items.len()).as_bytes()]);
         reply(out, key, &items);
         return true;
     }

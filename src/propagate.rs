@@ -1,0 +1,303 @@
+//! The propagation point: every change to the keyspace, in execution order,
+//! as one stream of RESP commands for the AOF and (later) the replication
+//! backlog. Redis's `propagate()` / `alsoPropagate()`.
+//!
+//! Commands run in parallel on several threads, so order needs a lock: while
+//! any consumer exists (`ACTIVE`), a command that may write holds the
+//! propagation lock for its whole execution ([`hold`]); reads never take it.
+//! What a command propagates is collected in a per-thread queue while it
+//! runs — keys it found expired (as DEL, before the command), then the
+//! command itself, made deterministic where needed (relative expiries become
+//! absolute, SPOP becomes SREM, blocked pops their non-blocking form) — and
+//! appended to the stream when the hold ends, still under the lock. Nested
+//! executions (EXEC's queued commands, clients served after a push) add to
+//! the same queue.
+//!
+//! Reads that meet an expired key while propagation is active leave it in
+//! place (it reads as missing): deleting it without the lock could order its
+//! DEL after a newer write of the same key. Writes and the expire cycle,
+//! which hold the lock, delete and propagate.
+
+use crate::keyspace::Db;
+use crate::server::Server;
+use bytes::Bytes;
+use parking_lot::{Mutex, MutexGuard};
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// Whether any consumer of the stream exists.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+/// Where the stream goes: the AOF writer, the replication backlog.
+pub trait Sink: Send {
+    /// `bytes` were propagated; `end_offset` is the stream offset after them.
+    fn append(&mut self, bytes: &[u8], end_offset: u64);
+}
+
+/// The shared end of the stream.
+pub struct Propagator {
+    state: Mutex<State>,
+    /// The stream offset (Redis's master_repl_offset), readable without the lock.
+    offset: AtomicU64,
+}
+
+struct State {
+    offset: u64,
+    /// The database the stream last SELECTed; None forces a SELECT.
+    selected: Option<usize>,
+    sinks: Vec<(&'static str, Box<dyn Sink>)>,
+    scratch: Vec<u8>,
+}
+
+impl Default for Propagator {
+    fn default() -> Self {
+        Propagator {
+            state: Mutex::new(State {
+                offset: 0,
+                selected: None,
+                sinks: Vec::new(),
+                scratch: Vec::new(),
+            }),
+            offset: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Propagator {
+    /// Add a consumer under `name` (replacing one of that name). The caller
+    /// holds the keyspace gate exclusively, so no command is half-run.
+    pub fn add_sink(&self, name: &'static str, sink: Box<dyn Sink>) {
+        let mut st = self.state.lock();
+        st.sinks.retain(|(n, _)| *n != name);
+        st.sinks.push((name, sink));
+        // A new consumer starts from a state that has no SELECT yet.
+        st.selected = None;
+        ACTIVE.store(true, Ordering::SeqCst);
+    }
+
+    pub fn remove_sink(&self, name: &str) {
+        let mut st = self.state.lock();
+        st.sinks.retain(|(n, _)| *n != name);
+        if st.sinks.is_empty() {
+            ACTIVE.store(false, Ordering::SeqCst);
+        }
+    }
+
+    pub fn offset(&self) -> u64 {
+        self.offset.load(Ordering::Acquire)
+    }
+
+    /// Set the offset (loading a replication offset from an RDB's aux
+    /// fields, or a replica adopting its master's).
+    pub fn set_offset(&self, offset: u64) {
+        let mut st = self.state.lock();
+        st.offset = offset;
+        self.offset.store(offset, Ordering::Release);
+    }
+
+    /// Forget the SELECTed database so the next record SELECTs again (a
+    /// new AOF file, a new replica).
+    pub fn reset_selected(&self) {
+        self.state.lock().selected = None;
+    }
+}
+
+/// True while any consumer of the stream exists.
+#[inline]
+pub fn active() -> bool {
+    ACTIVE.load(Ordering::Relaxed)
+}
+
+/// A command's database, by number or (from the keyspace layer) by address.
+#[derive(Clone, Copy)]
+enum DbRef {
+    None,
+    Index(usize),
+    Addr(usize),
+}
+
+struct Record {
+    db: DbRef,
+    argv: Vec<Bytes>,
+}
+
+thread_local! {
+    static HELD: Cell<bool> = const { Cell::new(false) };
+    static PENDING: RefCell<Vec<Record>> = const { RefCell::new(Vec::new()) };
+    /// The stream offset after this thread's last propagated bytes
+    /// (what an `appendfsync always` reply waits for).
+    static LAST_OFFSET: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Holding the propagation lock; appends the queued records on drop.
+pub struct Hold<'a> {
+    srv: &'a Server,
+    guard: Option<MutexGuard<'a, State>>,
+}
+
+/// Take the propagation lock for a command that may write, unless
+/// propagation is off or this thread already holds it (nested execution).
+#[inline]
+pub fn hold(srv: &Server) -> Option<Hold<'_>> {
+    if !active() || HELD.with(|h| h.get()) {
+        return None;
+    }
+    let guard = srv.prop.state.lock();
+    HELD.with(|h| h.set(true));
+    Some(Hold {
+        srv,
+        guard: Some(guard),
+    })
+}
+
+impl Drop for Hold<'_> {
+    fn drop(&mut self) {
+        let Some(mut st) = self.guard.take() else {
+            return;
+        };
+        let records = PENDING.with(|q| std::mem::take(&mut *q.borrow_mut()));
+        if !records.is_empty() {
+            append_records(self.srv, &mut st, &records);
+            LAST_OFFSET.with(|o| o.set(st.offset));
+        }
+        // Keep the queue's allocation.
+        PENDING.with(|q| {
+            let mut q = q.borrow_mut();
+            if q.is_empty() {
+                let mut v = records;
+                v.clear();
+                *q = v;
+            }
+        });
+        HELD.with(|h| h.set(false));
+    }
+}
+
+/// Whether this thread holds the lock (records are being collected).
+#[inline]
+pub fn held() -> bool {
+    HELD.with(|h| h.get())
+}
+
+/// May the keyspace delete an expired key now? Only where the deletion
+/// can be propagated in order (or nobody listens), and not while a
+/// snapshot is being taken (the key then reads as missing and is
+/// overwritten or reclaimed later).
+#[inline]
+pub fn may_delete_expired() -> bool {
+    (!active() || held()) && !crate::snapshot::active()
+}
+
+/// Queue `argv` as run in database `db`.
+pub fn command(db: usize, argv: Vec<Bytes>) {
+    if held() {
+        PENDING.with(|q| {
+            q.borrow_mut().push(Record {
+                db: DbRef::Index(db),
+                argv,
+            })
+        });
+    }
+}
+
+/// Queue a deletion the keyspace made on its own (an expired or evicted key).
+pub fn deleted_key(db: &Db, key: &[u8]) {
+    if held() {
+        PENDING.with(|q| {
+            q.borrow_mut().push(Record {
+                db: DbRef::Addr(db as *const Db as usize),
+                argv: vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)],
+            })
+        });
+    }
+}
+
+/// The number of queued records (to wrap a transaction's later).
+pub fn mark() -> usize {
+    PENDING.with(|q| q.borrow().len())
+}
+
+/// Wrap the records queued since `mark` in MULTI/EXEC when there are
+/// several, as Redis propagates a transaction.
+pub fn wrap_transaction(mark: usize) {
+    PENDING.with(|q| {
+        let mut q = q.borrow_mut();
+        if q.len() > mark + 1 {
+            q.insert(
+                mark,
+                Record {
+                    db: DbRef::None,
+                    argv: vec![Bytes::from_static(b"MULTI")],
+                },
+            );
+            q.push(Record {
+                db: DbRef::None,
+                argv: vec![Bytes::from_static(b"EXEC")],
+            });
+        }
+    });
+}
+
+/// The stream offset after this thread's last propagated command.
+pub fn last_offset() -> u64 {
+    LAST_OFFSET.with(|o| o.get())
+}
+
+fn append_records(srv: &Server, st: &mut State, records: &[Record]) {
+    let mut buf = std::mem::take(&mut st.scratch);
+    buf.clear();
+    for r in records {
+        let db = match r.db {
+            DbRef::None => None,
+            DbRef::Index(i) => Some(i),
+            DbRef::Addr(a) => srv
+                .keyspace
+                .dbs()
+                .find(|(_, d)| *d as *const Db as usize == a)
+                .map(|(i, _)| i),
+        };
+        if let Some(d) = db {
+            if st.selected != Some(d) {
+                let mut n = itoa::Buffer::new();
+                encode(&mut buf, &[b"SELECT", n.format(d).as_bytes()]);
+                st.selected = Some(d);
+            }
+        }
+        encode(&mut buf, &r.argv);
+    }
+    st.offset += buf.len() as u64;
+    let end = st.offset;
+    for (_, sink) in st.sinks.iter_mut() {
+        sink.append(&buf, end);
+    }
+    srv.prop.offset.store(end, Ordering::Release);
+    st.scratch = buf;
+}
+
+/// One command as a RESP array of bulk strings.
+pub fn encode<A: AsRef<[u8]>>(buf: &mut Vec<u8>, argv: &[A]) {
+    let mut n = itoa::Buffer::new();
+    buf.push(b'*');
+    buf.extend_from_slice(n.format(argv.len()).as_bytes());
+    buf.extend_from_slice(b"\r\n");
+    for a in argv {
+        let a = a.as_ref();
+        buf.push(b'$');
+        buf.extend_from_slice(n.format(a.len()).as_bytes());
+        buf.extend_from_slice(b"\r\n");
+        buf.extend_from_slice(a);
+        buf.extend_from_slice(b"\r\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_resp_arrays() {
+        let mut b = Vec::new();
+        encode(&mut b, &[&b"SET"[..], b"k", b""]);
+        assert_eq!(b, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n");
+    }
+}
