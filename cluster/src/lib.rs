@@ -6,6 +6,7 @@
 //! state machine driven by `handle_*` inputs and drained through `poll_*`.
 
 pub mod bus;
+pub mod core;
 pub mod msg;
 pub mod nodes_conf;
 pub mod slot;

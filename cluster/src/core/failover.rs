@@ -1,0 +1,350 @@
+//! Replica promotion: the election a replica of a FAIL master runs
+//! (`clusterHandleSlaveFailover`, rank by offset, delayed start,
+//! FAILOVER_AUTH_REQUEST, majority of slot masters), the master side's vote
+//! (`clusterSendFailoverAuthIfNeeded`: one vote per epoch, node_timeout*2
+//! per failed master, no vote against newer slot claims; persisted before
+//! it leaves), taking over the master's slots, and replica migration to
+//! orphaned masters (`clusterHandleSlaveMigration`).
+
+use crate::msg::{flags, mflags, Body, Header, Message, MsgType};
+
+use super::nodes::NodeId;
+use super::{ClusterCore, REPLICA_MIGRATION_DELAY_MS};
+
+impl ClusterCore {
+    /// `clusterGetSlaveRank`: how many sibling replicas have a greater offset.
+    pub(crate) fn replica_rank(&self) -> usize {
+        let Some(master) = self.me().slaveof.and_then(|m| self.nodes.get(&m)) else {
+            return 0;
+        };
+        let my_offset = self.repl.offset;
+        master
+            .replicas
+            .iter()
+            .filter(|r| **r != self.myself)
+            .filter_map(|r| self.nodes.get(r))
+            .filter(|r| !r.has(flags::NOFAILOVER) && r.repl_offset > my_offset)
+            .count()
+    }
+
+    /// Milliseconds since the replica last heard from its master, minus
+    /// the node timeout (as Redis measures it).
+    fn data_age_ms(&self) -> u64 {
+        let age = self.now_ms.saturating_sub(self.repl.master_link_since_ms);
+        if age > self.cfg.node_timeout_ms {
+            age - self.cfg.node_timeout_ms
+        } else {
+            age
+        }
+    }
+
+    pub(crate) fn handle_replica_failover(&mut self) {
+        let now = self.now_ms;
+        let auth_age = now.saturating_sub(self.election.auth_time_ms);
+        let needed = self.size / 2 + 1;
+        let manual = self.mf.end_ms != 0 && self.mf.can_start;
+        let auth_timeout = (self.cfg.node_timeout_ms * 2).max(2000);
+        let auth_retry = auth_timeout * 2;
+        let me = self.me();
+        let Some(master) = me.slaveof.and_then(|m| self.nodes.get(&m)) else {
+            return;
+        };
+        if me.is_master()
+            || (!master.failed() && !manual)
+            || (self.cfg.replica_no_failover && !manual)
+            || master.numslots == 0
+        {
+            return;
+        }
+        let validity = self.cfg.repl_ping_replica_period_ms
+            + self.cfg.node_timeout_ms * self.cfg.replica_validity_factor;
+        if self.cfg.replica_validity_factor != 0 && self.data_age_ms() > validity && !manual {
+            return;
+        }
+        if auth_age > auth_retry {
+            let rank = self.replica_rank();
+            self.election.auth_time_ms = now + 500 + self.rng.below(500) + rank as u64 * 1000;
+            self.election.voters.clear();
+            self.election.auth_sent = false;
+            self.election.auth_rank = rank;
+            if self.mf.end_ms != 0 {
+                self.election.auth_time_ms = now;
+                self.election.auth_rank = 0;
+                self.todo.handle_failover = true;
+            }
+            self.broadcast_pong(true);
+            return;
+        }
+        if !self.election.auth_sent && self.mf.end_ms == 0 {
+            let rank = self.replica_rank();
+            if rank > self.election.auth_rank {
+                let added = (rank - self.election.auth_rank) as u64 * 1000;
+                self.election.auth_time_ms += added;
+                self.election.auth_rank = rank;
+            }
+        }
+        if now < self.election.auth_time_ms || auth_age > auth_timeout {
+            return;
+        }
+        if !self.election.auth_sent {
+            self.current_epoch = self.current_epoch.saturating_add(1);
+            self.election.auth_epoch = self.current_epoch;
+            self.election.auth_sent = true;
+            self.request_failover_auth();
+            self.save_config(true);
+            self.todo.update_state = true;
+            return;
+        }
+        if self.election.voters.len() >= needed {
+            if self.me().config_epoch < self.election.auth_epoch {
+                let epoch = self.election.auth_epoch;
+                self.me_mut().config_epoch = epoch;
+            }
+            self.replace_my_master();
+        }
+    }
+
+    fn request_failover_auth(&mut self) {
+        let mut header = self.build_header(MsgType::FailoverAuthRequest);
+        if self.mf.end_ms != 0 {
+            header.mflags[0] |= mflags::FORCEACK;
+        }
+        let msg = Message {
+            header,
+            body: Body::Empty,
+        };
+        self.broadcast(&msg);
+    }
+
+    pub(crate) fn failover_auth_ack_received(&mut self, sender: NodeId, sender_current_epoch: u64) {
+        let Some(node) = self.nodes.get(&sender) else {
+            return;
+        };
+        if node.is_master()
+            && node.numslots > 0
+            && sender_current_epoch >= self.election.auth_epoch
+            && self.election.auth_sent
+        {
+            self.election.voters.insert(sender);
+            self.todo.handle_failover = true;
+        }
+    }
+
+    /// The voter's side.
+    pub(crate) fn send_failover_auth_if_needed(&mut self, requester: NodeId, request: &Header) {
+        let me = self.me();
+        if me.is_replica() || me.numslots == 0 {
+            return;
+        }
+        if request.current_epoch < self.current_epoch {
+            return;
+        }
+        if self.last_vote_epoch == self.current_epoch {
+            return;
+        }
+        let Some(node) = self.nodes.get(&requester) else {
+            return;
+        };
+        let force_ack = request.mflags[0] & mflags::FORCEACK != 0;
+        let Some(master_id) = node.slaveof.filter(|_| !node.is_master()) else {
+            return;
+        };
+        let Some(master) = self.nodes.get(&master_id) else {
+            return;
+        };
+        if !master.failed() && !force_ack {
+            return;
+        }
+        if self.now_ms.saturating_sub(master.voted_time_ms) < self.cfg.node_timeout_ms * 2 {
+            return;
+        }
+        for slot in request.slots.iter() {
+            if self.slot_unclaimed(slot) {
+                continue;
+            }
+            let owner = self.slots[slot as usize].and_then(|o| self.nodes.get(&o));
+            if owner.is_some_and(|o| o.config_epoch > request.config_epoch) {
+                return;
+            }
+        }
+        self.last_vote_epoch = self.current_epoch;
+        let now = self.now_ms;
+        self.nodes
+            .get_mut(&master_id)
+            .expect("exists")
+            .voted_time_ms = now;
+        // Persisted before the ack leaves: `finish` puts SaveConfig first.
+        self.save_config(true);
+        let msg = Message {
+            header: self.build_header(MsgType::FailoverAuthAck),
+            body: Body::Empty,
+        };
+        let link = self.nodes[&requester].link;
+        self.send(link, msg);
+    }
+
+    /// `clusterFailoverReplaceYourMaster`.
+    pub(crate) fn replace_my_master(&mut self) {
+        let me = self.myself;
+        let Some(old) = self.me().slaveof else { return };
+        if self.myself_is_master() {
+            return;
+        }
+        self.set_node_as_master(me);
+        let slots: Vec<u16> = self
+            .nodes
+            .get(&old)
+            .map(|n| n.slots.iter().collect())
+            .unwrap_or_default();
+        for slot in slots {
+            self.del_slot(slot);
+            self.add_slot(me, slot);
+        }
+        self.update_state();
+        self.save_config(true);
+        self.broadcast_pong(false);
+        self.reset_manual_failover();
+    }
+
+    /// `clusterHandleSlaveMigration`: the replica with the smallest name
+    /// among the best-covered master's replicas moves to an orphaned master
+    /// that has been orphaned for a while, keeping the migration barrier.
+    pub(crate) fn handle_replica_migration(&mut self, max_replicas: usize) {
+        if !self.state_ok {
+            return;
+        }
+        let Some(my_master) = self.me().slaveof else {
+            return;
+        };
+        let ok_replicas = self.nodes.get(&my_master).map_or(0, |m| {
+            m.replicas
+                .iter()
+                .filter_map(|r| self.nodes.get(r))
+                .filter(|r| !r.failed() && !r.timed_out())
+                .count()
+        });
+        if ok_replicas <= self.cfg.migration_barrier {
+            return;
+        }
+        let now = self.now_ms;
+        let mut candidate = self.myself;
+        let mut target = None;
+        for id in self.node_ids() {
+            let node = &self.nodes[&id];
+            let ok = if node.is_master() {
+                self.count_non_failing_replicas(id)
+            } else {
+                0
+            };
+            let orphaned =
+                !node.is_replica() && !node.failed() && node.has(flags::MIGRATE_TO) && ok == 0;
+            if orphaned {
+                if target.is_none() && node.numslots > 0 {
+                    target = Some(id);
+                }
+                let node = self.nodes.get_mut(&id).expect("listed");
+                if node.orphaned_time_ms == 0 {
+                    node.orphaned_time_ms = now;
+                }
+            } else {
+                self.nodes.get_mut(&id).expect("listed").orphaned_time_ms = 0;
+            }
+            if ok == max_replicas {
+                for r in self.nodes[&id].replicas.clone() {
+                    let cand_name = self.nodes[&candidate].name;
+                    if self.nodes.get(&r).is_some_and(|n| n.name < cand_name) {
+                        candidate = r;
+                    }
+                }
+            }
+        }
+        if let Some(t) = target {
+            let orphaned_for = now.saturating_sub(self.nodes[&t].orphaned_time_ms);
+            if candidate == self.myself && orphaned_for > REPLICA_MIGRATION_DELAY_MS {
+                self.set_my_master(t);
+                self.save_config(false);
+                self.todo.update_state = true;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::nodes::Node;
+    use crate::core::{Config, Output};
+    use crate::msg::SlotBitmap;
+
+    fn core() -> ClusterCore {
+        let mut cfg = Config::with_port(7000, 11);
+        cfg.node_timeout_ms = 1000;
+        ClusterCore::new(cfg, 1_000_000)
+    }
+
+    fn request(from: [u8; 40], current_epoch: u64, slots: SlotBitmap) -> Header {
+        let c = core();
+        let mut h = c.build_header(MsgType::FailoverAuthRequest);
+        h.sender = from;
+        h.current_epoch = current_epoch;
+        h.config_epoch = 1;
+        h.slots = slots;
+        h
+    }
+
+    /// A voter (master with slot 0) that knows a failed master `m` (slot 1)
+    /// and its replica `r` with an outbound link.
+    fn voter() -> (ClusterCore, NodeId, NodeId) {
+        let mut c = core();
+        let me = c.myself;
+        c.add_slot(me, 0);
+        let m = c.add_node(Node::new([b'm'; 40], flags::MASTER | flags::FAIL, 0));
+        c.add_slot(m, 1);
+        c.nodes.get_mut(&m).unwrap().config_epoch = 1;
+        let r = c.add_node(Node::new([b'r'; 40], flags::SLAVE, 0));
+        c.nodes.get_mut(&r).unwrap().slaveof = Some(m);
+        c.add_replica(m, r);
+        let link = c.new_link(Some(r), false, b"", b"");
+        c.links.get_mut(&link).unwrap().connected = true;
+        c.nodes.get_mut(&r).unwrap().link = Some(link);
+        c.current_epoch = 2;
+        (c, m, r)
+    }
+
+    #[test]
+    fn one_vote_per_epoch_saved_before_the_ack() {
+        let (mut c, m, r) = voter();
+        c.drain();
+        c.begin(1_000_000);
+        let slots = c.nodes[&m].slots.clone();
+        c.send_failover_auth_if_needed(r, &request([b'r'; 40], 2, slots));
+        c.finish();
+        let out = c.drain();
+        let save = out
+            .iter()
+            .position(|o| matches!(o, Output::SaveConfig { fsync: true }));
+        let ack = out.iter().position(|o| {
+            matches!(o,
+            Output::Send { msg, .. } if msg.header.kind == MsgType::FailoverAuthAck)
+        });
+        assert!(save.unwrap() < ack.unwrap());
+        assert_eq!(c.last_vote_epoch, 2);
+        // Same epoch again: no second vote.
+        c.send_failover_auth_if_needed(r, &request([b'r'; 40], 2, SlotBitmap::default()));
+        assert!(!c.outputs.iter().any(|o| matches!(o, Output::Send { .. })));
+    }
+
+    #[test]
+    fn no_vote_while_the_master_is_up_or_against_newer_claims() {
+        let (mut c, m, r) = voter();
+        c.nodes.get_mut(&m).unwrap().flags &= !flags::FAIL;
+        c.send_failover_auth_if_needed(r, &request([b'r'; 40], 2, SlotBitmap::default()));
+        assert_eq!(c.last_vote_epoch, 0);
+        c.nodes.get_mut(&m).unwrap().flags |= flags::FAIL;
+        c.nodes.get_mut(&m).unwrap().config_epoch = 5;
+        let mut slots = SlotBitmap::default();
+        slots.set(1, true);
+        c.send_failover_auth_if_needed(r, &request([b'r'; 40], 2, slots));
+        assert_eq!(c.last_vote_epoch, 0);
+    }
+}
