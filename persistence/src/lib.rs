@@ -5,4 +5,5 @@
 //! AOF (manifest, writer, reader, rewrite) and the RDB encoder/decoder grow
 //! here with the persistence issue.
 
+pub mod aof;
 pub mod crc64;
