@@ -7,3 +7,6 @@
 
 pub mod aof;
 pub mod crc64;
+pub mod dump;
+pub mod lzf;
+pub mod rdb;
