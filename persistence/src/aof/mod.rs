@@ -12,7 +12,9 @@ pub mod writer;
 pub use dir::{AofDir, AofPaths, AofSizes, FileToLoad, OpenedIncr, RewriteTicket};
 pub use manifest::{AofFileKind, BaseFormat, Manifest, ManifestEntry, ManifestError};
 pub use reader::{sniff_format, CommandReader, FileFormat, ReadCommand, ReadError, ReaderLimits};
-pub use writer::{AofSink, AofWriter, AofWriterStats, DurableHook, FsyncPolicy, WriterError};
+pub use writer::{
+    AofSink, AofWriter, AofWriterOptions, AofWriterStats, DurableHook, FsyncPolicy, WriterError,
+};
 
 use std::{fmt, io};
 
