@@ -65,7 +65,10 @@ impl Redis {
         let child = Command::new(REDIS_SERVER)
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--dir"])
             .arg(dir)
-            .args(["--appendonly", "yes", "--save", "", "--daemonize", "no"])
+            // `always`: with everysec Redis may postpone a write while a
+            // background fsync runs, and the test reads the files at once.
+            .args(["--appendonly", "yes", "--appendfsync", "always"])
+            .args(["--save", "", "--daemonize", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

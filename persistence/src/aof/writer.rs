@@ -391,6 +391,9 @@ impl AofWriter {
 
     /// `Err(errno text)` while the last write or fsync failed: the server
     /// answers writes with `-MISCONF Errors writing to the AOF file: <text>`.
+    /// Under `always` Redis exits on such an error instead (acknowledged
+    /// writes could not be made durable); the writer keeps retrying and the
+    /// durable offset stays put, so the server may do either.
     pub fn write_status(&self) -> Result<(), String> {
         let status = lock(&self.shared.status);
         match status.write_error.as_ref().or(status.fsync_error.as_ref()) {
