@@ -131,6 +131,7 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
         // (the gate is held per batch, never across the write's await).
         let mut close;
         loop {
+            let propagated_before = crate::propagate::last_offset();
             // A command held by CLIENT PAUSE or blocked stops the batch until it is done.
             let step = if client.postponed.is_some() || client.blocked.is_some() {
                 Batch::Blocked
@@ -148,6 +149,12 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
             close = step == Batch::Close;
             srv.stats.count_errors(&out.errors);
             out.errors.clear();
+            // appendfsync always: a write is acknowledged once it is on disk
+            // (every client whose writes went into one fsync shares it).
+            let propagated = crate::propagate::last_offset();
+            if propagated > propagated_before && srv.wait_durable.load(Ordering::Acquire) {
+                wait_durable(&srv, propagated).await;
+            }
             if !out.buf.is_empty() {
                 srv.stats
                     .total_net_output_bytes
@@ -327,6 +334,15 @@ async fn wait_unblocked(
         srv.blocking.unregister(&w);
     }
     result
+}
+
+/// Wait until the AOF has fsynced the stream up to `offset` (or the AOF
+/// was turned off meanwhile).
+async fn wait_durable(srv: &Server, offset: u64) {
+    let mut rx = srv.durable.subscribe();
+    let _ = rx
+        .wait_for(|&d| d >= offset || !srv.wait_durable.load(Ordering::Acquire))
+        .await;
 }
 
 /// Run requests from `inbuf` until it holds no complete one or the output

@@ -22,6 +22,7 @@ pub async fn run(srv: Arc<Server>) {
         }
         close_idle_clients(&srv);
         srv.pause.expire_if_due();
+        crate::persist::cron(&srv);
         srv.stats.sample_ops(crate::util::now_ms());
         crate::memory::update_peak();
     }

@@ -9,6 +9,7 @@ pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
 pub const NOT_FLOAT: &str = "ERR value is not a valid float";
 pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
 pub const NOAUTH: &str = "NOAUTH Authentication required.";
+pub const LOADING: &str = "LOADING Redis is loading the dataset in memory";
 pub const NO_SUCH_KEY: &str = "ERR no such key";
 pub const DB_INDEX_RANGE: &str = "ERR DB index is out of range";
 pub const SELECT_CLUSTER: &str = "ERR SELECT is not allowed in cluster mode";

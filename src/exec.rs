@@ -75,6 +75,10 @@ pub fn process<'a>(
         reject(srv, client, out, error::NOAUTH, Some(cmd));
         return;
     }
+    if srv.persist.loading.load(Ordering::Acquire) && !cmd.has(commands::LOADING) {
+        reject(srv, client, out, error::LOADING, Some(cmd));
+        return;
+    }
     // maxmemory: make room (or refuse) before a command that may grow memory.
     // Inside MULTI a refused command flags the transaction, as in Redis.
     if hot.maxmemory > 0 && (cmd.has(commands::DENYOOM) || is_exec_with_denyoom(client, cmd)) {

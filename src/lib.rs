@@ -21,6 +21,7 @@ pub mod memory;
 pub mod monitor;
 pub mod notify;
 pub mod pause;
+pub mod persist;
 pub mod propagate;
 pub mod protocol;
 pub mod pubsub;

@@ -144,5 +144,12 @@ async fn watch_signals(srv: std::sync::Arc<Server>) {
         &format!("Received {which} scheduling shutdown..."),
     );
     log::log(Level::Warning, "User requested shutdown...");
+    {
+        let _gate = srv.keyspace.gate.write();
+        if shoal::persist::prepare_shutdown(&srv, None).is_err() {
+            log::log(Level::Warning, "SIGTERM received but errors trying to shut down the server, check the logs for more information");
+            return;
+        }
+    }
     srv.request_shutdown();
 }

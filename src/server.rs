@@ -36,6 +36,14 @@ pub struct Server {
     pub prop: crate::propagate::Propagator,
     /// The point-in-time snapshot in progress (BGSAVE, AOF rewrite, full sync).
     pub snapshots: crate::snapshot::Snapshots,
+    /// The propagation offset known to be on disk (AOF fsync); replies to
+    /// writes wait for it under `appendfsync always`.
+    pub durable: tokio::sync::watch::Sender<u64>,
+    /// Replies to writes wait for `durable` (AOF on with appendfsync always).
+    pub wait_durable: AtomicBool,
+    pub persist: crate::persist::Persistence,
+    /// This server, for work that outlives a command (background saves).
+    me: std::sync::Weak<Server>,
     pub slowlog: Mutex<SlowLog>,
     pub latency: Mutex<LatencyMonitor>,
     pub started: Instant,
@@ -64,7 +72,7 @@ impl Server {
     pub fn new(config: Config) -> Arc<Server> {
         let hot = config.hot();
         let now = crate::util::now_ms();
-        let srv = Arc::new(Server {
+        let srv = Arc::new_cyclic(|me| Server {
             keyspace: Keyspace::new(hot.databases),
             hot: RwLock::new(Arc::new(hot)),
             config: RwLock::new(config),
@@ -78,6 +86,10 @@ impl Server {
             pause: Default::default(),
             prop: Default::default(),
             snapshots: Default::default(),
+            durable: tokio::sync::watch::Sender::new(0),
+            wait_durable: AtomicBool::new(false),
+            persist: Default::default(),
+            me: me.clone(),
             slowlog: Mutex::new(SlowLog::default()),
             latency: Mutex::new(LatencyMonitor::default()),
             started: Instant::now(),
@@ -114,6 +126,11 @@ impl Server {
                 *self.pubsub.limits.lock() = (n(class[1]), n(class[2]), n(class[3]));
             }
         }
+    }
+
+    /// A counted reference to this server (None while it is being dropped).
+    pub fn arc(&self) -> Option<Arc<Server>> {
+        self.me.upgrade()
     }
 
     pub fn hot(&self) -> Arc<Hot> {

@@ -33,6 +33,8 @@ pub struct Snapshot {
     state: Vec<AtomicU8>,
     /// Slots captured early by writers: (db, slot) → their entries then.
     aside: Mutex<HashMap<(usize, u16), Vec<(Key, Entry)>>>,
+    /// (keys, keys with an expiry) per database at the start.
+    sizes: Vec<(u64, u64)>,
 }
 
 /// The one snapshot in progress, if any.
@@ -49,7 +51,8 @@ pub fn active() -> bool {
 impl Snapshots {
     /// Begin a snapshot of the keyspace as it is now. The caller holds the
     /// keyspace gate exclusively. Fails if one is already in progress.
-    pub fn begin(&self, dbs: usize) -> Option<Arc<Snapshot>> {
+    pub fn begin(&self, srv: &Server) -> Option<Arc<Snapshot>> {
+        let dbs = srv.keyspace.db_count();
         let mut cur = self.current.lock();
         if cur.is_some() {
             return None;
@@ -60,6 +63,11 @@ impl Snapshots {
                 .map(|_| AtomicU8::new(PENDING))
                 .collect(),
             aside: Mutex::new(HashMap::new()),
+            sizes: srv
+                .keyspace
+                .dbs()
+                .map(|(_, d)| (d.len(), d.volatile_len()))
+                .collect(),
         });
         *cur = Some(snap.clone());
         ACTIVE.store(true, Ordering::Release);
@@ -121,23 +129,42 @@ impl Snapshot {
         }
     }
 
-    /// The consumer's step: the entries `slot` of `db` had when the
-    /// snapshot began (expired ones included; the consumer filters).
-    pub fn take(&self, srv: &Server, db: usize, slot: u16) -> Vec<(Key, Entry)> {
+    /// The consumer's step: visit the entries `slot` of `db` had when the
+    /// snapshot began (expired ones included; the consumer filters). A
+    /// slot nobody wrote to yet is visited in place, under its lock.
+    pub fn visit<E>(
+        &self,
+        srv: &Server,
+        db: usize,
+        slot: u16,
+        mut f: impl FnMut(&Key, &Entry) -> Result<(), E>,
+    ) -> Result<(), E> {
         let i = self.index(db, slot);
         if self.state[i].load(Ordering::Acquire) == PENDING {
             if let Some(g) = srv.keyspace.db(db).lock_existing_slot(slot) {
                 if self.state[i].swap(TAKEN, Ordering::AcqRel) == PENDING {
-                    return g.iter().map(|(k, e)| (k.clone(), e.clone())).collect();
+                    for (k, e) in g.iter() {
+                        f(k, e)?;
+                    }
+                    return Ok(());
                 }
             } else if self.state[i]
                 .compare_exchange(PENDING, TAKEN, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
             {
-                return Vec::new();
+                return Ok(());
             }
         }
-        self.aside.lock().remove(&(db, slot)).unwrap_or_default()
+        let entries = self.aside.lock().remove(&(db, slot)).unwrap_or_default();
+        for (k, e) in &entries {
+            f(k, e)?;
+        }
+        Ok(())
+    }
+
+    /// Keys per database when the snapshot began (RESIZEDB hints).
+    pub fn db_size(&self, db: usize) -> (u64, u64) {
+        self.sizes.get(db).copied().unwrap_or((0, 0))
     }
 
     pub fn dbs(&self) -> usize {

@@ -233,7 +233,8 @@ fn render_section(ctx: &Ctx, section: &str, t: &mut String) {
         }
         "persistence" => {
             f!("# Persistence");
-            f!("loading:0");
+            let p = &srv.persist;
+            f!("loading:{}", p.loading.load(Ordering::Relaxed) as u8);
             f!("async_loading:0");
             f!("current_cow_peak:0");
             f!("current_cow_size:0");
@@ -243,20 +244,49 @@ fn render_section(ctx: &Ctx, section: &str, t: &mut String) {
             f!("current_save_keys_total:0");
             f!(
                 "rdb_changes_since_last_save:{}",
-                srv.stats.dirty.load(Ordering::Relaxed)
+                srv.stats
+                    .dirty
+                    .load(Ordering::Relaxed)
+                    .saturating_sub(p.dirty_at_save.load(Ordering::Relaxed))
             );
-            f!("rdb_bgsave_in_progress:0");
+            let bgsave = p.bgsave_in_progress.load(Ordering::Relaxed);
+            f!("rdb_bgsave_in_progress:{}", bgsave as u8);
             f!(
                 "rdb_last_save_time:{}",
                 srv.last_save_s.load(Ordering::Relaxed)
             );
-            f!("rdb_last_bgsave_status:ok");
-            f!("rdb_last_bgsave_time_sec:-1");
-            f!("rdb_current_bgsave_time_sec:-1");
-            f!("rdb_saves:0");
+            f!(
+                "rdb_last_bgsave_status:{}",
+                if p.last_bgsave_ok.load(Ordering::Relaxed) {
+                    "ok"
+                } else {
+                    "err"
+                }
+            );
+            f!(
+                "rdb_last_bgsave_time_sec:{}",
+                p.last_bgsave_time_s.load(Ordering::Relaxed)
+            );
+            f!(
+                "rdb_current_bgsave_time_sec:{}",
+                if bgsave {
+                    (crate::util::now_ms()
+                        .saturating_sub(p.bgsave_started_ms.load(Ordering::Relaxed))
+                        / 1000) as i64
+                } else {
+                    -1
+                }
+            );
+            f!("rdb_saves:{}", p.rdb_saves.load(Ordering::Relaxed));
             f!("rdb_last_cow_size:0");
-            f!("rdb_last_load_keys_expired:0");
-            f!("rdb_last_load_keys_loaded:0");
+            f!(
+                "rdb_last_load_keys_expired:{}",
+                p.last_load_keys_expired.load(Ordering::Relaxed)
+            );
+            f!(
+                "rdb_last_load_keys_loaded:{}",
+                p.last_load_keys_loaded.load(Ordering::Relaxed)
+            );
             f!("aof_enabled:{}", cfg.get_bool("appendonly") as u8);
             f!("aof_rewrite_in_progress:0");
             f!("aof_rewrite_scheduled:0");

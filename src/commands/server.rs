@@ -73,10 +73,14 @@ pub fn lastsave(ctx: &mut Ctx, out: &mut Out) {
 
 pub fn shutdown(ctx: &mut Ctx, out: &mut Out) {
     let mut abort = false;
+    let (mut save, mut nosave, mut force) = (false, false, false);
     for i in 1..ctx.argv.len() {
         let a = ctx.arg_str(i).to_ascii_lowercase();
         match a.as_str() {
-            "nosave" | "save" | "now" | "force" => {}
+            "nosave" => nosave = true,
+            "save" => save = true,
+            "now" => {}
+            "force" => force = true,
             "abort" => abort = true,
             _ => return out.error(error::SYNTAX),
         }
@@ -84,7 +88,20 @@ pub fn shutdown(ctx: &mut Ctx, out: &mut Out) {
     if abort {
         return out.error("ERR No shutdown in progress.");
     }
+    if save && nosave {
+        return out.error(error::SYNTAX);
+    }
     crate::warning!("User requested shutdown...");
+    let mode = if nosave {
+        Some(false)
+    } else if save {
+        Some(true)
+    } else {
+        None
+    };
+    if crate::persist::prepare_shutdown(ctx.srv, mode).is_err() && !force {
+        return out.error("ERR Errors trying to SHUTDOWN. Check logs.");
+    }
     ctx.srv.request_shutdown();
     ctx.client.close_after_reply = true;
 }
@@ -171,10 +188,46 @@ pub fn debug(ctx: &mut Ctx, out: &mut Out) {
         }
         "populate" if (3..=5).contains(&argc) => debug_populate(ctx, out),
         "protocol" if argc == 3 => debug_protocol(ctx, out),
-        "jmap" | "stringmatch-len" | "reload" | "loadaof" | "crash-and-recover" | "segfault" | "panic" | "oom" | "assert" => {
+        "reload" => debug_reload(ctx, out),
+        "jmap" | "stringmatch-len" | "loadaof" | "crash-and-recover" | "segfault" | "panic" | "oom" | "assert" => {
             out.error(&format!("ERR DEBUG {} is not supported by this server yet", sub.to_uppercase()))
         }
         _ => out.error(&error::unknown_subcommand("debug", ctx.arg(1))),
+    }
+}
+
+/// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: save the RDB, empty the
+/// keyspace, load the RDB back (the caller holds the gate exclusively).
+fn debug_reload(ctx: &mut Ctx, out: &mut Out) {
+    let (mut merge, mut flush, mut save) = (false, true, true);
+    for i in 2..ctx.argv.len() {
+        match ctx.arg_str(i).to_ascii_uppercase().as_str() {
+            "MERGE" => merge = true,
+            "NOFLUSH" => flush = false,
+            "NOSAVE" => save = false,
+            _ => {
+                return out
+                    .error("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.")
+            }
+        }
+    }
+    if save {
+        if let Err(e) = crate::persist::save_foreground(ctx.srv) {
+            return out.error(&e);
+        }
+    }
+    if flush && !merge {
+        crate::persist::empty_keyspace(ctx.srv);
+    }
+    match crate::persist::load_rdb_file(ctx.srv) {
+        Ok(_) => {
+            crate::log::log(crate::log::Level::Notice, "DB reloaded by DEBUG RELOAD");
+            out.ok()
+        }
+        Err(e) => {
+            crate::log::log(crate::log::Level::Warning, &e);
+            out.error("ERR Error trying to load the RDB dump, check server logs.")
+        }
     }
 }
 

@@ -169,8 +169,8 @@ pub fn build() -> Vec<Command> {
 
 fn core() -> Vec<Command> {
     use super::{
-        bits as b, connection as cn, function as fun, introspection as it, keys as k, server as sv,
-        string as s, transaction as tx,
+        bits as b, connection as cn, function as fun, introspection as it, keys as k,
+        persistence as ps, server as sv, string as s, transaction as tx,
     };
     let none = (0, 0, 0);
     let one = (1, 1, 1);
@@ -277,7 +277,9 @@ fn core() -> Vec<Command> {
         c("flushall", -1, "write exclusive @keyspace @dangerous", none, "server", "1.0.0", "Remove all keys from all databases", sv::flushall),
         c("time", 1, "loading stale fast", none, "server", "2.6.0", "Return the current server time", sv::time),
         c("lastsave", 1, "loading stale fast @admin @dangerous", none, "server", "1.0.0", "Get the UNIX time stamp of the last successful save to disk", sv::lastsave),
-        c("shutdown", -1, "admin noscript loading stale no_multi allow_busy", none, "server", "1.0.0", "Synchronously save the dataset to disk and then shut down the server", sv::shutdown),
+        c("save", 1, "admin noscript no_async_loading no_multi exclusive", none, "server", "1.0.0", "Synchronously save the dataset to disk", ps::save),
+        c("bgsave", -1, "admin noscript no_async_loading exclusive", none, "server", "1.0.0", "Asynchronously save the dataset to disk", ps::bgsave),
+        c("shutdown", -1, "admin noscript loading stale no_multi allow_busy exclusive", none, "server", "1.0.0", "Synchronously save the dataset to disk and then shut down the server", sv::shutdown),
         c("debug", -2, "admin noscript loading stale exclusive", none, "server", "1.0.0", "A container for debugging commands", sv::debug),
         with_subs(
             c("config", -2, "", none, "server", "2.0.0", "A container for server configuration commands", container_handler),

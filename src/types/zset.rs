@@ -576,6 +576,30 @@ impl ZSetBig {
     }
 }
 
+/// The members of a sorted set in storage order (see `ZSetValue::members`).
+#[derive(Clone)]
+pub struct Members<'a>(MembersInner<'a>);
+
+#[derive(Clone)]
+enum MembersInner<'a> {
+    Small(std::slice::Iter<'a, (f64, Elem)>),
+    Big(std::slice::Iter<'a, Node>),
+}
+
+impl<'a> Iterator for Members<'a> {
+    type Item = (f64, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.0 {
+            MembersInner::Small(it) => it.next().map(|(s, m)| (*s, m.as_bytes())),
+            // Free arena slots have size 0.
+            MembersInner::Big(it) => it
+                .find(|n| n.size != 0)
+                .map(|n| (n.score, n.member.as_bytes())),
+        }
+    }
+}
+
 impl Default for ZSetValue {
     fn default() -> Self {
         ZSetValue::Small(Vec::new())
@@ -627,6 +651,14 @@ impl ZSetValue {
             ZSetValue::Small(_) => "listpack",
             ZSetValue::Big(_) => "skiplist",
         }
+    }
+
+    /// Every (score, member) in no particular order (for snapshots).
+    pub fn members(&self) -> Members<'_> {
+        Members(match self {
+            ZSetValue::Small(v) => MembersInner::Small(v.iter()),
+            ZSetValue::Big(b) => MembersInner::Big(b.nodes.iter()),
+        })
     }
 
     /// Every (score, member) in rank order.
