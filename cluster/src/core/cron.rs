@@ -34,7 +34,7 @@ impl ClusterCore {
                 self.connect_node(id);
             }
         }
-        if self.iteration % 10 == 0 {
+        if self.iteration.is_multiple_of(10) {
             self.ping_oldest_of_five();
         }
         let mut update_state = false;
@@ -93,7 +93,7 @@ impl ClusterCore {
             if node.has(flags::MYSELF | flags::HANDSHAKE) {
                 continue;
             }
-            if best.map_or(true, |(_, pong)| pong > node.pong_received_ms) {
+            if best.is_none_or(|(_, pong)| pong > node.pong_received_ms) {
                 best = Some((id, node.pong_received_ms));
             }
         }

@@ -162,8 +162,19 @@ impl ClusterCore {
             if self.slot_unclaimed(slot) {
                 continue;
             }
-            let owner = self.slots[slot as usize].and_then(|o| self.nodes.get(&o));
-            if owner.is_some_and(|o| o.config_epoch > request.config_epoch) {
+            let Some(owner) = self.slots[slot as usize] else {
+                continue;
+            };
+            if self
+                .nodes
+                .get(&owner)
+                .is_some_and(|o| o.config_epoch > request.config_epoch)
+            {
+                // As Valkey does: tell the replica the newer configuration,
+                // or it could never win (its master may have died before
+                // announcing a bumped epoch to it).
+                let link = self.nodes[&requester].link;
+                self.send_update(link, owner);
                 return;
             }
         }

@@ -174,11 +174,13 @@ impl ClusterCore {
             MsgType::Ping
         };
         self.send_ping(link, kind);
+        // Unlike Redis 7.0, MEET stays set until the handshake completes: a
+        // MEET lost with its connection is sent again on the next one
+        // (otherwise the peer never learns about us).
         if let Some(node) = self.nodes.get_mut(&id) {
             if old_ping_sent != 0 {
                 node.ping_sent_ms = old_ping_sent;
             }
-            node.flags &= !flags::MEET;
         }
     }
 
@@ -253,14 +255,14 @@ impl ClusterCore {
                 );
             }
             (MsgType::Fail, Body::Fail { node }) => self.fail_received(sender, node),
-            (MsgType::Publish | MsgType::PublishShard, Body::Publish { channel, message }) => {
-                if sender.is_some() {
-                    self.push_event(Event::Publish {
-                        channel: channel.clone(),
-                        message: message.clone(),
-                        shard: hdr.kind == MsgType::PublishShard,
-                    });
-                }
+            (MsgType::Publish | MsgType::PublishShard, Body::Publish { channel, message })
+                if sender.is_some() =>
+            {
+                self.push_event(Event::Publish {
+                    channel: channel.clone(),
+                    message: message.clone(),
+                    shard: hdr.kind == MsgType::PublishShard,
+                });
             }
             (MsgType::FailoverAuthRequest, _) => {
                 if let Some(s) = sender {
@@ -284,12 +286,10 @@ impl ClusterCore {
                     node,
                     slots,
                 },
-            ) => {
-                if sender.is_some() {
-                    self.update_received(*config_epoch, node, slots);
-                }
+            ) if sender.is_some() => {
+                self.update_received(*config_epoch, node, slots);
             }
-            // Module messages, and a body that does not fit its type.
+            // Module messages, unknown senders, a body that does not fit its type.
             _ => {}
         }
     }
@@ -435,7 +435,7 @@ impl ClusterCore {
             }
             self.rename_node(id, hdr.sender);
             let node = self.nodes.get_mut(&id).expect("renamed");
-            node.flags &= !flags::HANDSHAKE;
+            node.flags &= !(flags::HANDSHAKE | flags::MEET);
             node.flags |= hdr.flags & (flags::MASTER | flags::SLAVE);
             self.save_config(false);
         } else if node.name != hdr.sender {
@@ -541,22 +541,27 @@ impl ClusterCore {
                 continue;
             }
             if self.nodes[&owner].config_epoch > sender_config_epoch {
-                let owner_node = &self.nodes[&owner];
-                let mut header = self.build_header(MsgType::Update);
-                header.kind = MsgType::Update;
-                let msg = Message {
-                    header,
-                    body: Body::Update {
-                        config_epoch: owner_node.config_epoch,
-                        node: owner_node.name,
-                        slots: owner_node.slots.clone(),
-                    },
-                };
                 let link = self.nodes[&s].link;
-                self.send(link, msg);
+                self.send_update(link, owner);
                 break;
             }
         }
+    }
+
+    /// `clusterSendUpdate`: tell a node the configuration of `about`.
+    pub(crate) fn send_update(&mut self, link: Option<LinkId>, about: NodeId) {
+        let Some(node) = self.nodes.get(&about) else {
+            return;
+        };
+        let msg = Message {
+            header: self.build_header(MsgType::Update),
+            body: Body::Update {
+                config_epoch: node.config_epoch,
+                node: node.name,
+                slots: node.slots.clone(),
+            },
+        };
+        self.send(link, msg);
     }
 
     /// `clusterProcessGossipSection`.

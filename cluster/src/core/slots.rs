@@ -88,7 +88,7 @@ impl ClusterCore {
                             || self
                                 .nodes
                                 .get(&o)
-                                .map_or(true, |n| n.config_epoch < config_epoch)
+                                .is_none_or(|n| n.config_epoch < config_epoch)
                     }
                 };
                 if older {

@@ -1,0 +1,688 @@
+//! Deterministic simulation of many cluster cores over a virtual network:
+//! seeded message loss, delay (hence reordering), partitions and killed
+//! nodes, driven by virtual time. Invariants are checked after every step
+//! and scenarios assert convergence. Every run is repeatable from its seed,
+//! which a failure prints.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+
+use shoal_cluster::core::{ClusterCore, Config, Event, FailoverMode, LinkId, Output, Role};
+use shoal_cluster::msg::{flags, Message, MsgType, NodeName, SlotBitmap};
+use shoal_cluster::SLOT_COUNT;
+
+const START_MS: u64 = 1_700_000_000_000;
+const TICK_MS: u64 = 100;
+
+/// A small xorshift for the network's own choices.
+struct NetRng(u64);
+
+impl NetRng {
+    fn new(seed: u64) -> NetRng {
+        NetRng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.next() % n
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct NetConfig {
+    loss_per_mille: u64,
+    delay_min_ms: u64,
+    delay_max_ms: u64,
+}
+
+#[derive(Debug)]
+enum Ev {
+    Tick(usize),
+    Deliver {
+        to: usize,
+        link: LinkId,
+        msg: Box<Message>,
+    },
+    ConnectDone {
+        from: usize,
+        link: LinkId,
+        to: Option<usize>,
+    },
+    Closed {
+        node: usize,
+        link: LinkId,
+    },
+}
+
+struct SimNode {
+    core: ClusterCore,
+    ip: Vec<u8>,
+    alive: bool,
+    /// Our link → the peer and its link (None while connecting).
+    links: BTreeMap<LinkId, Option<(usize, LinkId)>>,
+    offset: u64,
+    paused_until_ms: u64,
+    master_down_since_ms: Option<u64>,
+    last_epoch: u64,
+    last_claim: (u64, SlotBitmap),
+}
+
+struct Sim {
+    seed: u64,
+    now_ms: u64,
+    rng: NetRng,
+    net: NetConfig,
+    nodes: Vec<SimNode>,
+    queue: BinaryHeap<Reverse<(u64, u64)>>,
+    events: BTreeMap<u64, Ev>,
+    seq: u64,
+    /// Unordered pairs that cannot talk.
+    cut: BTreeSet<(usize, usize)>,
+    /// (slot, configEpoch) → the master that claimed it.
+    claims: BTreeMap<(u16, u64), NodeName>,
+    /// (voter, epoch) → the replica it voted for.
+    votes: BTreeMap<(NodeName, u64), NodeName>,
+    /// Last delivery time per sending link (FIFO like TCP).
+    fifo: BTreeMap<(usize, LinkId), u64>,
+    steps: u64,
+}
+
+fn name_str(n: &NodeName) -> String {
+    String::from_utf8_lossy(&n[..8]).into_owned()
+}
+
+impl Sim {
+    fn new(seed: u64, count: usize, net: NetConfig, node_timeout_ms: u64) -> Sim {
+        let mut sim = Sim {
+            seed,
+            now_ms: START_MS,
+            rng: NetRng::new(seed),
+            net,
+            nodes: Vec::new(),
+            queue: BinaryHeap::new(),
+            events: BTreeMap::new(),
+            seq: 0,
+            cut: BTreeSet::new(),
+            claims: BTreeMap::new(),
+            votes: BTreeMap::new(),
+            fifo: BTreeMap::new(),
+            steps: 0,
+        };
+        for i in 0..count {
+            let mut cfg = Config::with_port(6379, seed.wrapping_mul(1000).wrapping_add(i as u64));
+            cfg.node_timeout_ms = node_timeout_ms;
+            let core = ClusterCore::new(cfg, START_MS);
+            sim.nodes.push(SimNode {
+                core,
+                ip: format!("10.0.{}.{}", i / 200, i % 200 + 1).into_bytes(),
+                alive: true,
+                links: BTreeMap::new(),
+                offset: 0,
+                paused_until_ms: 0,
+                master_down_since_ms: None,
+                last_epoch: 0,
+                last_claim: (0, SlotBitmap::default()),
+            });
+            let phase = sim.rng.below(TICK_MS);
+            sim.schedule(phase + 1, Ev::Tick(i));
+        }
+        sim
+    }
+
+    fn fail(&self, why: &str) -> ! {
+        panic!(
+            "seed {}: t={}ms step {}: {why}",
+            self.seed,
+            self.now_ms - START_MS,
+            self.steps
+        );
+    }
+
+    fn schedule(&mut self, after_ms: u64, ev: Ev) {
+        self.seq += 1;
+        self.queue.push(Reverse((self.now_ms + after_ms, self.seq)));
+        self.events.insert(self.seq, ev);
+    }
+
+    fn delay(&mut self) -> u64 {
+        let span = self.net.delay_max_ms - self.net.delay_min_ms + 1;
+        self.net.delay_min_ms + self.rng.below(span)
+    }
+
+    fn is_cut(&self, a: usize, b: usize) -> bool {
+        self.cut.contains(&(a.min(b), a.max(b)))
+    }
+
+    fn name(&self, i: usize) -> NodeName {
+        self.nodes[i].core.my_name()
+    }
+
+    fn index_of(&self, name: &NodeName) -> Option<usize> {
+        self.nodes.iter().position(|n| n.core.my_name() == *name)
+    }
+
+    // ---- driving ---------------------------------------------------------
+
+    fn step(&mut self) -> bool {
+        let Some(Reverse((at, seq))) = self.queue.pop() else {
+            return false;
+        };
+        let ev = self.events.remove(&seq).expect("scheduled");
+        self.now_ms = at;
+        self.steps += 1;
+        let touched = match ev {
+            Ev::Tick(i) => {
+                self.schedule(TICK_MS, Ev::Tick(i));
+                if !self.nodes[i].alive {
+                    return true;
+                }
+                self.replication_tick(i);
+                let now = self.now_ms;
+                self.nodes[i].core.tick(now);
+                i
+            }
+            Ev::Deliver { to, link, msg } => {
+                let node = &self.nodes[to];
+                let Some(Some((from, _))) = node.links.get(&link) else {
+                    return true;
+                };
+                if !node.alive || self.is_cut(to, *from) {
+                    return true;
+                }
+                let now = self.now_ms;
+                self.nodes[to].core.handle_message(link, *msg, now);
+                to
+            }
+            Ev::ConnectDone { from, link, to } => {
+                if !self.nodes[from].alive || !self.nodes[from].links.contains_key(&link) {
+                    return true;
+                }
+                let now = self.now_ms;
+                match to.filter(|&t| self.nodes[t].alive && !self.is_cut(from, t)) {
+                    Some(t) => {
+                        let (local, peer) = (self.nodes[t].ip.clone(), self.nodes[from].ip.clone());
+                        let their = self.nodes[t].core.link_accepted(&local, &peer, now);
+                        self.nodes[t].links.insert(their, Some((from, link)));
+                        self.nodes[from].links.insert(link, Some((t, their)));
+                        self.drain(t);
+                        let ip = self.nodes[from].ip.clone();
+                        self.nodes[from].core.link_up(link, &ip, now);
+                    }
+                    None => {
+                        self.nodes[from].links.remove(&link);
+                        self.nodes[from].core.link_down(link, now);
+                    }
+                }
+                from
+            }
+            Ev::Closed { node, link } => {
+                if self.nodes[node].links.remove(&link).is_none() || !self.nodes[node].alive {
+                    return true;
+                }
+                let now = self.now_ms;
+                self.nodes[node].core.link_down(link, now);
+                node
+            }
+        };
+        self.drain(touched);
+        self.check_invariants(touched);
+        true
+    }
+
+    fn run_for(&mut self, ms: u64) {
+        let until = self.now_ms + ms;
+        while let Some(Reverse((at, _))) = self.queue.peek() {
+            if *at > until {
+                break;
+            }
+            self.step();
+        }
+        self.now_ms = until;
+    }
+
+    /// Run until `done` holds (checked every 500 ms), failing after `max_ms`.
+    fn run_until(&mut self, max_ms: u64, what: &str, done: impl Fn(&Sim) -> bool) {
+        let deadline = self.now_ms + max_ms;
+        while self.now_ms < deadline {
+            self.run_for(500);
+            if done(self) {
+                return;
+            }
+        }
+        self.dump();
+        self.fail(&format!("no convergence: {what}"));
+    }
+
+    /// The server side of replication, reduced to what the core needs: a
+    /// master's offset grows with writes unless paused; a replica copies its
+    /// master's offset while it can reach it.
+    fn replication_tick(&mut self, i: usize) {
+        let now = self.now_ms;
+        match self.nodes[i].core.role() {
+            Role::Master => {
+                if now >= self.nodes[i].paused_until_ms {
+                    self.nodes[i].offset += self.rng.below(100);
+                }
+                self.nodes[i].master_down_since_ms = None;
+            }
+            Role::Replica { master, .. } => {
+                let reachable = self
+                    .index_of(&master)
+                    .filter(|&m| self.nodes[m].alive && !self.is_cut(i, m));
+                match reachable {
+                    Some(m) => {
+                        self.nodes[i].offset = self.nodes[m].offset;
+                        self.nodes[i].master_down_since_ms = None;
+                        self.nodes[i].core.set_master_link(true, now, now);
+                    }
+                    None => {
+                        let since = *self.nodes[i].master_down_since_ms.get_or_insert(now);
+                        self.nodes[i].core.set_master_link(false, since, now);
+                    }
+                }
+            }
+        }
+        let offset = self.nodes[i].offset;
+        self.nodes[i].core.set_repl_offset(offset, now);
+    }
+
+    /// Perform a node's outputs in order.
+    fn drain(&mut self, i: usize) {
+        let outputs = self.nodes[i].core.drain();
+        let mut saved_fsync = false;
+        for out in outputs {
+            match out {
+                Output::SaveConfig { fsync } => saved_fsync |= fsync,
+                Output::Send { link, msg } => {
+                    if msg.header.kind == MsgType::FailoverAuthAck {
+                        if !saved_fsync {
+                            self.fail("vote sent before the config was fsynced");
+                        }
+                        self.record_vote(i, link, &msg);
+                    }
+                    self.send(i, link, msg);
+                }
+                Output::Connect { link, ip, .. } => {
+                    self.nodes[i].links.insert(link, None);
+                    let to = self.nodes.iter().position(|n| n.ip == ip);
+                    let d = self.delay();
+                    self.schedule(d, Ev::ConnectDone { from: i, link, to });
+                }
+                Output::CloseLink { link } => {
+                    if let Some(Some((peer, their))) = self.nodes[i].links.remove(&link) {
+                        let d = self.delay();
+                        self.schedule(
+                            d,
+                            Ev::Closed {
+                                node: peer,
+                                link: their,
+                            },
+                        );
+                    }
+                }
+                Output::Event(Event::PauseWrites { until_ms }) => {
+                    self.nodes[i].paused_until_ms = until_ms;
+                }
+                Output::Event(Event::UnpauseWrites) => self.nodes[i].paused_until_ms = 0,
+                Output::Event(_) => {}
+            }
+        }
+    }
+
+    /// Links behave like TCP: in order per link; a lost segment shows up as
+    /// a reset connection on both sides; across a partition data stalls
+    /// (here: is dropped) until the cores give up on the link.
+    fn send(&mut self, from: usize, link: LinkId, msg: Message) {
+        let Some(Some((to, their))) = self.nodes[from].links.get(&link).copied() else {
+            return;
+        };
+        if self.is_cut(from, to) {
+            return;
+        }
+        if self.rng.below(1000) < self.net.loss_per_mille {
+            // Further sends on it go nowhere until the reset arrives.
+            self.nodes[from].links.insert(link, None);
+            let (d1, d2) = (self.delay(), self.delay());
+            self.schedule(d1, Ev::Closed { node: from, link });
+            self.schedule(
+                d2,
+                Ev::Closed {
+                    node: to,
+                    link: their,
+                },
+            );
+            return;
+        }
+        let earliest = self.now_ms + self.delay();
+        let last = self.fifo.entry((from, link)).or_insert(0);
+        let at = earliest.max(*last);
+        *last = at;
+        let after = at - self.now_ms;
+        self.schedule(
+            after,
+            Ev::Deliver {
+                to,
+                link: their,
+                msg: Box::new(msg),
+            },
+        );
+    }
+
+    fn record_vote(&mut self, voter: usize, link: LinkId, msg: &Message) {
+        let Some(Some((to, _))) = self.nodes[voter].links.get(&link).copied() else {
+            return;
+        };
+        let key = (self.name(voter), msg.header.current_epoch);
+        let candidate = self.name(to);
+        if let Some(prev) = self.votes.insert(key, candidate) {
+            if prev != candidate {
+                self.fail("a master voted twice in one epoch");
+            }
+        }
+    }
+
+    // ---- faults ----------------------------------------------------------
+
+    fn kill(&mut self, i: usize) {
+        self.nodes[i].alive = false;
+        let links = std::mem::take(&mut self.nodes[i].links);
+        for (_, peer) in links {
+            if let Some((p, their)) = peer {
+                let d = self.delay();
+                self.schedule(
+                    d,
+                    Ev::Closed {
+                        node: p,
+                        link: their,
+                    },
+                );
+            }
+        }
+    }
+
+    fn partition(&mut self, side: &[usize]) {
+        for &a in side {
+            for b in 0..self.nodes.len() {
+                if !side.contains(&b) {
+                    self.cut.insert((a.min(b), a.max(b)));
+                }
+            }
+        }
+    }
+
+    fn heal(&mut self) {
+        self.cut.clear();
+    }
+
+    // ---- invariants ------------------------------------------------------
+
+    fn check_invariants(&mut self, i: usize) {
+        let epoch = self.nodes[i].core.current_epoch();
+        if epoch < self.nodes[i].last_epoch {
+            self.fail("currentEpoch went backwards");
+        }
+        self.nodes[i].last_epoch = epoch;
+        let core = &self.nodes[i].core;
+        if !core.is_master() {
+            return;
+        }
+        let claim = (core.my_config_epoch(), core.my_slots().clone());
+        if claim == self.nodes[i].last_claim {
+            return;
+        }
+        let me = core.my_name();
+        for slot in claim.1.iter() {
+            if let Some(other) = self.claims.insert((slot, claim.0), me) {
+                if other != me {
+                    self.fail(&format!(
+                        "slot {slot} claimed by {} and {} with configEpoch {}",
+                        name_str(&other),
+                        name_str(&me),
+                        claim.0
+                    ));
+                }
+            }
+        }
+        self.nodes[i].last_claim = claim;
+    }
+
+    // ---- convergence -----------------------------------------------------
+
+    fn alive(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].alive)
+            .collect()
+    }
+
+    /// Every alive node knows every other alive node (past handshake, not
+    /// failing), all agree on one full slot map served by alive masters,
+    /// and all report state ok.
+    fn converged(&self) -> bool {
+        let alive = self.alive();
+        let first = &self.nodes[alive[0]].core;
+        let owners: Vec<Option<NodeName>> = (0..SLOT_COUNT as u16)
+            .map(|s| first.slot_owner(s))
+            .collect();
+        for &i in &alive {
+            let core = &self.nodes[i].core;
+            if !core.state_ok() {
+                return false;
+            }
+            for &j in &alive {
+                match core.node_flags(&self.name(j)) {
+                    Some(f) if f & (flags::HANDSHAKE | flags::FAIL | flags::PFAIL) == 0 => {}
+                    _ => return false,
+                }
+            }
+            for (s, owner) in owners.iter().enumerate() {
+                if core.slot_owner(s as u16) != *owner {
+                    return false;
+                }
+            }
+        }
+        owners.iter().all(|o| {
+            o.and_then(|n| self.index_of(&n))
+                .is_some_and(|i| self.nodes[i].alive && self.nodes[i].core.is_master())
+        })
+    }
+
+    fn dump(&self) {
+        for (i, n) in self.nodes.iter().enumerate() {
+            let c = &n.core;
+            eprintln!(
+                "node {i} {} alive={} master={} ok={} epoch={} my_epoch={} slots={} known={}",
+                name_str(&c.my_name()),
+                n.alive,
+                c.is_master(),
+                c.state_ok(),
+                c.current_epoch(),
+                c.my_config_epoch(),
+                c.my_slots().count(),
+                c.known_nodes()
+            );
+            for line in c.node_lines() {
+                eprintln!(
+                    "    {} flags={:#x} master={:?} epoch={} slots={:?}",
+                    name_str(&line.name),
+                    line.flags,
+                    line.master.map(|m| name_str(&m)),
+                    line.config_epoch,
+                    line.slots.first()
+                );
+            }
+        }
+    }
+
+    // ---- setup -----------------------------------------------------------
+
+    /// `masters` masters with equal slot ranges and distinct epochs, each
+    /// followed by `replicas_each` replicas; everyone MEETs node 0.
+    fn form(&mut self, masters: usize, replicas_each: usize) {
+        let now = self.now_ms;
+        for m in 0..masters {
+            let lo = m * SLOT_COUNT / masters;
+            let hi = (m + 1) * SLOT_COUNT / masters;
+            let slots: Vec<u16> = (lo as u16..hi as u16).collect();
+            self.nodes[m].core.add_slots(&slots, now).unwrap();
+            self.nodes[m]
+                .core
+                .set_config_epoch(m as i64 + 1, now)
+                .unwrap();
+        }
+        let seed_ip = String::from_utf8(self.nodes[0].ip.clone()).unwrap();
+        for i in 1..self.nodes.len() {
+            self.nodes[i].core.meet(&seed_ip, 6379, None, now).unwrap();
+        }
+        for i in 0..self.nodes.len() {
+            self.drain(i);
+        }
+        let count = self.nodes.len();
+        self.run_until(60_000, "everyone knows everyone", |s| {
+            s.nodes.iter().all(|n| {
+                n.core.node_lines().len() == count
+                    && n.core
+                        .node_lines()
+                        .iter()
+                        .all(|l| l.flags & flags::HANDSHAKE == 0)
+            })
+        });
+        for m in 0..masters {
+            let master = self.name(m);
+            for r in 0..replicas_each {
+                let i = masters + m * replicas_each + r;
+                let now = self.now_ms;
+                self.nodes[i].core.replicate(&master, false, now).unwrap();
+                self.drain(i);
+            }
+        }
+        self.run_until(60_000, "formation", Sim::converged);
+    }
+}
+
+/// Seeds to sweep: `SIM_SEEDS=n` widens the default sweep.
+fn seeds(default: u64) -> std::ops::RangeInclusive<u64> {
+    let n = std::env::var("SIM_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default);
+    1..=n
+}
+
+fn net(loss_per_mille: u64) -> NetConfig {
+    NetConfig {
+        loss_per_mille,
+        delay_min_ms: 1,
+        delay_max_ms: 40,
+    }
+}
+
+#[test]
+fn formation_converges_on_one_slot_map() {
+    for seed in seeds(6) {
+        let mut sim = Sim::new(seed, 6, net(10), 2000);
+        sim.form(3, 1);
+        let owner = sim.nodes[1].core.slot_owner(0);
+        assert_eq!(owner, Some(sim.name(0)), "seed {seed}");
+    }
+}
+
+#[test]
+fn a_large_cluster_converges() {
+    let mut sim = Sim::new(42, 40, net(5), 3000);
+    sim.form(20, 1);
+}
+
+#[test]
+fn a_killed_master_is_failed_over() {
+    for seed in seeds(6) {
+        let mut sim = Sim::new(seed, 7, net(10), 2000);
+        sim.form(3, 1);
+        // Node 6 is an extra master without slots: it does not vote.
+        let victim = 1;
+        let replica = 3 + victim;
+        let old_slots = sim.nodes[victim].core.my_slots().clone();
+        sim.kill(victim);
+        let victim_name = sim.name(victim);
+        sim.run_until(60_000, "victim marked FAIL by everyone", |s| {
+            s.alive().iter().all(|&i| {
+                s.nodes[i]
+                    .core
+                    .node_flags(&victim_name)
+                    .is_some_and(|f| f & flags::FAIL != 0)
+            })
+        });
+        sim.run_until(60_000, "failover", |s| {
+            s.nodes[replica].core.is_master() && s.converged()
+        });
+        assert_eq!(
+            sim.nodes[replica].core.my_slots(),
+            &old_slots,
+            "seed {seed}"
+        );
+        assert!(sim.nodes[replica].core.my_config_epoch() > 3, "seed {seed}");
+    }
+}
+
+#[test]
+fn a_partition_heals_and_the_cluster_converges() {
+    for seed in seeds(5) {
+        let mut sim = Sim::new(seed, 6, net(10), 2000);
+        sim.form(3, 1);
+        // Master 0 alone on one side; its replica (3) is with the majority.
+        sim.partition(&[0]);
+        sim.run_until(60_000, "failover in the majority", |s| {
+            s.nodes[3].core.is_master()
+        });
+        sim.run_for(5_000);
+        assert!(
+            !sim.nodes[0].core.state_ok(),
+            "seed {seed}: minority must be down"
+        );
+        sim.heal();
+        sim.run_until(60_000, "convergence after heal", Sim::converged);
+        assert!(
+            !sim.nodes[0].core.is_master(),
+            "seed {seed}: old master must follow"
+        );
+        assert_eq!(
+            sim.nodes[0].core.role(),
+            Role::Replica {
+                master: sim.name(3),
+                ip: sim.nodes[3].ip.clone(),
+                port: 6379,
+            }
+        );
+    }
+}
+
+#[test]
+fn the_same_seed_replays_the_same_run() {
+    let run = |seed| {
+        let mut sim = Sim::new(seed, 6, net(20), 2000);
+        sim.form(3, 1);
+        sim.kill(0);
+        sim.run_for(20_000);
+        (
+            sim.steps,
+            sim.nodes
+                .iter()
+                .map(|n| n.core.current_epoch())
+                .collect::<Vec<_>>(),
+            sim.nodes[1].core.node_lines(),
+        )
+    };
+    assert_eq!(run(9), run(9));
+}
+
+#[allow(dead_code)]
+fn unused(_: FailoverMode) {}
