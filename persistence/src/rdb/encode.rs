@@ -39,7 +39,9 @@ const LZF_MIN_LEN: usize = 20;
 /// Bytes an empty listpack takes (header + terminator).
 const EMPTY_LISTPACK: usize = 7;
 
-/// When collections use compact encodings; the defaults are Redis 7.0's.
+/// When collections use compact encodings; the defaults are Redis 7.0.15's
+/// built-in ones (config.c — note hash-max-listpack-entries is 512 there,
+/// 128 only in the sample redis.conf).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EncodingLimits {
     pub hash_max_listpack_entries: usize,
@@ -55,7 +57,7 @@ pub struct EncodingLimits {
 impl Default for EncodingLimits {
     fn default() -> Self {
         EncodingLimits {
-            hash_max_listpack_entries: 128,
+            hash_max_listpack_entries: 512,
             hash_max_listpack_value: 64,
             zset_max_listpack_entries: 128,
             zset_max_listpack_value: 64,

@@ -15,6 +15,8 @@ mod encode;
 pub mod intset;
 pub mod listpack;
 mod object;
+#[cfg(test)]
+mod roundtrip_tests;
 pub mod ziplist;
 pub mod zipmap;
 
