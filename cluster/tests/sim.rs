@@ -73,6 +73,8 @@ struct SimNode {
     offset: u64,
     paused_until_ms: u64,
     master_down_since_ms: Option<u64>,
+    /// The master it last replicated from.
+    last_master: Option<usize>,
     last_epoch: u64,
     last_claim: (u64, SlotBitmap),
 }
@@ -94,6 +96,8 @@ struct Sim {
     votes: BTreeMap<(NodeName, u64), NodeName>,
     /// Last delivery time per sending link (FIFO like TCP).
     fifo: BTreeMap<(usize, LinkId), u64>,
+    /// (node, its replication offset, its old master's) when it turns master.
+    promotions: Vec<(usize, u64, Option<u64>)>,
     steps: u64,
 }
 
@@ -116,6 +120,7 @@ impl Sim {
             claims: BTreeMap::new(),
             votes: BTreeMap::new(),
             fifo: BTreeMap::new(),
+            promotions: Vec::new(),
             steps: 0,
         };
         for i in 0..count {
@@ -130,6 +135,7 @@ impl Sim {
                 offset: 0,
                 paused_until_ms: 0,
                 master_down_since_ms: None,
+                last_master: None,
                 last_epoch: 0,
                 last_claim: (0, SlotBitmap::default()),
             });
@@ -276,6 +282,7 @@ impl Sim {
                 self.nodes[i].master_down_since_ms = None;
             }
             Role::Replica { master, .. } => {
+                self.nodes[i].last_master = self.index_of(&master);
                 let reachable = self
                     .index_of(&master)
                     .filter(|&m| self.nodes[m].alive && !self.is_cut(i, m));
@@ -334,6 +341,11 @@ impl Sim {
                     self.nodes[i].paused_until_ms = until_ms;
                 }
                 Output::Event(Event::UnpauseWrites) => self.nodes[i].paused_until_ms = 0,
+                Output::Event(Event::RoleChanged(Role::Master)) => {
+                    let old_master_offset = self.nodes[i].last_master.map(|m| self.nodes[m].offset);
+                    self.promotions
+                        .push((i, self.nodes[i].offset, old_master_offset));
+                }
                 Output::Event(_) => {}
             }
         }
@@ -465,8 +477,8 @@ impl Sim {
     }
 
     /// Every alive node knows every other alive node (past handshake, not
-    /// failing), all agree on one full slot map served by alive masters,
-    /// and all report state ok.
+    /// failing, with the same master), all agree on one full slot map
+    /// served by alive masters, and all report state ok.
     fn converged(&self) -> bool {
         let alive = self.alive();
         let first = &self.nodes[alive[0]].core;
@@ -478,10 +490,17 @@ impl Sim {
             if !core.state_ok() {
                 return false;
             }
+            let lines = core.node_lines();
             for &j in &alive {
-                match core.node_flags(&self.name(j)) {
-                    Some(f) if f & (flags::HANDSHAKE | flags::FAIL | flags::PFAIL) == 0 => {}
-                    _ => return false,
+                let Some(line) = lines.iter().find(|l| l.name == self.name(j)) else {
+                    return false;
+                };
+                if line.flags & (flags::HANDSHAKE | flags::FAIL | flags::PFAIL) != 0 {
+                    return false;
+                }
+                // Everyone agrees on who replicates whom.
+                if line.master != self.master_of(j).map(|m| self.name(m)) {
+                    return false;
                 }
             }
             for (s, owner) in owners.iter().enumerate() {
@@ -525,19 +544,22 @@ impl Sim {
 
     // ---- setup -----------------------------------------------------------
 
-    /// `masters` masters with equal slot ranges and distinct epochs, each
-    /// followed by `replicas_each` replicas; everyone MEETs node 0.
-    fn form(&mut self, masters: usize, replicas_each: usize) {
+    /// `masters` masters with equal slot ranges (distinct config epochs
+    /// when `set_epochs`, as redis-cli does), node `masters + k` a replica
+    /// of master `replica_of[k]`; everyone MEETs node 0.
+    fn form_with(&mut self, masters: usize, replica_of: &[usize], set_epochs: bool) {
         let now = self.now_ms;
         for m in 0..masters {
             let lo = m * SLOT_COUNT / masters;
             let hi = (m + 1) * SLOT_COUNT / masters;
             let slots: Vec<u16> = (lo as u16..hi as u16).collect();
             self.nodes[m].core.add_slots(&slots, now).unwrap();
-            self.nodes[m]
-                .core
-                .set_config_epoch(m as i64 + 1, now)
-                .unwrap();
+            if set_epochs {
+                self.nodes[m]
+                    .core
+                    .set_config_epoch(m as i64 + 1, now)
+                    .unwrap();
+            }
         }
         let seed_ip = String::from_utf8(self.nodes[0].ip.clone()).unwrap();
         for i in 1..self.nodes.len() {
@@ -556,16 +578,29 @@ impl Sim {
                         .all(|l| l.flags & flags::HANDSHAKE == 0)
             })
         });
-        for m in 0..masters {
+        for (k, &m) in replica_of.iter().enumerate() {
+            let i = masters + k;
             let master = self.name(m);
-            for r in 0..replicas_each {
-                let i = masters + m * replicas_each + r;
-                let now = self.now_ms;
-                self.nodes[i].core.replicate(&master, false, now).unwrap();
-                self.drain(i);
-            }
+            let now = self.now_ms;
+            self.nodes[i].core.replicate(&master, false, now).unwrap();
+            self.drain(i);
         }
         self.run_until(60_000, "formation", Sim::converged);
+    }
+
+    /// `masters` masters, each with `replicas_each` replicas.
+    fn form(&mut self, masters: usize, replicas_each: usize) {
+        let replica_of: Vec<usize> = (0..masters)
+            .flat_map(|m| std::iter::repeat_n(m, replicas_each))
+            .collect();
+        self.form_with(masters, &replica_of, true);
+    }
+
+    fn master_of(&self, i: usize) -> Option<usize> {
+        match self.nodes[i].core.role() {
+            Role::Master => None,
+            Role::Replica { master, .. } => self.index_of(&master),
+        }
     }
 }
 
@@ -684,5 +719,205 @@ fn the_same_seed_replays_the_same_run() {
     assert_eq!(run(9), run(9));
 }
 
-#[allow(dead_code)]
-fn unused(_: FailoverMode) {}
+#[test]
+fn manual_failover_swaps_master_and_replica_without_losing_writes() {
+    for seed in seeds(5) {
+        let mut sim = Sim::new(seed, 6, net(0), 2000);
+        sim.form(3, 1);
+        sim.run_for(3_000);
+        sim.promotions.clear();
+        let now = sim.now_ms;
+        sim.nodes[3]
+            .core
+            .failover(FailoverMode::Default, now)
+            .unwrap();
+        sim.drain(3);
+        sim.run_until(20_000, "manual failover", |s| {
+            s.nodes[3].core.is_master() && s.master_of(0) == Some(3) && s.converged()
+        });
+        // Promoted at exactly the offset where the old master paused.
+        let (who, offset, old_master_offset) = sim.promotions[0];
+        assert_eq!(who, 3, "seed {seed}");
+        assert_eq!(Some(offset), old_master_offset, "seed {seed}");
+        assert_eq!(
+            sim.nodes[0].paused_until_ms, 0,
+            "seed {seed}: writes resumed"
+        );
+    }
+}
+
+#[test]
+fn forced_failover_needs_no_master() {
+    for seed in seeds(3) {
+        let mut sim = Sim::new(seed, 6, net(0), 2000);
+        sim.form(3, 1);
+        sim.kill(2);
+        sim.run_for(1_000);
+        let now = sim.now_ms;
+        let err = sim.nodes[5].core.failover(FailoverMode::Default, now);
+        // The link may still look up for a moment; FORCE works either way.
+        drop(err);
+        sim.drain(5);
+        let now = sim.now_ms;
+        sim.nodes[5]
+            .core
+            .failover(FailoverMode::Force, now)
+            .unwrap();
+        sim.drain(5);
+        sim.run_until(10_000, "forced failover", |s| s.nodes[5].core.is_master());
+        sim.run_until(60_000, "convergence", Sim::converged);
+    }
+}
+
+#[test]
+fn takeover_needs_no_votes() {
+    let mut sim = Sim::new(77, 6, net(0), 2000);
+    sim.form(3, 1);
+    // Cut the replica off from everyone: TAKEOVER still promotes it.
+    sim.partition(&[4]);
+    let now = sim.now_ms;
+    sim.nodes[4]
+        .core
+        .failover(FailoverMode::Takeover, now)
+        .unwrap();
+    sim.drain(4);
+    assert!(sim.nodes[4].core.is_master());
+    assert!(sim.nodes[4].core.my_config_epoch() > 3);
+    sim.heal();
+    sim.run_until(60_000, "convergence", |s| {
+        s.master_of(1) == Some(4) && s.converged()
+    });
+}
+
+#[test]
+fn a_replica_migrates_to_an_orphaned_master() {
+    for seed in seeds(4) {
+        let mut sim = Sim::new(seed, 7, net(5), 2000);
+        // Master 0 has replicas 3 and 6; masters 1 and 2 have one each.
+        sim.form_with(3, &[0, 1, 2, 0], true);
+        sim.kill(5);
+        sim.run_until(60_000, "a replica of 0 moves to 2", |s| {
+            [3, 6].iter().any(|&r| s.master_of(r) == Some(2))
+        });
+        sim.run_for(10_000);
+        let to_two = [3, 6]
+            .iter()
+            .filter(|&&r| sim.master_of(r) == Some(2))
+            .count();
+        let to_zero = [3, 6]
+            .iter()
+            .filter(|&&r| sim.master_of(r) == Some(0))
+            .count();
+        assert_eq!(
+            (to_two, to_zero),
+            (1, 1),
+            "seed {seed}: the barrier keeps one"
+        );
+        // The replica with the smaller name moves.
+        let mover = if sim.name(3) < sim.name(6) { 3 } else { 6 };
+        assert_eq!(sim.master_of(mover), Some(2), "seed {seed}");
+    }
+}
+
+#[test]
+fn a_slot_moved_with_setslot_reaches_everyone() {
+    for seed in seeds(4) {
+        let mut sim = Sim::new(seed, 6, net(5), 2000);
+        sim.form(3, 1);
+        let (src, dst) = (0, 1);
+        let (src_name, dst_name) = (sim.name(src), sim.name(dst));
+        let now = sim.now_ms;
+        sim.nodes[dst]
+            .core
+            .set_slot_importing(0, &src_name, now)
+            .unwrap();
+        sim.nodes[src]
+            .core
+            .set_slot_migrating(0, &dst_name, now)
+            .unwrap();
+        assert_eq!(
+            sim.nodes[dst]
+                .core
+                .routing()
+                .importing_from(0)
+                .map(|n| n.name),
+            Some(src_name)
+        );
+        sim.nodes[dst]
+            .core
+            .set_slot_node(0, &dst_name, false, now)
+            .unwrap();
+        sim.nodes[src]
+            .core
+            .set_slot_node(0, &dst_name, false, now)
+            .unwrap();
+        sim.drain(src);
+        sim.drain(dst);
+        sim.run_until(30_000, "slot 0 moved", |s| {
+            s.converged() && s.nodes[4].core.slot_owner(0) == Some(dst_name)
+        });
+        assert!(sim.nodes[src].core.routing().migrating.is_empty());
+    }
+}
+
+#[test]
+fn equal_config_epochs_are_resolved() {
+    for seed in seeds(4) {
+        let mut sim = Sim::new(seed, 6, net(5), 2000);
+        sim.form_with(3, &[0, 1, 2], false);
+        sim.run_until(30_000, "distinct master epochs", |s| {
+            let epochs: BTreeSet<u64> = (0..3).map(|m| s.nodes[m].core.my_config_epoch()).collect();
+            epochs.len() == 3
+        });
+    }
+}
+
+#[test]
+fn fifty_nodes_fail_over_two_masters() {
+    let mut sim = Sim::new(5, 50, net(2), 3000);
+    sim.form(25, 1);
+    sim.kill(3);
+    sim.run_for(2_000);
+    sim.kill(17);
+    sim.run_until(90_000, "both replicas promoted", |s| {
+        s.nodes[25 + 3].core.is_master() && s.nodes[25 + 17].core.is_master() && s.converged()
+    });
+}
+
+#[test]
+fn a_two_sided_partition_heals() {
+    for seed in seeds(4) {
+        let mut sim = Sim::new(seed, 10, net(5), 2000);
+        sim.form(5, 1);
+        // Minority: masters 0 and 1 with replica 7 (of master 2). The
+        // majority promotes 5 and 6; the minority cannot fail anything over.
+        sim.partition(&[0, 1, 7]);
+        sim.run_until(60_000, "majority failover", |s| {
+            s.nodes[5].core.is_master() && s.nodes[6].core.is_master()
+        });
+        sim.run_for(5_000);
+        assert!(!sim.nodes[7].core.is_master(), "seed {seed}");
+        for i in [0, 1, 7] {
+            assert!(
+                !sim.nodes[i].core.state_ok(),
+                "seed {seed}: node {i} in the minority"
+            );
+        }
+        sim.heal();
+        sim.run_until(60_000, "convergence after heal", Sim::converged);
+        assert_eq!(sim.master_of(0), Some(5), "seed {seed}");
+        assert_eq!(sim.master_of(1), Some(6), "seed {seed}");
+    }
+}
+
+#[test]
+fn heavy_loss_still_converges() {
+    for seed in seeds(3) {
+        let mut sim = Sim::new(seed, 6, net(50), 2000);
+        sim.form(3, 1);
+        sim.kill(0);
+        sim.run_until(90_000, "failover under loss", |s| {
+            s.nodes[3].core.is_master() && s.converged()
+        });
+    }
+}

@@ -304,7 +304,11 @@ impl ClusterCore {
         gossip: &[Gossip],
     ) {
         let is_meet = hdr.kind == MsgType::Meet;
-        let local_ip = self.links[&link].local_ip.clone();
+        let local_ip = self
+            .links
+            .get(&link)
+            .map(|l| l.local_ip.clone())
+            .unwrap_or_default();
         if (is_meet || self.me().ip.is_empty())
             && self.cfg.announce_ip.is_none()
             && !local_ip.is_empty()
@@ -814,5 +818,92 @@ mod tests {
         let me = c.my_name();
         c.handle_message(link, ping_from(me, MsgType::Ping), 1_000_030);
         assert_eq!(c.current_epoch(), 0);
+    }
+
+    /// Random headers and bodies from senders we know (and some we do not)
+    /// must never panic, whatever the state they drive us into.
+    #[test]
+    fn random_messages_never_panic() {
+        use crate::core::rng::Rng;
+        let mut rng = Rng::new(99);
+        let mut c = core(3);
+        let names: Vec<NodeName> = (0..4).map(|_| rng.node_name()).collect();
+        let link = c.link_accepted(b"10.0.0.1", b"10.0.0.2", 1_000_000);
+        c.handle_message(link, ping_from(names[0], MsgType::Meet), 1_000_001);
+        let mut now = 1_000_002;
+        for round in 0..3000u64 {
+            let pick = |rng: &mut Rng, me: NodeName| -> NodeName {
+                match rng.below(6) {
+                    0 => me,
+                    1 => NULL_NAME,
+                    n => names[(n - 2) as usize],
+                }
+            };
+            let me = c.my_name();
+            let mut slots = SlotBitmap::default();
+            for _ in 0..rng.below(4) {
+                slots.set(rng.below(16384) as u16, true);
+            }
+            let kind = MsgType::from_u16(rng.below(11) as u16).unwrap();
+            let mut m = ping_from(pick(&mut rng, me), kind);
+            m.header.current_epoch = rng.below(8);
+            m.header.config_epoch = rng.below(8);
+            m.header.flags = rng.below(1024) as u16;
+            m.header.slaveof = if rng.below(2) == 0 {
+                None
+            } else {
+                Some(pick(&mut rng, me))
+            };
+            m.header.slots = slots.clone();
+            m.header.mflags = [rng.below(8) as u8, 0, 0];
+            m.body = match kind {
+                MsgType::Ping | MsgType::Pong | MsgType::Meet => Body::Ping {
+                    gossip: (0..rng.below(4))
+                        .map(|_| Gossip {
+                            node: pick(&mut rng, me),
+                            ping_sent_s: rng.next_u64() as u32,
+                            pong_received_s: rng.next_u64() as u32,
+                            ip: b"10.0.0.3".to_vec(),
+                            port: rng.below(3) as u16,
+                            cport: rng.below(3) as u16,
+                            flags: rng.below(1024) as u16,
+                            pport: 0,
+                        })
+                        .collect(),
+                    exts: vec![PingExt::Hostname(b"h".to_vec())],
+                },
+                MsgType::Fail => Body::Fail {
+                    node: pick(&mut rng, me),
+                },
+                MsgType::Update => Body::Update {
+                    config_epoch: rng.below(10),
+                    node: pick(&mut rng, me),
+                    slots,
+                },
+                _ => Body::Empty,
+            };
+            let on = if rng.below(3) == 0 {
+                c.link_accepted(b"10.0.0.1", b"10.0.0.4", now)
+            } else {
+                link
+            };
+            c.handle_message(on, m, now);
+            if round % 7 == 0 {
+                c.tick(now);
+            }
+            for out in c.drain() {
+                if let Output::Connect { link, .. } = out {
+                    if rng.below(2) == 0 {
+                        c.link_up(link, b"10.0.0.1", now);
+                    } else {
+                        c.link_down(link, now);
+                    }
+                }
+            }
+            now += rng.below(300);
+        }
+        let _ = c.info().render();
+        let _ = c.routing();
+        let _ = c.to_nodes_conf();
     }
 }

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::msg::{flags, NodeName, SlotBitmap};
-use crate::nodes_conf::{NodeLine, NodesConf};
+use crate::msg::{flags, NodeName};
+use crate::nodes_conf::{slot_ranges, NodeLine, NodesConf};
 
 use super::admin::ClusterError;
 use super::nodes::{parse_node_name, Node, NodeId};
@@ -143,17 +143,6 @@ pub struct LinkView {
     pub inbound: bool,
     pub node: Option<NodeName>,
     pub create_time_ms: u64,
-}
-
-fn slot_ranges(bits: &SlotBitmap) -> Vec<(u16, u16)> {
-    let mut out: Vec<(u16, u16)> = Vec::new();
-    for s in bits.iter() {
-        match out.last_mut() {
-            Some((_, end)) if *end + 1 == s => *end = s,
-            _ => out.push((s, s)),
-        }
-    }
-    out
 }
 
 impl ClusterCore {
@@ -474,6 +463,31 @@ mod tests {
         assert_eq!(d.my_slots(), c.my_slots());
         assert_eq!(d.current_epoch(), 3);
         assert_eq!(d.to_nodes_conf().nodes[0].slots, conf.nodes[0].slots);
+    }
+
+    #[test]
+    fn nodes_conf_text_round_trips_a_replica() {
+        let mut m = ClusterCore::new(Config::with_port(7000, 25), 1_000);
+        m.add_slots(&[1, 2, 3], 1_000).unwrap();
+        let mut conf = m.to_nodes_conf();
+        // Pretend we are a replica of `m` that knows it.
+        let mut me = ClusterCore::new(Config::with_port(7001, 26), 1_000).to_nodes_conf();
+        me.nodes[0].master = Some(m.my_name());
+        me.nodes[0].flags = flags::MYSELF | flags::SLAVE;
+        conf.nodes[0].flags = flags::MASTER;
+        conf.nodes.push(me.nodes[0].clone());
+        conf.current_epoch = 7;
+        conf.last_vote_epoch = 6;
+        let text = conf.format();
+        let parsed = NodesConf::parse(&text).unwrap();
+        let core =
+            ClusterCore::from_nodes_conf(&parsed, Config::with_port(7001, 27), 2_000).unwrap();
+        assert!(!core.is_master());
+        assert_eq!(core.slot_owner(2), Some(m.my_name()));
+        assert_eq!(core.current_epoch(), 7);
+        assert_eq!(core.last_vote_epoch(), 6);
+        let text = core.to_nodes_conf().format();
+        assert_eq!(NodesConf::parse(&text).unwrap().format(), text);
     }
 
     #[test]
