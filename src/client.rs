@@ -105,6 +105,29 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
+    /// A client with no connection: the AOF loader, a master's stream.
+    pub fn internal(id: u64) -> ClientInfo {
+        let addr = SocketAddr::from(([0, 0, 0, 0], 0));
+        let now = crate::util::now_ms();
+        ClientInfo {
+            id,
+            addr,
+            laddr: addr,
+            created_ms: now,
+            last_interaction_ms: AtomicU64::new(now),
+            name: Default::default(),
+            db: AtomicUsize::new(0),
+            last_cmd: Default::default(),
+            resp: AtomicUsize::new(2),
+            multi_len: AtomicUsize::new(0),
+            query_buf: AtomicUsize::new(0),
+            output_buf: AtomicUsize::new(0),
+            killed: AtomicBool::new(false),
+            obuf_soft_since_ms: AtomicU64::new(0),
+            kill_notify: Default::default(),
+        }
+    }
+
     pub fn kill(&self) {
         self.killed.store(true, Ordering::SeqCst);
         self.kill_notify.notify_one();

@@ -75,6 +75,17 @@ pub fn process<'a>(
         reject(srv, client, out, error::NOAUTH, Some(cmd));
         return;
     }
+    if srv.aof.has_write_error.load(Ordering::Relaxed) && may_write(client, cmd) {
+        let e = srv.aof.write_error.lock().clone().unwrap_or_default();
+        reject(
+            srv,
+            client,
+            out,
+            &format!("MISCONF Errors writing to the AOF file: {e}"),
+            Some(cmd),
+        );
+        return;
+    }
     if srv.persist.loading.load(Ordering::Acquire) && !cmd.has(commands::LOADING) {
         reject(srv, client, out, error::LOADING, Some(cmd));
         return;

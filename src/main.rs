@@ -99,6 +99,15 @@ fn main() {
         };
         let srv = Server::new(config);
         shoal::memory::mark_startup();
+        // Load the data on a thread while serving (clients get LOADING).
+        srv.persist.loading.store(true, Ordering::Release);
+        let loader = srv.clone();
+        std::thread::spawn(move || {
+            if let Err(e) = shoal::persist::load_at_startup(&loader) {
+                log::log(Level::Warning, &e);
+                std::process::exit(1);
+            }
+        });
         let workers = match server::Workers::start(&srv, threads.saturating_sub(1)) {
             Ok(w) => std::sync::Arc::new(w),
             Err(e) => {

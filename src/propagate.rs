@@ -173,6 +173,16 @@ impl Drop for Hold<'_> {
     }
 }
 
+/// Run `f` (replaying the AOF into the keyspace) without propagating what
+/// it does: its writes are already in the stream's past.
+pub fn without_propagation<R>(f: impl FnOnce() -> R) -> R {
+    let was = HELD.with(|h| h.replace(true));
+    let r = f();
+    PENDING.with(|q| q.borrow_mut().clear());
+    HELD.with(|h| h.set(was));
+    r
+}
+
 /// Whether this thread holds the lock (records are being collected).
 #[inline]
 pub fn held() -> bool {

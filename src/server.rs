@@ -42,6 +42,7 @@ pub struct Server {
     /// Replies to writes wait for `durable` (AOF on with appendfsync always).
     pub wait_durable: AtomicBool,
     pub persist: crate::persist::Persistence,
+    pub aof: crate::persist::aof::AofState,
     /// This server, for work that outlives a command (background saves).
     me: std::sync::Weak<Server>,
     pub slowlog: Mutex<SlowLog>,
@@ -89,6 +90,7 @@ impl Server {
             durable: tokio::sync::watch::Sender::new(0),
             wait_durable: AtomicBool::new(false),
             persist: Default::default(),
+            aof: Default::default(),
             me: me.clone(),
             slowlog: Mutex::new(SlowLog::default()),
             latency: Mutex::new(LatencyMonitor::default()),

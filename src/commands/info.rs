@@ -288,17 +288,56 @@ fn render_section(ctx: &Ctx, section: &str, t: &mut String) {
                 p.last_load_keys_loaded.load(Ordering::Relaxed)
             );
             f!("aof_enabled:{}", cfg.get_bool("appendonly") as u8);
-            f!("aof_rewrite_in_progress:0");
-            f!("aof_rewrite_scheduled:0");
-            f!("aof_last_rewrite_time_sec:-1");
-            f!("aof_current_rewrite_time_sec:-1");
-            f!("aof_last_bgrewrite_status:ok");
-            f!("aof_rewrites:0");
+            let a = &srv.aof;
+            let rewriting = a.rewrite_in_progress.load(Ordering::Relaxed);
+            f!("aof_rewrite_in_progress:{}", rewriting as u8);
+            f!(
+                "aof_rewrite_scheduled:{}",
+                a.rewrite_scheduled.load(Ordering::Relaxed) as u8
+            );
+            f!(
+                "aof_last_rewrite_time_sec:{}",
+                a.last_rewrite_time_s.load(Ordering::Relaxed)
+            );
+            f!(
+                "aof_current_rewrite_time_sec:{}",
+                if rewriting {
+                    (crate::util::now_ms()
+                        .saturating_sub(a.rewrite_started_ms.load(Ordering::Relaxed))
+                        / 1000) as i64
+                } else {
+                    -1
+                }
+            );
+            f!(
+                "aof_last_bgrewrite_status:{}",
+                if a.last_rewrite_ok.load(Ordering::Relaxed) {
+                    "ok"
+                } else {
+                    "err"
+                }
+            );
+            f!("aof_rewrites:{}", a.rewrites.load(Ordering::Relaxed));
             f!("aof_rewrites_consecutive_failures:0");
-            f!("aof_last_write_status:ok");
+            f!(
+                "aof_last_write_status:{}",
+                if a.has_write_error.load(Ordering::Relaxed) {
+                    "err"
+                } else {
+                    "ok"
+                }
+            );
             f!("aof_last_cow_size:0");
             f!("module_fork_in_progress:0");
             f!("module_fork_last_cow_size:0");
+            if let Some((current, base, pending, delayed)) = crate::persist::aof::info_sizes(srv) {
+                f!("aof_current_size:{current}");
+                f!("aof_base_size:{base}");
+                f!("aof_pending_rewrite:0");
+                f!("aof_buffer_length:{pending}");
+                f!("aof_pending_bio_fsync:0");
+                f!("aof_delayed_fsync:{delayed}");
+            }
         }
         "stats" => {
             let s = &srv.stats;

@@ -14,6 +14,30 @@ pub fn save(ctx: &mut Ctx, out: &mut Out) {
     }
 }
 
+pub fn bgrewriteaof(ctx: &mut Ctx, out: &mut Out) {
+    if ctx.srv.aof.rewrite_in_progress.load(Ordering::Acquire) {
+        return out.error("ERR Background append only file rewriting already in progress");
+    }
+    if ctx.srv.snapshots.in_progress() {
+        ctx.srv.aof.rewrite_scheduled.store(true, Ordering::Release);
+        return out.simple("Background append only file rewriting scheduled");
+    }
+    if ctx.srv.aof.runtime.lock().is_none() {
+        // With the AOF off Redis still writes one (a base from the data).
+        return match crate::persist::aof::enable(ctx.srv) {
+            Ok(()) => {
+                crate::persist::aof::stop(ctx.srv);
+                out.simple("Background append only file rewriting started")
+            }
+            Err(e) => out.error(&format!("ERR {e}")),
+        };
+    }
+    match crate::persist::aof::rewrite_background(ctx.srv) {
+        Ok(()) => out.simple("Background append only file rewriting started"),
+        Err(e) => out.error(&e),
+    }
+}
+
 pub fn bgsave(ctx: &mut Ctx, out: &mut Out) {
     let schedule = match ctx.argv.len() {
         1 => false,

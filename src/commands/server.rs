@@ -189,7 +189,8 @@ pub fn debug(ctx: &mut Ctx, out: &mut Out) {
         "populate" if (3..=5).contains(&argc) => debug_populate(ctx, out),
         "protocol" if argc == 3 => debug_protocol(ctx, out),
         "reload" => debug_reload(ctx, out),
-        "jmap" | "stringmatch-len" | "loadaof" | "crash-and-recover" | "segfault" | "panic" | "oom" | "assert" => {
+        "loadaof" => debug_loadaof(ctx, out),
+        "jmap" | "stringmatch-len" | "crash-and-recover" | "segfault" | "panic" | "oom" | "assert" => {
             out.error(&format!("ERR DEBUG {} is not supported by this server yet", sub.to_uppercase()))
         }
         _ => out.error(&error::unknown_subcommand("debug", ctx.arg(1))),
@@ -227,6 +228,30 @@ fn debug_reload(ctx: &mut Ctx, out: &mut Out) {
         Err(e) => {
             crate::log::log(crate::log::Level::Warning, &e);
             out.error("ERR Error trying to load the RDB dump, check server logs.")
+        }
+    }
+}
+
+/// DEBUG LOADAOF: flush the AOF to disk, empty the keyspace, load the AOF.
+fn debug_loadaof(ctx: &mut Ctx, out: &mut Out) {
+    if ctx.srv.aof.runtime.lock().is_none() {
+        return out.ok();
+    }
+    crate::persist::aof::stop(ctx.srv);
+    crate::persist::empty_keyspace(ctx.srv);
+    let loaded = crate::persist::aof::load(ctx.srv);
+    let restarted = crate::persist::aof::start(ctx.srv);
+    match (loaded, restarted) {
+        (Ok(_), Ok(())) => {
+            crate::log::log(
+                crate::log::Level::Notice,
+                "Append Only File loaded by DEBUG LOADAOF",
+            );
+            out.ok()
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            crate::log::log(crate::log::Level::Warning, &e);
+            out.error("ERR Error loading the AOF file, check server logs.")
         }
     }
 }
@@ -463,6 +488,27 @@ pub fn config_set(ctx: &mut Ctx, out: &mut Out) {
         Ok(changed) => {
             apply_config_effects(ctx, &changed);
             ctx.srv.config_changed();
+            if changed.contains(&"appendonly") {
+                // CONFIG SET runs with the keyspace gate held exclusively.
+                let on = ctx.srv.config.read().get_bool("appendonly");
+                if on {
+                    if let Err(e) = crate::persist::aof::enable(ctx.srv) {
+                        crate::warning!("Unable to turn on AOF: {e}");
+                        let _ = ctx
+                            .srv
+                            .config
+                            .write()
+                            .set_many(&[("appendonly".into(), "no".into())]);
+                        ctx.srv.config_changed();
+                        return out.error("ERR CONFIG SET failed (possibly related to argument 'appendonly') - Unable to turn on AOF. Check server logs.");
+                    }
+                } else {
+                    crate::persist::aof::stop(ctx.srv);
+                }
+            }
+            if changed.contains(&"appendfsync") {
+                crate::persist::aof::policy_changed(ctx.srv);
+            }
             if changed.contains(&"maxmemory") {
                 // As Redis: a lower limit evicts at once (when the policy allows).
                 let hot = ctx.srv.hot();

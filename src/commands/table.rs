@@ -161,6 +161,7 @@ pub fn build() -> Vec<Command> {
         super::blocking::commands,
         super::hyperloglog::commands,
         super::sort::commands,
+        super::dump::commands,
     ] {
         all.extend(family());
     }
@@ -279,13 +280,14 @@ fn core() -> Vec<Command> {
         c("lastsave", 1, "loading stale fast @admin @dangerous", none, "server", "1.0.0", "Get the UNIX time stamp of the last successful save to disk", sv::lastsave),
         c("save", 1, "admin noscript no_async_loading no_multi exclusive", none, "server", "1.0.0", "Synchronously save the dataset to disk", ps::save),
         c("bgsave", -1, "admin noscript no_async_loading exclusive", none, "server", "1.0.0", "Asynchronously save the dataset to disk", ps::bgsave),
+        c("bgrewriteaof", 1, "admin noscript no_async_loading exclusive", none, "server", "1.0.0", "Asynchronously rewrite the append-only file", ps::bgrewriteaof),
         c("shutdown", -1, "admin noscript loading stale no_multi allow_busy exclusive", none, "server", "1.0.0", "Synchronously save the dataset to disk and then shut down the server", sv::shutdown),
         c("debug", -2, "admin noscript loading stale exclusive", none, "server", "1.0.0", "A container for debugging commands", sv::debug),
         with_subs(
             c("config", -2, "", none, "server", "2.0.0", "A container for server configuration commands", container_handler),
             vec![
                 c("config|get", -3, "admin noscript loading stale", none, "server", "2.0.0", "Get the values of configuration parameters", sv::config_get),
-                c("config|set", -4, "admin noscript loading stale", none, "server", "2.0.0", "Set configuration parameters to the given values", sv::config_set),
+                c("config|set", -4, "admin noscript loading stale exclusive", none, "server", "2.0.0", "Set configuration parameters to the given values", sv::config_set),
                 c("config|resetstat", 2, "admin noscript loading stale", none, "server", "2.0.0", "Reset the stats returned by INFO", sv::config_resetstat),
                 c("config|rewrite", 2, "admin noscript loading stale", none, "server", "2.8.0", "Rewrite the configuration file with the in memory configuration", sv::config_rewrite),
                 c("config|help", 2, "loading stale", none, "server", "5.0.0", "Show helpful text about the different subcommands", sv::config_help),

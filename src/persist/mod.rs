@@ -5,6 +5,7 @@
 //! Background saves run on plain threads that walk a copy-on-write
 //! snapshot (`crate::snapshot`): no fork, and commands keep running.
 
+pub mod aof;
 pub mod rdb;
 pub mod values;
 
@@ -177,6 +178,10 @@ fn bgsave_thread(srv: Arc<Server>, snap: Arc<crate::snapshot::Snapshot>, dirty: 
 /// `save` says so), flush the AOF. `save`: Some(true) SAVE, Some(false)
 /// NOSAVE, None as configured. The caller holds the gate exclusively.
 pub fn prepare_shutdown(srv: &Server, save: Option<bool>) -> Result<(), ()> {
+    if srv.aof.runtime.lock().is_some() {
+        crate::log::log(Level::Notice, "Calling fsync() on the AOF file.");
+        aof::stop(srv);
+    }
     let configured = !srv.config.read().get("save").trim().is_empty();
     if save.unwrap_or(configured) {
         crate::log::log(
@@ -197,6 +202,7 @@ pub fn prepare_shutdown(srv: &Server, save: Option<bool>) -> Result<(), ()> {
 /// Once per cron tick: a BGSAVE when a `save <seconds> <changes>` point
 /// is reached (as serverCron), or one that BGSAVE SCHEDULE left waiting.
 pub fn cron(srv: &Server) {
+    aof::cron(srv);
     let p = &srv.persist;
     if srv.snapshots.in_progress() || p.loading.load(Ordering::Relaxed) {
         return;
@@ -235,6 +241,39 @@ pub fn cron(srv: &Server) {
             crate::log::log(Level::Warning, &e);
         }
     }
+}
+
+/// Start-up: load the AOF (when enabled and present) or the RDB file, then
+/// start appending to the AOF. Clients connecting meanwhile get LOADING.
+pub fn load_at_startup(srv: &Server) -> Result<(), String> {
+    srv.persist.loading.store(true, Ordering::Release);
+    srv.persist
+        .loading_started_s
+        .store(crate::util::now_ms() / 1000, Ordering::Relaxed);
+    let appendonly = srv.config.read().get_bool("appendonly");
+    let result = (|| {
+        if appendonly && aof::exists(srv) {
+            let n = aof::load(srv)?;
+            crate::log::log(
+                Level::Notice,
+                &format!("DB loaded from append only file: {n} commands"),
+            );
+        } else {
+            load_rdb_file(srv)?;
+        }
+        if appendonly {
+            let existed = aof::exists(srv);
+            if !existed && srv.keyspace.dbs().any(|(_, d)| !d.is_empty()) {
+                // Data came from the RDB: it becomes the new AOF's base.
+                aof::enable(srv)?;
+            } else {
+                aof::start(srv)?;
+            }
+        }
+        Ok(())
+    })();
+    srv.persist.loading.store(false, Ordering::Release);
+    result
 }
 
 /// Load `dir/dbfilename` if it exists. Returns whether a file was loaded.
