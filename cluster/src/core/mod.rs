@@ -274,18 +274,13 @@ impl ClusterCore {
         let mut rng = Rng::new(cfg.rng_seed);
         let name = rng.node_name();
         let mut core = ClusterCore::empty(cfg, rng, now_ms);
-        let ip = core.cfg.announce_ip.clone().unwrap_or_default();
-        let mut me = Node::new(
+        let me = Node::new(
             name,
             crate::msg::flags::MYSELF | crate::msg::flags::MASTER,
             now_ms,
         );
-        me.ip = ip;
-        me.port = core.cfg.port;
-        me.pport = core.cfg.pport;
-        me.cport = core.cfg.cport;
-        me.hostname = core.cfg.hostname.clone();
         core.myself = core.add_node(me);
+        core.apply_myself_config();
         core.todo.save = true;
         core.todo.update_state = true;
         core
@@ -399,6 +394,38 @@ impl ClusterCore {
         self.finish();
     }
 
+    /// CONFIG SET of a cluster directive: the new configuration (the seed
+    /// is ignored; the generator keeps its state).
+    pub fn set_config(&mut self, cfg: Config, now_ms: u64) {
+        self.begin(now_ms);
+        self.cfg = cfg;
+        self.apply_myself_config();
+        self.todo.update_state = true;
+        self.finish();
+    }
+
+    /// Ports, hostname, announced IP and NOFAILOVER of myself follow the
+    /// configuration (`clusterUpdateMyself*`).
+    fn apply_myself_config(&mut self) {
+        let (port, pport, cport) = (self.cfg.port, self.cfg.pport, self.cfg.cport);
+        let hostname = self.cfg.hostname.clone();
+        let announce_ip = self.cfg.announce_ip.clone();
+        let no_failover = self.cfg.replica_no_failover;
+        let me = self.me_mut();
+        me.port = port;
+        me.pport = pport;
+        me.cport = cport;
+        me.hostname = hostname;
+        if let Some(ip) = announce_ip {
+            me.ip = ip;
+        }
+        if no_failover {
+            me.flags |= crate::msg::flags::NOFAILOVER;
+        } else {
+            me.flags &= !crate::msg::flags::NOFAILOVER;
+        }
+    }
+
     // ---- outputs ---------------------------------------------------------
 
     /// Everything queued so far, in the order it must be performed.
@@ -437,8 +464,10 @@ impl ClusterCore {
         if todo.update_state || more.update_state {
             self.update_state();
         }
-        // Keep a manual failover retrying on the next input.
+        // What that work scheduled runs on the next input (Redis: the next
+        // `clusterBeforeSleep`), e.g. a manual failover still catching up.
         self.todo.handle_manual_failover = more.handle_manual_failover;
+        self.todo.handle_failover = more.handle_failover;
         let save = todo.save || more.save;
         let fsync = todo.fsync || more.fsync;
         if save {

@@ -421,18 +421,8 @@ impl ClusterCore {
                 }
             }
         }
-        let me = core.myself;
-        if let Some(ip) = core.cfg.announce_ip.clone() {
-            core.me_mut().ip = ip;
-        }
-        let (port, pport, cport) = (core.cfg.port, core.cfg.pport, core.cfg.cport);
-        let hostname = core.cfg.hostname.clone();
-        let node = core.nodes.get_mut(&me).expect("myself");
-        node.port = port;
-        node.pport = pport;
-        node.cport = cport;
-        node.hostname = hostname;
-        node.flags &= !(flags::PFAIL | flags::FAIL | flags::NOADDR);
+        core.apply_myself_config();
+        core.me_mut().flags &= !(flags::PFAIL | flags::FAIL | flags::NOADDR);
         let max_epoch = core
             .nodes
             .values()
