@@ -326,7 +326,7 @@ impl ClusterCore {
             node.cport = hdr.cport;
             self.add_node(node);
             self.save_config(false);
-            self.process_gossip(hdr, None, gossip);
+            self.process_gossip(None, gossip);
         }
         self.send_ping(link, MsgType::Pong);
     }
@@ -396,7 +396,7 @@ impl ClusterCore {
             self.handle_config_epoch_collision(s);
         }
         if self.nodes.contains_key(&s) {
-            self.process_gossip(hdr, Some(s), gossip);
+            self.process_gossip(Some(s), gossip);
             for ext in exts {
                 if let PingExt::Hostname(h) = ext {
                     let node = self.nodes.get_mut(&s).expect("checked");
@@ -433,7 +433,7 @@ impl ClusterCore {
                 self.del_node(id);
                 return false;
             }
-            if hdr.sender == NULL_NAME || self.blacklisted(&hdr.sender) {
+            if hdr.sender == NULL_NAME {
                 self.del_node(id);
                 return false;
             }
@@ -569,7 +569,7 @@ impl ClusterCore {
     }
 
     /// `clusterProcessGossipSection`.
-    fn process_gossip(&mut self, _hdr: &Header, sender: Option<NodeId>, gossip: &[Gossip]) {
+    fn process_gossip(&mut self, sender: Option<NodeId>, gossip: &[Gossip]) {
         let now = self.now_ms;
         for g in gossip {
             let reported_down = g.flags & (flags::FAIL | flags::PFAIL) != 0;
@@ -905,5 +905,37 @@ mod tests {
         let _ = c.info().render();
         let _ = c.routing();
         let _ = c.to_nodes_conf();
+    }
+
+    #[test]
+    fn forgotten_nodes_are_not_relearned_from_gossip_for_a_minute() {
+        let mut c = core(4);
+        let link = c.link_accepted(b"10.0.0.1", b"10.0.0.2", 1_000_000);
+        // A known master gossips about a third node.
+        let known = [b'k'; 40];
+        c.add_node(Node::new(known, flags::MASTER, 1_000_000));
+        let third = [b't'; 40];
+        let mut m = ping_from(known, MsgType::Ping);
+        m.header.slaveof = None;
+        m.body = Body::Ping {
+            gossip: vec![Gossip {
+                node: third,
+                ping_sent_s: 0,
+                pong_received_s: 0,
+                ip: b"10.0.0.9".to_vec(),
+                port: 7009,
+                cport: 17009,
+                flags: flags::MASTER,
+                pport: 0,
+            }],
+            exts: vec![],
+        };
+        c.handle_message(link, m.clone(), 1_000_001);
+        assert!(c.lookup(&third).is_some());
+        c.forget(&third, 1_000_002).unwrap();
+        c.handle_message(link, m.clone(), 1_000_003);
+        assert!(c.lookup(&third).is_none(), "blacklisted");
+        c.handle_message(link, m, 1_060_003);
+        assert!(c.lookup(&third).is_some(), "blacklist expired");
     }
 }
