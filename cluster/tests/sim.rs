@@ -481,37 +481,47 @@ impl Sim {
     /// served by alive masters, and all report state ok.
     fn converged(&self) -> bool {
         let alive = self.alive();
+        // The slot map as node 0 sees it, per master; every node must hold
+        // the same bitmaps and they must cover all slots (each node binds a
+        // slot to exactly the master whose bitmap has it).
         let first = &self.nodes[alive[0]].core;
-        let owners: Vec<Option<NodeName>> = (0..SLOT_COUNT as u16)
-            .map(|s| first.slot_owner(s))
+        let owners: Vec<NodeName> = alive
+            .iter()
+            .map(|&j| self.name(j))
+            .filter(|n| first.slots_of(n).is_some_and(|b| !b.is_empty()))
             .collect();
+        let covered: usize = owners
+            .iter()
+            .map(|n| first.slots_of(n).map_or(0, |b| b.count()))
+            .sum();
+        if covered != SLOT_COUNT {
+            return false;
+        }
         for &i in &alive {
             let core = &self.nodes[i].core;
             if !core.state_ok() {
                 return false;
             }
-            let lines = core.node_lines();
             for &j in &alive {
-                let Some(line) = lines.iter().find(|l| l.name == self.name(j)) else {
-                    return false;
-                };
-                if line.flags & (flags::HANDSHAKE | flags::FAIL | flags::PFAIL) != 0 {
-                    return false;
+                let name = self.name(j);
+                match core.node_flags(&name) {
+                    Some(f) if f & (flags::HANDSHAKE | flags::FAIL | flags::PFAIL) == 0 => {}
+                    _ => return false,
                 }
                 // Everyone agrees on who replicates whom.
-                if line.master != self.master_of(j).map(|m| self.name(m)) {
+                if core.master_of(&name) != self.master_of(j).map(|m| self.name(m)) {
                     return false;
                 }
             }
-            for (s, owner) in owners.iter().enumerate() {
-                if core.slot_owner(s as u16) != *owner {
+            for owner in &owners {
+                if core.slots_of(owner) != first.slots_of(owner) {
                     return false;
                 }
             }
         }
-        owners.iter().all(|o| {
-            o.and_then(|n| self.index_of(&n))
-                .is_some_and(|i| self.nodes[i].alive && self.nodes[i].core.is_master())
+        owners.iter().all(|n| {
+            self.index_of(n)
+                .is_some_and(|i| self.nodes[i].core.is_master())
         })
     }
 
@@ -571,11 +581,8 @@ impl Sim {
         let count = self.nodes.len();
         self.run_until(60_000, "everyone knows everyone", |s| {
             s.nodes.iter().all(|n| {
-                n.core.node_lines().len() == count
-                    && n.core
-                        .node_lines()
-                        .iter()
-                        .all(|l| l.flags & flags::HANDSHAKE == 0)
+                n.core.known_nodes() == count
+                    && (0..count).all(|j| n.core.node_flags(&s.name(j)).is_some())
             })
         });
         for (k, &m) in replica_of.iter().enumerate() {

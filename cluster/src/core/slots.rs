@@ -186,11 +186,15 @@ impl ClusterCore {
         }
         let mut ok = true;
         if self.cfg.require_full_coverage {
-            ok = self.slots.iter().all(|owner| {
-                owner
-                    .and_then(|o| self.nodes.get(&o))
-                    .is_some_and(|n| !n.failed())
-            });
+            // Every slot is bound to exactly the node whose bitmap has it,
+            // so coverage by non-FAIL owners is a sum over the nodes.
+            let served: usize = self
+                .nodes
+                .values()
+                .filter(|n| !n.failed())
+                .map(|n| n.numslots)
+                .sum();
+            ok = served == crate::SLOT_COUNT;
         }
         let mut size = 0;
         let mut reachable = 0;

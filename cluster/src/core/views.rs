@@ -331,6 +331,22 @@ impl ClusterCore {
         self.lookup(name).map(|id| self.nodes[&id].flags)
     }
 
+    /// The slots a node serves, by name.
+    pub fn slots_of(&self, name: &NodeName) -> Option<&crate::msg::SlotBitmap> {
+        Some(&self.nodes[&self.lookup(name)?].slots)
+    }
+
+    /// The master of a replica by name (None for masters and unknown nodes).
+    pub fn master_of(&self, name: &NodeName) -> Option<NodeName> {
+        let node = &self.nodes[&self.lookup(name)?];
+        if !node.is_replica() {
+            return None;
+        }
+        node.slaveof
+            .and_then(|m| self.nodes.get(&m))
+            .map(|m| m.name)
+    }
+
     pub fn known_nodes(&self) -> usize {
         self.nodes.len()
     }
