@@ -358,4 +358,45 @@ mod tests {
         c.send_failover_auth_if_needed(r, &request([b'r'; 40], 2, slots));
         assert_eq!(c.last_vote_epoch, 0);
     }
+
+    /// A replica of a FAIL master: eligible only while its data is fresh.
+    fn orphan_replica(master_link_since_ms: u64) -> ClusterCore {
+        let mut c = core();
+        let m = c.add_node(Node::new([b'm'; 40], flags::MASTER | flags::FAIL, 0));
+        c.add_slot(m, 1);
+        c.set_my_master(m);
+        let other = c.add_node(Node::new([b'o'; 40], flags::MASTER, 0));
+        c.add_slot(other, 2);
+        c.size = 2;
+        c.repl.master_link_up = false;
+        c.repl.master_link_since_ms = master_link_since_ms;
+        c
+    }
+
+    #[test]
+    fn a_stale_replica_does_not_run_for_election() {
+        // node_timeout 1000, factor 10, ping period 10 s: 21 s of data age.
+        let mut fresh = orphan_replica(1_000_000 - 5_000);
+        fresh.handle_replica_failover();
+        assert!(fresh.election.auth_time_ms > 1_000_000);
+        let mut stale = orphan_replica(1_000_000 - 30_000);
+        stale.handle_replica_failover();
+        assert_eq!(stale.election.auth_time_ms, 0);
+    }
+
+    #[test]
+    fn the_election_starts_after_the_ranked_delay() {
+        let mut c = orphan_replica(1_000_000);
+        c.handle_replica_failover();
+        let start = c.election.auth_time_ms;
+        assert!(
+            (1_000_500..1_001_000).contains(&start),
+            "500 ms + random 0..500, rank 0"
+        );
+        c.now_ms = start;
+        c.handle_replica_failover();
+        assert!(c.election.auth_sent);
+        assert_eq!(c.current_epoch, 1);
+        assert_eq!(c.election.auth_epoch, 1);
+    }
 }
