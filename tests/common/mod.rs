@@ -120,12 +120,65 @@ impl Server {
     /// Start any redis-server-compatible binary the same way (used to run
     /// the real Redis next to Shoal in differential tests).
     pub fn start_binary(binary: &str, args: &[&str]) -> Server {
+        Server::start_in(binary, None, args)
+    }
+
+    /// Start again on the data directory of a server that was stopped
+    /// (restart after a crash, a shutdown).
+    pub fn restart_in(dir: TempDir, args: &[&str]) -> Server {
+        let binary = std::env::var("SHOAL_TEST_SERVER")
+            .ok()
+            .filter(|b| !b.is_empty())
+            .unwrap_or_else(|| shoal_bin().to_string());
+        Server::start_in(&binary, Some(dir), args)
+    }
+
+    /// Start another binary (the real Redis) on a stopped server's directory.
+    pub fn restart_in_binary(binary: &str, dir: TempDir, args: &[&str]) -> Server {
+        Server::start_in(binary, Some(dir), args)
+    }
+
+    /// SIGKILL the server (a crash) and wait for it; its directory stays.
+    pub fn kill9(mut self) -> TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.take_dir()
+    }
+
+    /// SIGTERM the server (a clean shutdown) and wait up to 10 s for it.
+    pub fn terminate(mut self) -> TempDir {
+        // SAFETY: kill(2) on our own child's PID.
+        unsafe {
+            libc::kill(self.pid as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.take_dir()
+    }
+
+    fn take_dir(&mut self) -> TempDir {
+        std::mem::replace(&mut self.dir, TempDir::new("shoal-it-moved"))
+    }
+
+    fn start_in(binary: &str, keep_dir: Option<TempDir>, args: &[&str]) -> Server {
         let mut last_log = String::new();
+        let mut keep_dir = keep_dir;
         for _attempt in 0..10 {
             let port = free_port();
-            let dir = TempDir::new("shoal-it");
+            let dir = keep_dir.take().unwrap_or_else(|| TempDir::new("shoal-it"));
             let log = dir.path().join("server.log");
-            let logfile = std::fs::File::create(&log).expect("create server log");
+            let logfile = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .expect("create server log");
             let errfile = logfile.try_clone().expect("clone log handle");
             let mut command = Command::new(binary);
             // If the test process dies without running Drop (killed by a
@@ -175,6 +228,7 @@ impl Server {
                     last_log = server.log_text();
                     if exited && last_log.contains("Address already in use") {
                         // Someone took the port between our probe and the bind: retry.
+                        keep_dir = Some(server.take_dir());
                         continue;
                     }
                     panic!("{binary} {args:?} did not start on port {port}:\n{last_log}");
