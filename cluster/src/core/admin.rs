@@ -123,7 +123,7 @@ impl ClusterCore {
         r
     }
 
-    /// CLUSTER MEET `ip` `port` [`cport`] (default bus port: port+10000).
+    /// CLUSTER MEET `ip` `port` \[`cport`\] (default bus port: port+10000).
     /// Starting a handshake already in progress is not an error.
     pub fn meet(
         &mut self,
@@ -464,7 +464,7 @@ impl ClusterCore {
         Ok(self.admin(now_ms, |c| c.failure_reports_count(id)))
     }
 
-    /// CLUSTER RESET [HARD] (`has_keys`: the keyspace is not empty). A
+    /// CLUSTER RESET \[HARD\] (`has_keys`: the keyspace is not empty). A
     /// replica turns master and asks the server to flush its data.
     pub fn reset(&mut self, hard: bool, has_keys: bool, now_ms: u64) -> Result<(), ClusterError> {
         if self.myself_is_master() && has_keys {

@@ -11,6 +11,13 @@
 //! write handlers run. Randomness comes from a generator seeded by
 //! [`Config::rng_seed`]; nodes are iterated in a fixed order.
 //!
+//! Driving it (the driver task): call [`ClusterCore::tick`] every 100 ms;
+//! feed bus messages, link events and replication status; after every
+//! input drain the outputs and perform them in order; on
+//! [`Output::SaveConfig`] write [`ClusterCore::to_nodes_conf`] (fsync when
+//! asked) before going on; on [`Event::RoutingChanged`] publish
+//! [`ClusterCore::routing`]. Broadcasts arrive as one `Send` per link.
+//!
 //! Submodules by concern:
 //! - `nodes`: the node table, links, slot bits, failure reports;
 //! - `gossip`: building and processing PING/PONG/MEET/FAIL/UPDATE/PUBLISH;
