@@ -85,6 +85,19 @@ impl Blocking {
         }
     }
 
+    /// Every blocked client once (cluster mode redirects those whose slot moved).
+    pub fn all_waiters(&self) -> Vec<Arc<Waiter>> {
+        let mut all: Vec<Arc<Waiter>> = Vec::new();
+        for q in self.waiters.lock().values() {
+            for w in q {
+                if !all.iter().any(|x| Arc::ptr_eq(x, w)) {
+                    all.push(w.clone());
+                }
+            }
+        }
+        all
+    }
+
     /// The waiters on a key, oldest first.
     pub fn waiters_on(&self, db: usize, key: &[u8]) -> Vec<Arc<Waiter>> {
         self.waiters

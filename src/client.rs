@@ -47,6 +47,8 @@ pub struct Client {
     pub blocked: Option<Blocked>,
     /// A command held back by CLIENT PAUSE, to run when the pause ends.
     pub postponed: Option<Vec<Bytes>>,
+    /// ASKING / READONLY state in cluster mode.
+    pub cluster: crate::cluster::ClientFlags,
 }
 
 /// What a blocked client waits for.
@@ -232,6 +234,7 @@ impl Client {
             serving_blocked: false,
             blocked: None,
             postponed: None,
+            cluster: Default::default(),
         }
     }
 

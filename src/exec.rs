@@ -56,6 +56,7 @@ pub fn process<'a>(
     hot: &Hot,
     gate: &mut Gate<'a>,
 ) {
+    let asking = crate::cluster::route::take_asking(client);
     let Some(cmd) = commands::lookup(&argv[0]) else {
         reject(srv, client, out, &error::unknown_command(argv), None);
         return;
@@ -73,6 +74,12 @@ pub fn process<'a>(
     }
     if !client.authenticated && !cmd.has(NO_AUTH) && hot.requirepass.is_some() {
         reject(srv, client, out, error::NOAUTH, Some(cmd));
+        return;
+    }
+    // Cluster mode: MOVED / ASK / CROSSSLOT / CLUSTERDOWN before anything else.
+    if let Err(e) = crate::cluster::route::check(srv, client, cmd, argv, asking) {
+        crate::cluster::route::discard_if_exec(srv, client, cmd);
+        reject(srv, client, out, &e, Some(cmd));
         return;
     }
     if srv.aof.has_write_error.load(Ordering::Relaxed) && may_write(client, cmd) {

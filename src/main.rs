@@ -99,6 +99,13 @@ fn main() {
         };
         let srv = Server::new(config);
         shoal::memory::mark_startup();
+        let cluster_mode = srv.hot().cluster_enabled;
+        if cluster_mode {
+            if let Err(e) = shoal::cluster::start(&srv, &bind, port).await {
+                log::log(Level::Warning, &e);
+                return 1;
+            }
+        }
         // Load the data on a thread while serving (clients get LOADING).
         srv.persist.loading.store(true, Ordering::Release);
         let loader = srv.clone();
@@ -120,7 +127,10 @@ fn main() {
         };
         log::log(
             Level::Notice,
-            &format!("Running mode=standalone, port={port}."),
+            &format!(
+                "Running mode={}, port={port}.",
+                if cluster_mode { "cluster" } else { "standalone" }
+            ),
         );
         log::log(Level::Notice, "Server initialized");
         log::log(Level::Notice, "Ready to accept connections tcp");

@@ -42,6 +42,8 @@ pub struct Server {
     /// Replies to writes wait for `durable` (AOF on with appendfsync always).
     pub wait_durable: AtomicBool,
     pub persist: crate::persist::Persistence,
+    /// Cluster mode's shared handle (set at startup when cluster-enabled).
+    pub cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
     pub aof: crate::persist::aof::AofState,
     /// This server, for work that outlives a command (background saves).
     me: std::sync::Weak<Server>,
@@ -90,6 +92,7 @@ impl Server {
             durable: tokio::sync::watch::Sender::new(0),
             wait_durable: AtomicBool::new(false),
             persist: Default::default(),
+            cluster: std::sync::OnceLock::new(),
             aof: Default::default(),
             me: me.clone(),
             slowlog: Mutex::new(SlowLog::default()),

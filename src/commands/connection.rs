@@ -151,6 +151,7 @@ pub fn reset(ctx: &mut Ctx, out: &mut Out) {
     c.info.resp.store(2, Ordering::Relaxed);
     c.reply_mode = ReplyMode::On;
     c.no_evict = false;
+    c.cluster = Default::default();
     *c.info.name.lock() = None;
     c.authenticated = ctx.hot.requirepass.is_none();
     out.resp3 = false;

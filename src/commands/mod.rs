@@ -13,6 +13,7 @@
 
 pub mod bits;
 pub mod blocking;
+pub mod cluster;
 pub mod connection;
 pub mod function;
 pub mod hash;

@@ -290,11 +290,17 @@ pub fn publish(ctx: &mut Ctx, out: &mut Out) {
         .srv
         .pubsub
         .publish(Kind::Channel, ctx.arg(1), ctx.arg(2));
+    if let Some(cluster) = ctx.srv.cluster.get() {
+        cluster.publish(ctx.arg(1), ctx.arg(2), false);
+    }
     out.int(n as i64)
 }
 
 pub fn spublish(ctx: &mut Ctx, out: &mut Out) {
     let n = ctx.srv.pubsub.publish(Kind::Shard, ctx.arg(1), ctx.arg(2));
+    if let Some(cluster) = ctx.srv.cluster.get() {
+        cluster.publish(ctx.arg(1), ctx.arg(2), true);
+    }
     out.int(n as i64)
 }
 

@@ -162,6 +162,7 @@ pub fn build() -> Vec<Command> {
         super::hyperloglog::commands,
         super::sort::commands,
         super::dump::commands,
+        super::cluster::commands,
     ] {
         all.extend(family());
     }

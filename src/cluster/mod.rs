@@ -1,0 +1,198 @@
+//! Cluster mode in the server: the glue between the connection tasks and
+//! the pure cluster state machine (`shoal_cluster::core::ClusterCore`).
+//!
+//! This module owns startup (nodes.conf load/create and lock, the bus
+//! listeners) and the `Cluster` handle every connection shares: the
+//! routing snapshot commands are checked against, and the channel to the
+//! driver thread that owns the core.
+//!
+//! - `driver`: the thread that owns the core, feeds it inputs, performs its
+//!   outputs in order and publishes the routing snapshot;
+//! - `bus_io`: link tasks that only frame bytes (read and write);
+//! - `route`: Redis's `getNodeByQuery` / `clusterRedirectClient` over the
+//!   snapshot, and the blocked-client redirect.
+
+pub mod bus_io;
+pub mod driver;
+pub mod route;
+
+use crate::log::{self, Level};
+use crate::server::Server;
+use parking_lot::RwLock;
+use shoal_cluster::core::{ClusterCore, Config as CoreConfig, RoutingSnapshot};
+use shoal_cluster::nodes_conf::{self, ConfigLock, NodesConf};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Per-connection cluster flags (Redis's CLIENT_ASKING / CLIENT_READONLY).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClientFlags {
+    /// ASKING was sent: the next command may touch an importing slot.
+    pub asking: bool,
+    /// ASKING was the last command: keep `asking` for the next one.
+    pub asking_keep: bool,
+    /// READONLY: reads on a replica of the slot's master are served.
+    pub readonly: bool,
+}
+
+/// The shared handle: routing snapshot plus the driver's input channel.
+pub struct Cluster {
+    routing: RwLock<Arc<RoutingSnapshot>>,
+    tx: tokio::sync::mpsc::UnboundedSender<driver::Input>,
+    /// Where nodes.conf lives (absolute, or relative to `dir`).
+    pub config_path: PathBuf,
+    /// Held for the life of the process: no other node may use the file.
+    _lock: ConfigLock,
+}
+
+impl Cluster {
+    /// The current routing snapshot (cheap: an `Arc` clone).
+    pub fn routing(&self) -> Arc<RoutingSnapshot> {
+        self.routing.read().clone()
+    }
+
+    pub(crate) fn set_routing(&self, snap: Arc<RoutingSnapshot>) {
+        *self.routing.write() = snap;
+    }
+
+    /// Run `f` on the driver thread with the core, after which the driver
+    /// performs the outputs it queued (a config save first). Blocks the
+    /// caller until then; `None` if the driver is gone.
+    pub fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut driver::Driver) -> R + Send + 'static,
+    ) -> Option<R> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let job: driver::Job = Box::new(move |d: &mut driver::Driver| {
+            let _ = tx.send(f(d));
+        });
+        self.tx.send(driver::Input::Call(job)).ok()?;
+        rx.recv().ok()
+    }
+
+    /// Send a PUBLISH (to every node) or SPUBLISH (to my shard) over the bus.
+    pub fn publish(&self, channel: &[u8], message: &[u8], shard: bool) {
+        let _ = self.tx.send(driver::Input::Publish {
+            channel: channel.to_vec(),
+            message: message.to_vec(),
+            shard,
+        });
+    }
+}
+
+/// The core's configuration from the server's `cluster-*` directives.
+fn core_config(srv: &Server, port: u16, bus_port: u16) -> CoreConfig {
+    let cfg = srv.config.read();
+    let nonzero = |name: &str| u16::try_from(cfg.get_i64(name)).ok().filter(|p| *p != 0);
+    let mut c = CoreConfig::with_port(port, rand::random());
+    c.node_timeout_ms = cfg.get_i64("cluster-node-timeout").max(0) as u64;
+    c.replica_validity_factor = cfg.get_i64("cluster-replica-validity-factor").max(0) as u64;
+    c.repl_ping_replica_period_ms = cfg.get_i64("repl-ping-replica-period").max(1) as u64 * 1000;
+    c.migration_barrier = cfg.get_i64("cluster-migration-barrier").max(0) as usize;
+    c.require_full_coverage = cfg.get_bool("cluster-require-full-coverage");
+    c.allow_replica_migration = cfg.get_bool("cluster-allow-replica-migration");
+    c.replica_no_failover = cfg.get_bool("cluster-replica-no-failover");
+    let ip = cfg.get("cluster-announce-ip");
+    c.announce_ip = (!ip.is_empty()).then(|| ip.as_bytes().to_vec());
+    c.hostname = cfg.get("cluster-announce-hostname").as_bytes().to_vec();
+    c.port = nonzero("cluster-announce-port").unwrap_or(port);
+    c.cport = nonzero("cluster-announce-bus-port").unwrap_or(bus_port);
+    c.pport = 0;
+    c
+}
+
+/// `cluster-config-file`, relative to `dir` (the process runs in `dir`,
+/// but the path is made explicit so logs and errors name the real file).
+fn config_path(srv: &Server) -> PathBuf {
+    let cfg = srv.config.read();
+    let file = PathBuf::from(cfg.get("cluster-config-file"));
+    if file.is_absolute() {
+        return file;
+    }
+    match std::env::current_dir() {
+        Ok(d) => d.join(file),
+        Err(_) => file,
+    }
+}
+
+/// Start cluster mode (`clusterInit`): lock and load nodes.conf or create a
+/// fresh node and save it, bind the bus port on the same addresses as the
+/// client port, and start the driver thread. Errors are the fatal log
+/// lines Redis prints before exiting.
+pub async fn start(srv: &Arc<Server>, bind: &str, port: u16) -> Result<(), String> {
+    let path = config_path(srv);
+    let lock = nodes_conf::lock_config(&path).map_err(|e| e.to_string())?;
+    let cluster_port = srv.config.read().get_i64("cluster-port");
+    if cluster_port == 0 && port > 65535 - nodes_conf::BUS_PORT_OFFSET {
+        return Err("Redis port number too high. Cluster communication port is 10,000 port numbers higher than your Redis port. Your Redis port number must be 55535 or less.".into());
+    }
+    let bus_port = if cluster_port != 0 {
+        cluster_port as u16
+    } else {
+        port + nodes_conf::BUS_PORT_OFFSET
+    };
+    let cfg = core_config(srv, port, bus_port);
+    let now = crate::util::now_ms();
+    let core = match NodesConf::load(&path) {
+        Ok(Some(conf)) => {
+            let core = ClusterCore::from_nodes_conf(&conf, cfg, now).map_err(|e| {
+                format!(
+                    "Unrecoverable error: corrupted cluster config file \"{}\": {e}",
+                    path.display()
+                )
+            })?;
+            log::log(
+                Level::Notice,
+                &format!(
+                    "Node configuration loaded, I'm {}",
+                    String::from_utf8_lossy(&core.my_name())
+                ),
+            );
+            core
+        }
+        Ok(None) => {
+            let core = ClusterCore::new(cfg, now);
+            log::log(
+                Level::Notice,
+                &format!(
+                    "No cluster configuration found, I'm {}",
+                    String::from_utf8_lossy(&core.my_name())
+                ),
+            );
+            core
+        }
+        Err(e) => {
+            return Err(format!(
+                "Unrecoverable error: corrupted cluster config file \"{}\": {e}",
+                path.display()
+            ))
+        }
+    };
+    // clusterSaveConfigOrDie(1) for a new node; a loaded one rewrites too.
+    nodes_conf::save_atomic(&path, &core.to_nodes_conf().format())
+        .map_err(|e| format!("Fatal: can't update cluster config file: {e}"))?;
+    let listeners = crate::server::bind_listeners(bind, bus_port)
+        .await
+        .ok()
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| format!("Failed listening on port {bus_port} (cluster), aborting."))?;
+    let mut std_listeners = Vec::new();
+    for l in listeners {
+        std_listeners.push(
+            l.into_std()
+                .map_err(|e| format!("Failed listening on port {bus_port} (cluster): {e}"))?,
+        );
+    }
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let cluster = Arc::new(Cluster {
+        routing: RwLock::new(Arc::new(core.routing())),
+        tx: tx.clone(),
+        config_path: path.clone(),
+        _lock: lock,
+    });
+    if srv.cluster.set(cluster.clone()).is_err() {
+        return Err("cluster mode already started".into());
+    }
+    driver::spawn(srv.clone(), cluster, core, std_listeners, tx, rx)
+        .map_err(|e| format!("Failed to start the cluster thread: {e}"))
+}
