@@ -27,6 +27,7 @@ fn write_info(out: &mut Out, c: &Command) {
         KeySpec::Keynum { extra_first, .. } if extra_first > 0 => (extra_first, extra_first, 1),
         KeySpec::Keynum { .. } => (0, 0, 0),
         KeySpec::SortStore => (1, 1, 1),
+        KeySpec::Migrate => (3, 3, 1),
     };
     out.int(first as i64);
     out.int(last as i64);
@@ -101,6 +102,9 @@ fn write_key_specs(out: &mut Out, c: &Command) {
         out.int(step as i64);
         return;
     }
+    if c.keys == KeySpec::Migrate {
+        return write_migrate_key_specs(out);
+    }
     let (first, last, step) = match c.keys {
         KeySpec::Range { first, last, step } => (first, last, step),
         // SORT's source; its STORE destination has an "unknown" spec in Redis.
@@ -112,6 +116,41 @@ fn write_key_specs(out: &mut Out, c: &Command) {
     write_spec_flags(out, c);
     write_index_search(out, first);
     write_range(out, if last < 0 { last } else { last - first }, step);
+}
+
+/// MIGRATE's two specs: the key at 3, and everything after a KEYS found
+/// searching back from the end.
+fn write_migrate_key_specs(out: &mut Out) {
+    out.array(2);
+    for incomplete in [false, true] {
+        out.map(3);
+        out.bulk(b"flags");
+        let flags: &[&str] = if incomplete {
+            &["RW", "ACCESS", "DELETE", "INCOMPLETE"]
+        } else {
+            &["RW", "ACCESS", "DELETE"]
+        };
+        out.set(flags.len());
+        for f in flags {
+            out.simple(f);
+        }
+        if incomplete {
+            out.bulk(b"begin_search");
+            out.map(2);
+            out.bulk(b"type");
+            out.bulk(b"keyword");
+            out.bulk(b"spec");
+            out.map(2);
+            out.bulk(b"keyword");
+            out.bulk(b"KEYS");
+            out.bulk(b"startfrom");
+            out.int(-2);
+            write_range(out, -1, 1);
+        } else {
+            write_index_search(out, 3);
+            write_range(out, 0, 1);
+        }
+    }
 }
 
 fn write_range(out: &mut Out, lastkey: i32, step: i32) {

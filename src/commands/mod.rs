@@ -15,6 +15,7 @@ pub mod bits;
 pub mod blocking;
 pub mod cluster;
 pub mod connection;
+pub mod dump;
 pub mod function;
 pub mod hash;
 pub mod hyperloglog;
@@ -111,6 +112,8 @@ pub enum KeySpec {
     },
     /// SORT: the key at 1, and the argument after the last STORE.
     SortStore,
+    /// MIGRATE: the key at 3, or (when it is "") every argument after KEYS.
+    Migrate,
 }
 
 /// Buckets of the per-command latency histogram: bucket `i` counts calls
@@ -227,7 +230,10 @@ impl Command {
             .map(|(_, n)| *n)
             .collect();
         // Keys found by reading arguments make a command "movablekeys".
-        if matches!(self.keys, KeySpec::Keynum { .. } | KeySpec::SortStore) {
+        if matches!(
+            self.keys,
+            KeySpec::Keynum { .. } | KeySpec::SortStore | KeySpec::Migrate
+        ) {
             v.push("movablekeys");
         }
         if self.keys == KeySpec::None && self.has(NO_MANDATORY_KEYS) {
@@ -264,6 +270,7 @@ impl Command {
                 }
                 out.extend(store);
             }
+            KeySpec::Migrate => out.extend(migrate_keys(argv)),
             KeySpec::Keynum {
                 extra_first,
                 numkeys_at,
@@ -332,6 +339,33 @@ pub fn lookup(name: &[u8]) -> Option<&'static Command> {
         *d = s.to_ascii_lowercase();
     }
     t.commands.get(&buf[..name.len()])
+}
+
+/// MIGRATE's key positions, as Redis's `migrateGetKeys`: the key at 3, or
+/// with KEYS (skipping the arguments of AUTH and AUTH2) the ones after it,
+/// none when the key at 3 is not "" (MIGRATE itself then refuses).
+fn migrate_keys(argv: &[Bytes]) -> std::ops::Range<usize> {
+    if argv.len() < 4 {
+        return 0..0;
+    }
+    let mut i = 6;
+    while i < argv.len() {
+        let a = &argv[i];
+        if a.eq_ignore_ascii_case(b"keys") {
+            return if argv[3].is_empty() {
+                i + 1..argv.len()
+            } else {
+                0..0
+            };
+        }
+        if a.eq_ignore_ascii_case(b"auth") {
+            i += 1;
+        } else if a.eq_ignore_ascii_case(b"auth2") {
+            i += 2;
+        }
+        i += 1;
+    }
+    3..4
 }
 
 /// Everything a handler may use while it runs.
