@@ -8,7 +8,7 @@
 //! bounded by `ReaderLimits` and memory grows only with bytes actually read.
 
 use std::fmt;
-use std::io::{self, BufRead, Read};
+use std::io::{self, BufRead};
 
 /// Redis's `AOF_ANNOTATION_LINE_MAX_LEN`: an annotation line, newline
 /// included, is shorter than this.
@@ -129,6 +129,32 @@ pub struct CommandReader<R> {
     finished: bool,
 }
 
+/// Largest bulk buffer allocated before its bytes are seen.
+const PREALLOC_MAX_BYTES: usize = 1 << 20;
+
+/// Append up to `len` bytes from `r` to `out`, copying straight from the
+/// reader's buffer; returns how many were read (fewer only at end of input).
+fn read_up_to<R: BufRead>(r: &mut R, out: &mut Vec<u8>, len: u64) -> std::io::Result<usize> {
+    let mut left = len as usize;
+    let mut got = 0;
+    while left > 0 {
+        let buf = match r.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            break;
+        }
+        let n = buf.len().min(left);
+        out.extend_from_slice(&buf[..n]);
+        r.consume(n);
+        left -= n;
+        got += n;
+    }
+    Ok(got)
+}
+
 impl<R: BufRead> CommandReader<R> {
     /// `start_offset` is the file offset `inner` is positioned at: 0, or
     /// where an RDB preamble ended.
@@ -213,11 +239,11 @@ impl<R: BufRead> CommandReader<R> {
             if len > self.limits.max_bulk_bytes {
                 return Err(self.corrupt(bulk_start, format!("bulk length {len} over the limit")));
             }
-            let mut arg = Vec::new();
-            let got = (&mut self.inner)
-                .take(len)
-                .read_to_end(&mut arg)
-                .map_err(ReadError::Io)?;
+            // Sized up front for ordinary lengths (one allocation, no
+            // probing reads); a huge claimed length grows only as its bytes
+            // actually arrive.
+            let mut arg = Vec::with_capacity((len as usize).min(PREALLOC_MAX_BYTES));
+            let got = read_up_to(&mut self.inner, &mut arg, len).map_err(ReadError::Io)?;
             self.offset += got as u64;
             if (got as u64) < len {
                 return Err(self.truncated("end of file inside a bulk string"));

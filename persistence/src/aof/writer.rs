@@ -184,6 +184,10 @@ struct Queue {
     shutdown: bool,
     /// Wake the writer without new data (policy change).
     kick: bool,
+    /// The writer thread is asleep on `queue_cv` without a deadline: only
+    /// then does an append pay for a wake-up (a futex syscall), so a busy
+    /// writer takes many appends per loop without being signalled for each.
+    idle: bool,
 }
 
 /// What the everysec thread fsyncs. The writer replaces `current` only
@@ -267,6 +271,7 @@ impl AofWriter {
                 last_end_offset: options.start_offset,
                 shutdown: false,
                 kick: false,
+                idle: false,
             }),
             queue_cv: Condvar::new(),
             sync: Mutex::new(SyncState {
@@ -330,8 +335,11 @@ impl AofWriter {
             .pending_bytes
             .fetch_add(bytes.len() as u64, Ordering::AcqRel);
         queue.items.push_back(Item::Chunk { bytes, end_offset });
+        let wake = queue.idle;
         drop(queue);
-        self.shared.queue_cv.notify_one();
+        if wake {
+            self.shared.queue_cv.notify_one();
+        }
         Ok(())
     }
 

@@ -99,10 +99,12 @@ pub(super) fn writer_loop(
                         if !queue.items.is_empty() || queue.kick {
                             break;
                         }
+                        queue.idle = true;
                         queue = shared
                             .queue_cv
                             .wait(queue)
                             .unwrap_or_else(|p| p.into_inner());
+                        queue.idle = false;
                     }
                 }
             }
