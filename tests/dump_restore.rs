@@ -61,7 +61,10 @@ impl Conn {
             "+zset" => self.s(&["ZRANGE", key, "0", "-1", "WITHSCORES"]),
             other => panic!("{key}: unexpected type {other}"),
         };
-        (format!("{t}{content}"), self.s(&["OBJECT", "ENCODING", key]))
+        (
+            format!("{t}{content}"),
+            self.s(&["OBJECT", "ENCODING", key]),
+        )
     }
 }
 
@@ -126,36 +129,86 @@ fn populate(c: &mut Conn) -> Vec<String> {
     let random: Vec<u8> = (0..300).map(|_| rng.next() as u8).collect();
     let big_list: Vec<String> = (0..1000).map(|i| format!("item-{i}")).collect();
     let big_ints: Vec<String> = (0..1000).map(|i| (i * 7 - 3000).to_string()).collect();
-    let big_hash: Vec<String> = (0..200).flat_map(|i| [format!("f{i}"), format!("v{i}")]).collect();
+    let big_hash: Vec<String> = (0..200)
+        .flat_map(|i| [format!("f{i}"), format!("v{i}")])
+        .collect();
     let big_zset: Vec<String> = (0..200)
         .flat_map(|i| [format!("{}.25", i - 100), format!("m{i}")])
         .collect();
     let long = "x".repeat(100);
     let mut cmds: Vec<Vec<Vec<u8>>> = vec![
         vec![b"SET".to_vec(), b"str:int".to_vec(), b"12345".to_vec()],
-        vec![b"SET".to_vec(), b"str:neg".to_vec(), b"-9223372036854775808".to_vec()],
+        vec![
+            b"SET".to_vec(),
+            b"str:neg".to_vec(),
+            b"-9223372036854775808".to_vec(),
+        ],
         vec![b"SET".to_vec(), b"str:short".to_vec(), b"hello".to_vec()],
-        vec![b"SET".to_vec(), b"str:long".to_vec(), "ab".repeat(1000).into_bytes()],
+        vec![
+            b"SET".to_vec(),
+            b"str:long".to_vec(),
+            "ab".repeat(1000).into_bytes(),
+        ],
         vec![b"SET".to_vec(), b"str:random".to_vec(), random],
         vec![b"SET".to_vec(), b"str:empty".to_vec(), b"".to_vec()],
     ];
     let strs = |v: &[&str]| v.iter().map(|s| s.as_bytes().to_vec()).collect::<Vec<_>>();
-    cmds.push(strs(&["RPUSH", "list:small", "a", "1", "-2", &long[..50], "3.5"]));
+    cmds.push(strs(&[
+        "RPUSH",
+        "list:small",
+        "a",
+        "1",
+        "-2",
+        &long[..50],
+        "3.5",
+    ]));
     let mut l = strs(&["RPUSH", "list:big"]);
     l.extend(big_list.iter().map(|s| s.as_bytes().to_vec()));
     cmds.push(l);
     cmds.push(strs(&["RPUSH", "list:longelem", &"y".repeat(9000), "z"]));
-    cmds.push(strs(&["SADD", "set:int", "1", "2", "3", "-5", "9223372036854775807"]));
+    cmds.push(strs(&[
+        "SADD",
+        "set:int",
+        "1",
+        "2",
+        "3",
+        "-5",
+        "9223372036854775807",
+    ]));
     let mut s = strs(&["SADD", "set:bigint"]);
     s.extend(big_ints.iter().map(|s| s.as_bytes().to_vec()));
     cmds.push(s);
     cmds.push(strs(&["SADD", "set:str", "a", "b", "c", "12"]));
-    cmds.push(strs(&["HSET", "hash:small", "f1", "v1", "f2", "22", "n", "-3"]));
+    cmds.push(strs(&[
+        "HSET",
+        "hash:small",
+        "f1",
+        "v1",
+        "f2",
+        "22",
+        "n",
+        "-3",
+    ]));
     let mut h = strs(&["HSET", "hash:big"]);
     h.extend(big_hash.iter().map(|s| s.as_bytes().to_vec()));
     cmds.push(h);
     cmds.push(strs(&["HSET", "hash:longval", "f", &long, "g", "1"]));
-    cmds.push(strs(&["ZADD", "zset:small", "1", "a", "2.5", "b", "-3", "c", "inf", "d", "-inf", "e", "0.1", "f"]));
+    cmds.push(strs(&[
+        "ZADD",
+        "zset:small",
+        "1",
+        "a",
+        "2.5",
+        "b",
+        "-3",
+        "c",
+        "inf",
+        "d",
+        "-inf",
+        "e",
+        "0.1",
+        "f",
+    ]));
     let mut z = strs(&["ZADD", "zset:big"]);
     z.extend(big_zset.iter().map(|s| s.as_bytes().to_vec()));
     cmds.push(z);
@@ -251,13 +304,42 @@ fn error_script(payload: &[u8]) -> Vec<Vec<Vec<u8>>> {
         line(&[b"RESTORE", b"new", b"0", payload, b"FREQ", b"256"]),
         line(&[b"RESTORE", b"new", b"0", payload, b"FREQ", b"-1"]),
         line(&[b"RESTORE", b"new", b"0", payload, b"FREQ", b"1.5"]),
-        line(&[b"RESTORE", b"new", b"0", payload, b"IDLETIME", b"1", b"FREQ", b"1"]),
-        line(&[b"RESTORE", b"new", b"0", payload, b"FREQ", b"1", b"IDLETIME", b"1"]),
+        line(&[
+            b"RESTORE",
+            b"new",
+            b"0",
+            payload,
+            b"IDLETIME",
+            b"1",
+            b"FREQ",
+            b"1",
+        ]),
+        line(&[
+            b"RESTORE",
+            b"new",
+            b"0",
+            payload,
+            b"FREQ",
+            b"1",
+            b"IDLETIME",
+            b"1",
+        ]),
         line(&[b"RESTORE", b"new", b"0", payload, b"NOPE"]),
         line(&[b"RESTORE", b"k", b"-1", payload, b"NOPE"]),
         line(&[b"RESTORE", b"new", b"0"]),
-        line(&[b"RESTORE", b"new", b"0", payload, b"REPLACE", b"ABSTTL", b"IDLETIME", b"5"]),
-        line(&[b"RESTORE", b"new", b"0", payload, b"replace", b"absttl", b"freq", b"5"]),
+        line(&[
+            b"RESTORE",
+            b"new",
+            b"0",
+            payload,
+            b"REPLACE",
+            b"ABSTTL",
+            b"IDLETIME",
+            b"5",
+        ]),
+        line(&[
+            b"RESTORE", b"new", b"0", payload, b"replace", b"absttl", b"freq", b"5",
+        ]),
         line(&[b"RESTORE-ASKING", b"k", b"0", payload]),
         line(&[b"RESTORE-ASKING", b"other", b"0", payload]),
         line(&[b"GET", b"other"]),
@@ -265,20 +347,72 @@ fn error_script(payload: &[u8]) -> Vec<Vec<Vec<u8>>> {
         line(&[b"DUMP", b"a", b"b"]),
         line(&[b"DUMP", b"nokey"]),
         line(&[b"MIGRATE", b"127.0.0.1", b"1", b"k", b"0"]),
-        line(&[b"MIGRATE", b"127.0.0.1", b"1", b"k", b"0", b"100", b"KEYS", b"a"]),
+        line(&[
+            b"MIGRATE",
+            b"127.0.0.1",
+            b"1",
+            b"k",
+            b"0",
+            b"100",
+            b"KEYS",
+            b"a",
+        ]),
         line(&[b"MIGRATE", b"127.0.0.1", b"1", b"k", b"0", b"100", b"AUTH"]),
-        line(&[b"MIGRATE", b"127.0.0.1", b"1", b"k", b"0", b"100", b"AUTH2", b"u"]),
+        line(&[
+            b"MIGRATE",
+            b"127.0.0.1",
+            b"1",
+            b"k",
+            b"0",
+            b"100",
+            b"AUTH2",
+            b"u",
+        ]),
         line(&[b"MIGRATE", b"127.0.0.1", b"1", b"k", b"0", b"100", b"BOGUS"]),
         line(&[b"MIGRATE", b"127.0.0.1", b"1", b"k", b"x", b"100"]),
         line(&[b"MIGRATE", b"127.0.0.1", b"1", b"k", b"0", b"x"]),
         line(&[b"MIGRATE", b"127.0.0.1", b"1", b"nokey", b"0", b"100"]),
-        line(&[b"MIGRATE", b"127.0.0.1", b"1", b"", b"0", b"100", b"KEYS", b"n1", b"n2"]),
-        line(&[b"MIGRATE", b"127.0.0.1", b"1", b"", b"0", b"100", b"COPY", b"REPLACE", b"AUTH", b"p", b"KEYS"]),
-        line(&[b"COMMAND", b"GETKEYS", b"MIGRATE", b"h", b"p", b"", b"0", b"5000", b"KEYS", b"a", b"b"]),
-        line(&[b"COMMAND", b"GETKEYS", b"MIGRATE", b"h", b"p", b"a", b"0", b"5000"]),
-        line(&[b"COMMAND", b"GETKEYS", b"MIGRATE", b"h", b"p", b"", b"0", b"5000", b"AUTH", b"keys", b"KEYS", b"q"]),
-        line(&[b"COMMAND", b"GETKEYS", b"MIGRATE", b"h", b"p", b"", b"0", b"5000", b"AUTH2", b"keys", b"keys", b"KEYS", b"q"]),
-        line(&[b"COMMAND", b"GETKEYS", b"MIGRATE", b"h", b"p", b"", b"0", b"5000", b"COPY", b"REPLACE"]),
+        line(&[
+            b"MIGRATE",
+            b"127.0.0.1",
+            b"1",
+            b"",
+            b"0",
+            b"100",
+            b"KEYS",
+            b"n1",
+            b"n2",
+        ]),
+        line(&[
+            b"MIGRATE",
+            b"127.0.0.1",
+            b"1",
+            b"",
+            b"0",
+            b"100",
+            b"COPY",
+            b"REPLACE",
+            b"AUTH",
+            b"p",
+            b"KEYS",
+        ]),
+        line(&[
+            b"COMMAND", b"GETKEYS", b"MIGRATE", b"h", b"p", b"", b"0", b"5000", b"KEYS", b"a", b"b",
+        ]),
+        line(&[
+            b"COMMAND", b"GETKEYS", b"MIGRATE", b"h", b"p", b"a", b"0", b"5000",
+        ]),
+        line(&[
+            b"COMMAND", b"GETKEYS", b"MIGRATE", b"h", b"p", b"", b"0", b"5000", b"AUTH", b"keys",
+            b"KEYS", b"q",
+        ]),
+        line(&[
+            b"COMMAND", b"GETKEYS", b"MIGRATE", b"h", b"p", b"", b"0", b"5000", b"AUTH2", b"keys",
+            b"keys", b"KEYS", b"q",
+        ]),
+        line(&[
+            b"COMMAND", b"GETKEYS", b"MIGRATE", b"h", b"p", b"", b"0", b"5000", b"COPY", b"REPLACE",
+        ]),
         line(&[b"COMMAND", b"GETKEYS", b"RESTORE", b"k", b"0", b"p"]),
         line(&[b"COMMAND", b"GETKEYS", b"DUMP", b"k"]),
     ]
@@ -326,14 +460,20 @@ fn restore_ttl_absttl_and_past_expiry() {
     let past = (now_ms - 1000).to_string();
     assert_eq!(c.restore("gone", &past, &p, &["ABSTTL"]), "+OK\r\n");
     assert_eq!(c.s(&["EXISTS", "gone"]), ":0\r\n");
-    assert_eq!(c.restore("abs", &past, &p, &["ABSTTL", "REPLACE"]), "+OK\r\n");
+    assert_eq!(
+        c.restore("abs", &past, &p, &["ABSTTL", "REPLACE"]),
+        "+OK\r\n"
+    );
     assert_eq!(c.s(&["EXISTS", "abs"]), ":0\r\n");
     assert_eq!(c.restore("one", "1", &p, &["ABSTTL"]), "+OK\r\n");
     assert_eq!(c.s(&["EXISTS", "one"]), ":0\r\n");
     // REPLACE over a key with a TTL and no new TTL: persistent.
     assert_eq!(c.restore("rel", "0", &p, &["REPLACE"]), "+OK\r\n");
     assert_eq!(c.s(&["PTTL", "rel"]), ":-1\r\n");
-    assert_eq!(c.restore("rel", "0", &p, &[]), "-BUSYKEY Target key name already exists.\r\n");
+    assert_eq!(
+        c.restore("rel", "0", &p, &[]),
+        "-BUSYKEY Target key name already exists.\r\n"
+    );
     // An expired key does not block RESTORE.
     c.s(&["SET", "exp", "x", "PX", "1"]);
     assert!(wait_until(Duration::from_secs(5), || {
@@ -363,14 +503,27 @@ fn restore_idletime_and_freq_set_the_access_clock() {
     let idle = c.int(&["OBJECT", "IDLETIME", "idle"]);
     assert!((2..=3).contains(&idle), "{idle}");
     assert_eq!(c.restore("fresh", "0", &p, &["FREQ", "100"]), "+OK\r\n");
-    assert!(c.int(&["OBJECT", "IDLETIME", "fresh"]) <= 1, "FREQ is ignored under LRU");
-    assert_eq!(c.s(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"]), "+OK\r\n");
+    assert!(
+        c.int(&["OBJECT", "IDLETIME", "fresh"]) <= 1,
+        "FREQ is ignored under LRU"
+    );
+    assert_eq!(
+        c.s(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"]),
+        "+OK\r\n"
+    );
     assert_eq!(c.restore("freq", "0", &p, &["FREQ", "100"]), "+OK\r\n");
     assert_eq!(c.int(&["OBJECT", "FREQ", "freq"]), 100);
     assert_eq!(c.restore("freq0", "0", &p, &["FREQ", "0"]), "+OK\r\n");
     assert_eq!(c.int(&["OBJECT", "FREQ", "freq0"]), 0);
-    assert_eq!(c.restore("lfu-idle", "0", &p, &["IDLETIME", "1000"]), "+OK\r\n");
-    assert_eq!(c.int(&["OBJECT", "FREQ", "lfu-idle"]), 5, "IDLETIME is ignored under LFU");
+    assert_eq!(
+        c.restore("lfu-idle", "0", &p, &["IDLETIME", "1000"]),
+        "+OK\r\n"
+    );
+    assert_eq!(
+        c.int(&["OBJECT", "FREQ", "lfu-idle"]),
+        5,
+        "IDLETIME is ignored under LFU"
+    );
 }
 
 #[test]
@@ -384,7 +537,10 @@ fn restore_notifies_and_propagates_an_absolute_ttl() {
     let p = c.dump("src").unwrap();
     assert_eq!(c.restore("k", "100000", &p, &["IDLETIME", "3"]), "+OK\r\n");
     let msg = text(&sub.0.read_reply(IO_TIMEOUT).expect("notification"));
-    assert!(msg.contains("__keyevent@0__:restore") && msg.ends_with("$1\r\nk\r\n"), "{msg}");
+    assert!(
+        msg.contains("__keyevent@0__:restore") && msg.ends_with("$1\r\nk\r\n"),
+        "{msg}"
+    );
     assert_eq!(c.restore("p", "0", &p, &[]), "+OK\r\n");
     // An expired REPLACE deletes: propagated as DEL.
     assert_eq!(c.restore("p", "1", &p, &["ABSTTL", "REPLACE"]), "+OK\r\n");
@@ -419,7 +575,9 @@ fn all_commands(aof: &[u8]) -> Vec<Vec<String>> {
     let mut cmds = Vec::new();
     let mut pos = 0;
     while pos < aof.len() {
-        let Some(n) = resp_value_len(&aof[pos..]) else { break };
+        let Some(n) = resp_value_len(&aof[pos..]) else {
+            break;
+        };
         let one = &aof[pos..pos + n];
         pos += n;
         let mut args = Vec::new();
@@ -509,7 +667,8 @@ fn fuzzed_payloads_get_an_error_never_a_crash() {
             let r = text(&r);
             match r.as_str() {
                 "+OK\r\n" => accepted += 1,
-                "-ERR DUMP payload version or checksum are wrong\r\n" | "-ERR Bad data format\r\n" => {}
+                "-ERR DUMP payload version or checksum are wrong\r\n"
+                | "-ERR Bad data format\r\n" => {}
                 other => panic!("unexpected RESTORE reply {other:?}"),
             }
         }
@@ -540,7 +699,16 @@ fn migrate_shoal_to_redis_and_back_moves_every_type() {
     s.s(&["PEXPIRE", "str:short", "100000"]);
     let before: Vec<(String, String)> = keys.iter().map(|k| s.snapshot(k)).collect();
     let port = redis.port.to_string();
-    let mut args: Vec<&str> = vec!["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "REPLACE", "KEYS"];
+    let mut args: Vec<&str> = vec![
+        "MIGRATE",
+        "127.0.0.1",
+        &port,
+        "",
+        "0",
+        "5000",
+        "REPLACE",
+        "KEYS",
+    ];
     args.extend(keys.iter().map(|k| k.as_str()));
     assert_eq!(s.s(&args), "+OK\r\n");
     assert_eq!(s.s(&["DBSIZE"]), ":0\r\n");
@@ -573,7 +741,10 @@ fn same_from_both_sources(target_bin: &str, target_args: &[&str], scenario: &[&[
         let port = target.port.to_string();
         let mut got = Vec::new();
         for line in scenario {
-            let args: Vec<&str> = line.iter().map(|a| if *a == "$PORT" { port.as_str() } else { a }).collect();
+            let args: Vec<&str> = line
+                .iter()
+                .map(|a| if *a == "$PORT" { port.as_str() } else { a })
+                .collect();
             got.push(c.s(&args));
         }
         replies.push(got);
@@ -597,16 +768,57 @@ fn migrate_options_and_errors_match_redis() {
                 &["MIGRATE", "127.0.0.1", "$PORT", "a", "0", "5000", "REPLACE"],
                 &["EXISTS", "a"],
                 &["SET", "a", "2"],
-                &["MIGRATE", "127.0.0.1", "$PORT", "", "0", "5000", "KEYS", "a", "b", "nokey"],
+                &[
+                    "MIGRATE",
+                    "127.0.0.1",
+                    "$PORT",
+                    "",
+                    "0",
+                    "5000",
+                    "KEYS",
+                    "a",
+                    "b",
+                    "nokey",
+                ],
                 &["EXISTS", "a", "b"],
-                &["MIGRATE", "127.0.0.1", "$PORT", "", "0", "5000", "REPLACE", "KEYS", "a", "b", "nokey"],
+                &[
+                    "MIGRATE",
+                    "127.0.0.1",
+                    "$PORT",
+                    "",
+                    "0",
+                    "5000",
+                    "REPLACE",
+                    "KEYS",
+                    "a",
+                    "b",
+                    "nokey",
+                ],
                 &["EXISTS", "a", "b"],
-                &["MIGRATE", "127.0.0.1", "$PORT", "", "0", "5000", "KEYS", "nokey"],
+                &[
+                    "MIGRATE",
+                    "127.0.0.1",
+                    "$PORT",
+                    "",
+                    "0",
+                    "5000",
+                    "KEYS",
+                    "nokey",
+                ],
                 &["MIGRATE", "127.0.0.1", "$PORT", "ttl", "3", "5000"],
                 &["SET", "x", "1"],
                 &["MIGRATE", "127.0.0.1", "$PORT", "x", "3", "5000"],
                 &["SET", "x", "1"],
-                &["MIGRATE", "127.0.0.1", "$PORT", "x", "0", "5000", "AUTH", "nopass"],
+                &[
+                    "MIGRATE",
+                    "127.0.0.1",
+                    "$PORT",
+                    "x",
+                    "0",
+                    "5000",
+                    "AUTH",
+                    "nopass",
+                ],
                 &["MIGRATE", "127.0.0.1", "$PORT", "x", "99", "5000"],
                 &["MIGRATE", "127.0.0.1", "$PORT", "x", "0", "5000"],
                 &["EXISTS", "x"],
@@ -617,9 +829,40 @@ fn migrate_options_and_errors_match_redis() {
             &["--requirepass", "pw"],
             &[
                 &["MIGRATE", "127.0.0.1", "$PORT", "a", "0", "5000"],
-                &["MIGRATE", "127.0.0.1", "$PORT", "a", "0", "5000", "AUTH", "wrong"],
-                &["MIGRATE", "127.0.0.1", "$PORT", "a", "0", "5000", "AUTH", "pw"],
-                &["MIGRATE", "127.0.0.1", "$PORT", "", "0", "5000", "AUTH2", "default", "pw", "KEYS", "b", "ttl"],
+                &[
+                    "MIGRATE",
+                    "127.0.0.1",
+                    "$PORT",
+                    "a",
+                    "0",
+                    "5000",
+                    "AUTH",
+                    "wrong",
+                ],
+                &[
+                    "MIGRATE",
+                    "127.0.0.1",
+                    "$PORT",
+                    "a",
+                    "0",
+                    "5000",
+                    "AUTH",
+                    "pw",
+                ],
+                &[
+                    "MIGRATE",
+                    "127.0.0.1",
+                    "$PORT",
+                    "",
+                    "0",
+                    "5000",
+                    "AUTH2",
+                    "default",
+                    "pw",
+                    "KEYS",
+                    "b",
+                    "ttl",
+                ],
                 &["DBSIZE"],
             ],
         );
@@ -632,9 +875,18 @@ fn migrate_lands_in_the_target_database_with_its_ttl() {
     let src = migrate_source(shoal_bin(), &[]);
     let (mut s, mut t) = (Conn::to(&src), Conn::to(&target));
     let port = target.port.to_string();
-    assert_eq!(s.s(&["MIGRATE", "127.0.0.1", &port, "ttl", "3", "5000"]), "+OK\r\n");
-    assert_eq!(s.s(&["MIGRATE", "127.0.0.1", &port, "a", "0", "5000"]), "+OK\r\n");
-    assert_eq!(s.s(&["MIGRATE", "127.0.0.1", &port, "b", "3", "5000"]), "+OK\r\n");
+    assert_eq!(
+        s.s(&["MIGRATE", "127.0.0.1", &port, "ttl", "3", "5000"]),
+        "+OK\r\n"
+    );
+    assert_eq!(
+        s.s(&["MIGRATE", "127.0.0.1", &port, "a", "0", "5000"]),
+        "+OK\r\n"
+    );
+    assert_eq!(
+        s.s(&["MIGRATE", "127.0.0.1", &port, "b", "3", "5000"]),
+        "+OK\r\n"
+    );
     assert_eq!(t.s(&["KEYS", "*"]), "*1\r\n$1\r\na\r\n");
     t.s(&["SELECT", "3"]);
     assert_eq!(sorted_elements(&t.s(&["KEYS", "*"])), "b,ttl");
@@ -686,8 +938,14 @@ fn migrate_io_errors_match_redis() {
     closer.join().unwrap();
     drop(silent);
     assert_eq!(replies[0], replies[1], "Shoal vs Redis");
-    assert_eq!(replies[0][0], "-IOERR error or timeout writing to target instance\r\n");
-    assert_eq!(replies[0][2], "-IOERR error or timeout reading to target instance\r\n");
+    assert_eq!(
+        replies[0][0],
+        "-IOERR error or timeout writing to target instance\r\n"
+    );
+    assert_eq!(
+        replies[0][2],
+        "-IOERR error or timeout reading to target instance\r\n"
+    );
 }
 
 #[test]
@@ -698,25 +956,40 @@ fn migrate_reuses_its_connection_and_recovers_when_it_is_closed() {
     let port = target.port.to_string();
     let clients = |t: &mut Conn| {
         let info = t.s(&["INFO", "clients"]);
-        info_field(&info, "connected_clients").unwrap().parse::<i64>().unwrap()
+        info_field(&info, "connected_clients")
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
     };
     let base = clients(&mut t);
     for i in 0..5 {
         let k = format!("k{i}");
         s.s(&["SET", &k, "v"]);
-        assert_eq!(s.s(&["MIGRATE", "127.0.0.1", &port, &k, "0", "5000"]), "+OK\r\n");
+        assert_eq!(
+            s.s(&["MIGRATE", "127.0.0.1", &port, &k, "0", "5000"]),
+            "+OK\r\n"
+        );
     }
     assert_eq!(clients(&mut t), base + 1, "one cached connection");
     // The target drops it; the next MIGRATE reconnects transparently.
     t.s(&["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"]);
     s.s(&["SET", "after", "v"]);
-    assert_eq!(s.s(&["MIGRATE", "127.0.0.1", &port, "after", "0", "5000"]), "+OK\r\n");
+    assert_eq!(
+        s.s(&["MIGRATE", "127.0.0.1", &port, "after", "0", "5000"]),
+        "+OK\r\n"
+    );
     assert_eq!(t.s(&["EXISTS", "after"]), ":1\r\n");
     // A different db on the cached connection is SELECTed again.
     s.s(&["SET", "other", "v"]);
-    assert_eq!(s.s(&["MIGRATE", "127.0.0.1", &port, "other", "5", "5000"]), "+OK\r\n");
+    assert_eq!(
+        s.s(&["MIGRATE", "127.0.0.1", &port, "other", "5", "5000"]),
+        "+OK\r\n"
+    );
     s.s(&["SET", "back", "v"]);
-    assert_eq!(s.s(&["MIGRATE", "127.0.0.1", &port, "back", "0", "5000"]), "+OK\r\n");
+    assert_eq!(
+        s.s(&["MIGRATE", "127.0.0.1", &port, "back", "0", "5000"]),
+        "+OK\r\n"
+    );
     assert_eq!(t.s(&["EXISTS", "back", "other"]), ":1\r\n");
     t.s(&["SELECT", "5"]);
     assert_eq!(t.s(&["EXISTS", "other"]), ":1\r\n");
@@ -736,7 +1009,18 @@ fn migrate_in_reshard_form_moves_a_batch_and_propagates_del() {
     s.s(&["RPUSH", "{slot}key0-list", "a"]);
     let port = target.port.to_string();
     // What redis-cli --cluster reshard sends: MIGRATE h p "" 0 timeout REPLACE AUTH pw KEYS ...
-    let mut args: Vec<&str> = vec!["MIGRATE", "127.0.0.1", &port, "", "0", "60000", "REPLACE", "AUTH", "pw", "KEYS"];
+    let mut args: Vec<&str> = vec![
+        "MIGRATE",
+        "127.0.0.1",
+        &port,
+        "",
+        "0",
+        "60000",
+        "REPLACE",
+        "AUTH",
+        "pw",
+        "KEYS",
+    ];
     args.extend(keys.iter().map(|k| k.as_str()));
     assert_eq!(s.s(&args), "+OK\r\n");
     assert_eq!(s.s(&["DBSIZE"]), ":1\r\n");
@@ -745,7 +1029,20 @@ fn migrate_in_reshard_form_moves_a_batch_and_propagates_del() {
     assert_eq!(t.s(&["GET", "{slot}key299"]), "$12\r\n{slot}key299\r\n");
     // Again with COPY: the keys stay, nothing is propagated.
     s.s(&["SET", "{slot}key0", "new"]);
-    let mut copy = vec!["MIGRATE", "127.0.0.1", &port, "", "0", "60000", "COPY", "REPLACE", "AUTH", "pw", "KEYS", "{slot}key0"];
+    let mut copy = vec![
+        "MIGRATE",
+        "127.0.0.1",
+        &port,
+        "",
+        "0",
+        "60000",
+        "COPY",
+        "REPLACE",
+        "AUTH",
+        "pw",
+        "KEYS",
+        "{slot}key0",
+    ];
     assert_eq!(s.s(&copy), "+OK\r\n");
     assert_eq!(t.s(&["GET", "{slot}key0"]), "$3\r\nnew\r\n");
     assert_eq!(s.s(&["EXISTS", "{slot}key0"]), ":1\r\n");
@@ -767,7 +1064,10 @@ fn migrate_of_a_watched_key_aborts_the_transaction() {
     w.s(&["MULTI"]);
     w.s(&["SET", "k", "mine"]);
     let port = target.port.to_string();
-    assert_eq!(s.s(&["MIGRATE", "127.0.0.1", &port, "k", "0", "5000"]), "+OK\r\n");
+    assert_eq!(
+        s.s(&["MIGRATE", "127.0.0.1", &port, "k", "0", "5000"]),
+        "+OK\r\n"
+    );
     assert_eq!(w.s(&["EXEC"]), "*-1\r\n");
 }
 

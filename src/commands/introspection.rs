@@ -240,12 +240,16 @@ pub fn command_docs(ctx: &mut Ctx, out: &mut Out) {
 fn keys_of(argv: &[bytes::Bytes]) -> Result<(&'static Command, Vec<usize>), &'static str> {
     let cmd = super::lookup(&argv[0]).ok_or("ERR Invalid command specified")?;
     let cmd = super::resolve(cmd, argv).map_err(|_| "ERR Invalid command specified")?;
+    // Redis's order: no key specs at all, then arity, then none found.
+    if cmd.keys == KeySpec::None {
+        return Err("ERR The command has no key arguments");
+    }
     if !cmd.arity_ok(argv.len()) {
         return Err("ERR Invalid number of arguments specified for command");
     }
     let keys = cmd.keys_in(argv);
-    if keys.is_empty() {
-        return Err("ERR The command has no key arguments");
+    if keys.is_empty() && !cmd.has(super::NO_MANDATORY_KEYS) {
+        return Err("ERR Invalid arguments specified for command");
     }
     Ok((cmd, keys))
 }
