@@ -129,7 +129,11 @@ fn main() {
             Level::Notice,
             &format!(
                 "Running mode={}, port={port}.",
-                if cluster_mode { "cluster" } else { "standalone" }
+                if cluster_mode {
+                    "cluster"
+                } else {
+                    "standalone"
+                }
             ),
         );
         log::log(Level::Notice, "Server initialized");

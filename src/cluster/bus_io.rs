@@ -39,7 +39,11 @@ impl LinkHandle {
 
 /// Start the reader and writer tasks of a connected link on the current
 /// runtime. They report `Input::Frame` and, once, `Input::LinkClosed`.
-pub fn spawn_link(link: LinkId, stream: TcpStream, to_driver: UnboundedSender<Input>) -> LinkHandle {
+pub fn spawn_link(
+    link: LinkId,
+    stream: TcpStream,
+    to_driver: UnboundedSender<Input>,
+) -> LinkHandle {
     let _ = stream.set_nodelay(true);
     let (mut rd, mut wr) = stream.into_split();
     let (out, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();

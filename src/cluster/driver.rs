@@ -257,8 +257,9 @@ impl Driver {
                 tokio::spawn(async move {
                     let ip = String::from_utf8_lossy(&ip).into_owned();
                     let connect = TcpStream::connect((ip.as_str(), cport));
-                    let r = tokio::time::timeout(Duration::from_millis(CONNECT_TIMEOUT_MS), connect)
-                        .await;
+                    let r =
+                        tokio::time::timeout(Duration::from_millis(CONNECT_TIMEOUT_MS), connect)
+                            .await;
                     let input = match r {
                         Ok(Ok(stream)) => {
                             let local_ip = stream
@@ -401,8 +402,7 @@ fn drop_slots(srv: Arc<Server>, slots: Vec<u16>) {
                     crate::snapshot::before_slot_change(&srv, 0, slot);
                 }
                 if let Some(mut g) = db.lock_existing_slot(slot) {
-                    let keys: Vec<Vec<u8>> =
-                        g.iter().map(|(k, _)| k.as_bytes().to_vec()).collect();
+                    let keys: Vec<Vec<u8>> = g.iter().map(|(k, _)| k.as_bytes().to_vec()).collect();
                     for k in keys {
                         removed += g.remove(&k).is_some() as u64;
                     }

@@ -64,7 +64,10 @@ impl Cluster {
     ) -> Option<R> {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let job: driver::Job = Box::new(move |d: &mut driver::Driver| {
-            let _ = tx.send(f(d));
+            let r = f(d);
+            // Config saved and routing published before the caller replies.
+            d.pump();
+            let _ = tx.send(r);
         });
         self.tx.send(driver::Input::Call(job)).ok()?;
         rx.recv().ok()

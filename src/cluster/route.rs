@@ -73,7 +73,10 @@ pub fn check(
         return Ok(());
     };
     let slot = q.slot;
-    let shard_pubsub = matches!(cmd.name.as_str(), "ssubscribe" | "sunsubscribe" | "spublish");
+    let shard_pubsub = matches!(
+        cmd.name.as_str(),
+        "ssubscribe" | "sunsubscribe" | "spublish"
+    );
     if !snap.ok {
         let cfg = srv.config.read();
         if shard_pubsub {
@@ -140,7 +143,10 @@ impl Query {
         cmd: &Command,
         argv: &[Bytes],
     ) -> Result<(), String> {
-        let shard_pubsub = matches!(cmd.name.as_str(), "ssubscribe" | "sunsubscribe" | "spublish");
+        let shard_pubsub = matches!(
+            cmd.name.as_str(),
+            "ssubscribe" | "sunsubscribe" | "spublish"
+        );
         for i in cmd.keys_in(argv) {
             let key = &argv[i];
             let slot = key_hash_slot(key);

@@ -27,40 +27,319 @@ pub fn commands() -> Vec<Command> {
     let admin = "no_async_loading admin stale";
     vec![
         with_subs(
-            c("cluster", -2, "", none, "cluster", "3.0.0", "A container for cluster commands", container_handler),
+            c(
+                "cluster",
+                -2,
+                "",
+                none,
+                "cluster",
+                "3.0.0",
+                "A container for cluster commands",
+                container_handler,
+            ),
             vec![
-                c("cluster|addslots", -3, admin, none, "cluster", "3.0.0", "Assign new hash slots to receiving node", addslots),
-                c("cluster|addslotsrange", -4, admin, none, "cluster", "7.0.0", "Assign new hash slots to receiving node", addslotsrange),
-                c("cluster|bumpepoch", 2, admin, none, "cluster", "3.0.0", "Advance the cluster config epoch", bumpepoch),
-                c("cluster|count-failure-reports", 3, "admin stale", none, "cluster", "3.0.0", "Return the number of failure reports active for a given node", count_failure_reports),
-                c("cluster|countkeysinslot", 3, "stale", none, "cluster", "3.0.0", "Return the number of local keys in the specified hash slot", countkeysinslot),
-                c("cluster|delslots", -3, admin, none, "cluster", "3.0.0", "Set hash slots as unbound in receiving node", delslots),
-                c("cluster|delslotsrange", -4, admin, none, "cluster", "7.0.0", "Set hash slots as unbound in receiving node", delslotsrange),
-                c("cluster|failover", -2, admin, none, "cluster", "3.0.0", "Forces a replica to perform a manual failover of its master.", failover),
-                c("cluster|flushslots", 2, admin, none, "cluster", "3.0.0", "Delete a node's own slots information", flushslots),
-                c("cluster|forget", 3, admin, none, "cluster", "3.0.0", "Remove a node from the nodes table", forget),
-                c("cluster|getkeysinslot", 4, "stale", none, "cluster", "3.0.0", "Return local key names in the specified hash slot", getkeysinslot),
-                c("cluster|help", 2, "loading stale", none, "cluster", "5.0.0", "Show helpful text about the different subcommands", help),
-                c("cluster|info", 2, "stale", none, "cluster", "3.0.0", "Provides info about Redis Cluster node state", info),
-                c("cluster|keyslot", 3, "stale", none, "cluster", "3.0.0", "Returns the hash slot of the specified key", keyslot),
-                c("cluster|links", 2, "stale", none, "cluster", "7.0.0", "Returns a list of all TCP links to and from peer nodes in cluster", links),
-                c("cluster|meet", -4, admin, none, "cluster", "3.0.0", "Force a node cluster to handshake with another node", meet),
-                c("cluster|myid", 2, "stale", none, "cluster", "3.0.0", "Return the node id", myid),
-                c("cluster|nodes", 2, "stale", none, "cluster", "3.0.0", "Get Cluster config for the node", nodes),
-                c("cluster|replicas", 3, "admin stale", none, "cluster", "5.0.0", "List replica nodes of the specified master node", replicas),
-                c("cluster|replicate", 3, admin, none, "cluster", "3.0.0", "Reconfigure a node as a replica of the specified master node", replicate),
-                c("cluster|reset", -2, "admin stale noscript", none, "cluster", "3.0.0", "Reset a Redis Cluster node", reset),
-                c("cluster|saveconfig", 2, admin, none, "cluster", "3.0.0", "Forces the node to save cluster state on disk", saveconfig),
-                c("cluster|set-config-epoch", 3, admin, none, "cluster", "3.0.0", "Set the configuration epoch in a new node", set_config_epoch),
-                c("cluster|setslot", -4, admin, none, "cluster", "3.0.0", "Bind a hash slot to a specific node", setslot),
-                c("cluster|shards", 2, "stale", none, "cluster", "7.0.0", "Get array of cluster slots to node mappings", shards),
-                c("cluster|slaves", 3, "admin stale", none, "cluster", "3.0.0", "List replica nodes of the specified master node", replicas),
-                c("cluster|slots", 2, "stale", none, "cluster", "3.0.0", "Get array of Cluster slot to node mappings", slots),
+                c(
+                    "cluster|addslots",
+                    -3,
+                    admin,
+                    none,
+                    "cluster",
+                    "3.0.0",
+                    "Assign new hash slots to receiving node",
+                    addslots,
+                ),
+                c(
+                    "cluster|addslotsrange",
+                    -4,
+                    admin,
+                    none,
+                    "cluster",
+                    "7.0.0",
+                    "Assign new hash slots to receiving node",
+                    addslotsrange,
+                ),
+                c(
+                    "cluster|bumpepoch",
+                    2,
+                    admin,
+                    none,
+                    "cluster",
+                    "3.0.0",
+                    "Advance the cluster config epoch",
+                    bumpepoch,
+                ),
+                c(
+                    "cluster|count-failure-reports",
+                    3,
+                    "admin stale",
+                    none,
+                    "cluster",
+                    "3.0.0",
+                    "Return the number of failure reports active for a given node",
+                    count_failure_reports,
+                ),
+                c(
+                    "cluster|countkeysinslot",
+                    3,
+                    "stale",
+                    none,
+                    "cluster",
+                    "3.0.0",
+                    "Return the number of local keys in the specified hash slot",
+                    countkeysinslot,
+                ),
+                c(
+                    "cluster|delslots",
+                    -3,
+                    admin,
+                    none,
+                    "cluster",
+                    "3.0.0",
+                    "Set hash slots as unbound in receiving node",
+                    delslots,
+                ),
+                c(
+                    "cluster|delslotsrange",
+                    -4,
+                    admin,
+                    none,
+                    "cluster",
+                    "7.0.0",
+                    "Set hash slots as unbound in receiving node",
+                    delslotsrange,
+                ),
+                c(
+                    "cluster|failover",
+                    -2,
+                    admin,
+                    none,
+                    "cluster",
+                    "3.0.0",
+                    "Forces a replica to perform a manual failover of its master.",
+                    failover,
+                ),
+                c(
+                    "cluster|flushslots",
+                    2,
+                    admin,
+                    none,
+                    "cluster",
+                    "3.0.0",
+                    "Delete a node's own slots information",
+                    flushslots,
+                ),
+                c(
+                    "cluster|forget",
+                    3,
+                    admin,
+                    none,
+                    "cluster",
+                    "3.0.0",
+                    "Remove a node from the nodes table",
+                    forget,
+                ),
+                c(
+                    "cluster|getkeysinslot",
+                    4,
+                    "stale",
+                    none,
+                    "cluster",
+                    "3.0.0",
+                    "Return local key names in the specified hash slot",
+                    getkeysinslot,
+                ),
+                c(
+                    "cluster|help",
+                    2,
+                    "loading stale",
+                    none,
+                    "cluster",
+                    "5.0.0",
+                    "Show helpful text about the different subcommands",
+                    help,
+                ),
+                c(
+                    "cluster|info",
+                    2,
+                    "stale",
+                    none,
+                    "cluster",
+                    "3.0.0",
+                    "Provides info about Redis Cluster node state",
+                    info,
+                ),
+                c(
+                    "cluster|keyslot",
+                    3,
+                    "stale",
+                    none,
+                    "cluster",
+                    "3.0.0",
+                    "Returns the hash slot of the specified key",
+                    keyslot,
+                ),
+                c(
+                    "cluster|links",
+                    2,
+                    "stale",
+                    none,
+                    "cluster",
+                    "7.0.0",
+                    "Returns a list of all TCP links to and from peer nodes in cluster",
+                    links,
+                ),
+                c(
+                    "cluster|meet",
+                    -4,
+                    admin,
+                    none,
+                    "cluster",
+                    "3.0.0",
+                    "Force a node cluster to handshake with another node",
+                    meet,
+                ),
+                c(
+                    "cluster|myid",
+                    2,
+                    "stale",
+                    none,
+                    "cluster",
+                    "3.0.0",
+                    "Return the node id",
+                    myid,
+                ),
+                c(
+                    "cluster|nodes",
+                    2,
+                    "stale",
+                    none,
+                    "cluster",
+                    "3.0.0",
+                    "Get Cluster config for the node",
+                    nodes,
+                ),
+                c(
+                    "cluster|replicas",
+                    3,
+                    "admin stale",
+                    none,
+                    "cluster",
+                    "5.0.0",
+                    "List replica nodes of the specified master node",
+                    replicas,
+                ),
+                c(
+                    "cluster|replicate",
+                    3,
+                    admin,
+                    none,
+                    "cluster",
+                    "3.0.0",
+                    "Reconfigure a node as a replica of the specified master node",
+                    replicate,
+                ),
+                c(
+                    "cluster|reset",
+                    -2,
+                    "admin stale noscript",
+                    none,
+                    "cluster",
+                    "3.0.0",
+                    "Reset a Redis Cluster node",
+                    reset,
+                ),
+                c(
+                    "cluster|saveconfig",
+                    2,
+                    admin,
+                    none,
+                    "cluster",
+                    "3.0.0",
+                    "Forces the node to save cluster state on disk",
+                    saveconfig,
+                ),
+                c(
+                    "cluster|set-config-epoch",
+                    3,
+                    admin,
+                    none,
+                    "cluster",
+                    "3.0.0",
+                    "Set the configuration epoch in a new node",
+                    set_config_epoch,
+                ),
+                c(
+                    "cluster|setslot",
+                    -4,
+                    admin,
+                    none,
+                    "cluster",
+                    "3.0.0",
+                    "Bind a hash slot to a specific node",
+                    setslot,
+                ),
+                c(
+                    "cluster|shards",
+                    2,
+                    "stale",
+                    none,
+                    "cluster",
+                    "7.0.0",
+                    "Get array of cluster slots to node mappings",
+                    shards,
+                ),
+                c(
+                    "cluster|slaves",
+                    3,
+                    "admin stale",
+                    none,
+                    "cluster",
+                    "3.0.0",
+                    "List replica nodes of the specified master node",
+                    replicas,
+                ),
+                c(
+                    "cluster|slots",
+                    2,
+                    "stale",
+                    none,
+                    "cluster",
+                    "3.0.0",
+                    "Get array of Cluster slot to node mappings",
+                    slots,
+                ),
             ],
         ),
-        c("asking", 1, "fast @connection", none, "cluster", "3.0.0", "Sent by cluster clients after an -ASK redirect", asking),
-        c("readonly", 1, "fast loading stale @connection", none, "cluster", "3.0.0", "Enables read queries for a connection to a cluster replica node", readonly),
-        c("readwrite", 1, "fast loading stale @connection", none, "cluster", "3.0.0", "Disables read queries for a connection to a cluster replica node", readwrite),
+        c(
+            "asking",
+            1,
+            "fast @connection",
+            none,
+            "cluster",
+            "3.0.0",
+            "Sent by cluster clients after an -ASK redirect",
+            asking,
+        ),
+        c(
+            "readonly",
+            1,
+            "fast loading stale @connection",
+            none,
+            "cluster",
+            "3.0.0",
+            "Enables read queries for a connection to a cluster replica node",
+            readonly,
+        ),
+        c(
+            "readwrite",
+            1,
+            "fast loading stale @connection",
+            none,
+            "cluster",
+            "3.0.0",
+            "Disables read queries for a connection to a cluster replica node",
+            readwrite,
+        ),
     ]
 }
 
@@ -282,7 +561,7 @@ pub fn getkeysinslot(ctx: &mut Ctx, out: &mut Out) {
     let keys: Vec<Vec<u8>> = match ctx.srv.keyspace.db(0).lock_existing_slot(slot as u16) {
         Some(g) => g
             .iter()
-            .take(max.min(usize::MAX as i64) as usize)
+            .take(usize::try_from(max).unwrap_or(usize::MAX))
             .map(|(k, _)| k.as_bytes().to_vec())
             .collect(),
         None => Vec::new(),
@@ -460,7 +739,7 @@ pub fn shards(ctx: &mut Ctx, out: &mut Out) {
 fn shard_node(out: &mut Out, kind: &str, v: &NodeView) {
     let l = &v.line;
     let replica = l.flags & flags::SLAVE != 0;
-    let fields = 7 + (l.port != 0) as usize + !l.hostname.is_empty() as usize;
+    let fields = 6 + (l.port != 0) as usize + !l.hostname.is_empty() as usize;
     out.map(fields);
     out.bulk(b"id");
     out.bulk(&l.name);
@@ -513,12 +792,7 @@ pub fn meet(ctx: &mut Ctx, out: &mut Out) {
     let cport = match ctx.argv.get(4) {
         Some(a) => match parse_i64(a) {
             Some(p) => Some(p),
-            None => {
-                return out.error(&format!(
-                    "ERR Invalid TCP bus port specified: {}",
-                    text(a)
-                ))
-            }
+            None => return out.error(&format!("ERR Invalid TCP bus port specified: {}", text(a))),
         },
         None => None,
     };
@@ -624,9 +898,8 @@ pub fn setslot(ctx: &mut Ctx, out: &mut Out) {
         ("migrating", 5) | ("importing", 5) | ("stable", 4) | ("node", 5)
     );
     if !valid {
-        return out.error(
-            "ERR Invalid CLUSTER SETSLOT action or number of arguments. Try CLUSTER HELP",
-        );
+        return out
+            .error("ERR Invalid CLUSTER SETSLOT action or number of arguments. Try CLUSTER HELP");
     }
     let r = with_driver(ctx, out, move |d| {
         let now = d.now_ms();
@@ -785,7 +1058,9 @@ mod tests {
     fn every_subcommand_is_in_the_table() {
         let all = commands();
         let cluster = &all[0];
-        for sub in ["addslots", "setslot", "shards", "links", "reset", "slaves", "replicas"] {
+        for sub in [
+            "addslots", "setslot", "shards", "links", "reset", "slaves", "replicas",
+        ] {
             assert!(cluster.subcommand(sub.as_bytes()).is_some(), "{sub}");
         }
         assert!(cluster.subcommand(b"myshardid").is_none(), "7.2 only");

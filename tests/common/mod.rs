@@ -670,3 +670,148 @@ pub fn require_tool(path: &str, what: &str) -> bool {
     eprintln!("SKIPPED: {what} ({path}) is not installed; run scripts/test.sh to install it");
     false
 }
+
+/// A server process on a fixed port and directory that survive restarts
+/// (cluster nodes: nodes.conf and the AOF stay in `dir`). Killed (by its
+/// own PID) on drop.
+pub struct Node {
+    pub port: u16,
+    binary: String,
+    args: Vec<String>,
+    dir: PathBuf,
+    child: Option<Child>,
+    run: u32,
+}
+
+impl Node {
+    /// Start `binary --port P --save '' --bind 127.0.0.1 --dir D args…`
+    /// and wait until it answers PING.
+    pub fn start(binary: &str, port: u16, dir: &Path, args: &[&str]) -> Node {
+        let mut n = Node {
+            port,
+            binary: binary.to_string(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            dir: dir.to_path_buf(),
+            child: None,
+            run: 0,
+        };
+        n.spawn();
+        n
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.join(format!("server-{}.log", self.run))
+    }
+
+    fn spawn(&mut self) {
+        self.run += 1;
+        let logfile = std::fs::File::create(self.log_path()).expect("create node log");
+        let errfile = logfile.try_clone().expect("clone log handle");
+        let mut command = Command::new(&self.binary);
+        // SAFETY: prctl and setrlimit are async-signal-safe and touch no parent state.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                let cap = libc::rlimit {
+                    rlim_cur: SERVER_ADDRESS_SPACE_CAP,
+                    rlim_max: SERVER_ADDRESS_SPACE_CAP,
+                };
+                libc::setrlimit(libc::RLIMIT_AS, &cap);
+                Ok(())
+            });
+        }
+        let child = command
+            .arg("--port")
+            .arg(self.port.to_string())
+            .args(["--save", "", "--bind", "127.0.0.1", "--dir"])
+            .arg(&self.dir)
+            .args(&self.args)
+            .current_dir(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(logfile))
+            .stderr(Stdio::from(errfile))
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", self.binary));
+        self.child = Some(child);
+        let port = self.port;
+        let ready = wait_until(START_TIMEOUT, || {
+            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+            let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+                return false;
+            };
+            let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+            let mut buf = [0u8; 64];
+            s.write_all(b"PING\r\n").is_ok() && matches!(s.read(&mut buf), Ok(n) if n > 0)
+        });
+        assert!(
+            ready,
+            "node on port {port} did not start:\n{}",
+            self.log_text()
+        );
+    }
+
+    /// SIGTERM (Redis's orderly shutdown) and wait for the exit.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        // SAFETY: signals exactly the child this Node started.
+        unsafe {
+            libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let exited = wait_until(Duration::from_secs(10), || {
+            matches!(child.try_wait(), Ok(Some(_)) | Err(_))
+        });
+        if !exited {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("node on port {} ignored SIGTERM", self.port);
+        }
+    }
+
+    /// Start again on the same port and directory.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    pub fn cli(&self, args: &[&str]) -> String {
+        redis_cli(self.port, args)
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `n` cluster-enabled Shoal nodes on free port pairs (port and port+10000),
+/// each in its own directory under the returned temp dir.
+pub fn start_cluster_nodes(n: usize, args: &[&str]) -> (TempDir, Vec<Node>) {
+    let root = TempDir::new("shoal-cluster");
+    let mut nodes = Vec::new();
+    for i in 0..n {
+        let dir = root.path().join(format!("node{i}"));
+        std::fs::create_dir_all(&dir).expect("node dir");
+        let mut a = vec!["--cluster-enabled", "yes"];
+        a.extend_from_slice(args);
+        nodes.push(Node::start(shoal_bin(), free_port(), &dir, &a));
+    }
+    (root, nodes)
+}

@@ -1,0 +1,593 @@
+//! Cluster mode through real processes and real clients: `redis-cli
+//! --cluster create/check` over six Shoal nodes, MOVED/ASK/CROSSSLOT and
+//! `redis-cli -c`, the `redis` crate's async cluster client under a mixed
+//! workload, a SIGTERM restart of every node from nodes.conf, cluster-wide
+//! PUBLISH, and a mixed cluster with Debian's redis-server 7.0.15.
+
+mod common;
+
+use common::*;
+use redis::Value;
+use std::process::Command;
+use std::time::Duration;
+
+/// How long a cluster may take to agree and report cluster_state:ok.
+const CONVERGE: Duration = Duration::from_secs(30);
+
+fn cli_cluster(args: &[&str]) -> String {
+    let mut c = Command::new(REDIS_CLI);
+    c.args(args);
+    let (_ok, out, err) = run_with_timeout(c, None, Duration::from_secs(120));
+    format!("{out}{err}")
+}
+
+fn create(nodes: &[&Node], replicas: usize) -> String {
+    let mut args: Vec<String> = vec!["--cluster".into(), "create".into()];
+    args.extend(nodes.iter().map(|n| n.addr()));
+    args.push("--cluster-replicas".into());
+    args.push(replicas.to_string());
+    args.push("--cluster-yes".into());
+    let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    cli_cluster(&args)
+}
+
+fn check(addr: &str) -> String {
+    cli_cluster(&["--cluster", "check", addr])
+}
+
+fn wait_state_ok(nodes: &[&Node]) {
+    for n in nodes {
+        let ok = wait_until(CONVERGE, || {
+            n.cli(&["cluster", "info"]).contains("cluster_state:ok")
+        });
+        assert!(
+            ok,
+            "node {} never reached cluster_state:ok:\n{}\n{}",
+            n.port,
+            n.cli(&["cluster", "nodes"]),
+            n.log_text()
+        );
+    }
+}
+
+/// The `myself` line's id and slot ranges: what must survive a restart.
+fn identity(n: &Node) -> String {
+    let nodes = n.cli(&["cluster", "nodes"]);
+    let line = nodes
+        .lines()
+        .find(|l| l.contains("myself"))
+        .unwrap_or_else(|| panic!("no myself line in {nodes}"));
+    let f: Vec<&str> = line.split(' ').collect();
+    let role = if f[2].contains("slave") {
+        "slave"
+    } else {
+        "master"
+    };
+    format!("{} {} {} {}", f[0], role, f[3], f[8..].join(" "))
+}
+
+fn owner_port(n: &Node, key: &str) -> u16 {
+    let slot: u16 = n.cli(&["cluster", "keyslot", key]).trim().parse().unwrap();
+    let slots = n.cli(&["cluster", "slots"]);
+    let lines: Vec<&str> = slots.lines().collect();
+    // redis-cli prints CLUSTER SLOTS flattened: start, end, ip, port, id, ...
+    let mut i = 0;
+    while i + 4 < lines.len() {
+        if let (Ok(a), Ok(b)) = (lines[i].parse::<u16>(), lines[i + 1].parse::<u16>()) {
+            if lines[i + 2] == "127.0.0.1" && a <= slot && slot <= b {
+                return lines[i + 3].parse().unwrap();
+            }
+        }
+        i += 1;
+    }
+    panic!("no owner for slot {slot} in:\n{slots}");
+}
+
+#[test]
+fn six_shoal_nodes_form_a_cluster_serve_clients_and_survive_a_restart() {
+    if !require_tool(REDIS_CLI, "redis-cli") {
+        return;
+    }
+    let (_root, mut nodes) = start_cluster_nodes(6, &["--appendonly", "yes"]);
+    let refs: Vec<&Node> = nodes.iter().collect();
+    let out = create(&refs, 1);
+    assert!(out.contains("[OK] All 16384 slots covered"), "{out}");
+    assert!(
+        out.contains("[OK] All nodes agree about slots configuration."),
+        "{out}"
+    );
+    wait_state_ok(&refs);
+    for n in &nodes {
+        let out = check(&n.addr());
+        assert!(
+            out.contains("[OK] All nodes agree about slots configuration."),
+            "{out}"
+        );
+        assert!(out.contains("[OK] All 16384 slots covered."), "{out}");
+        assert!(!out.contains("[ERR]"), "{out}");
+    }
+    let info = nodes[0].cli(&["cluster", "info"]);
+    assert!(info.contains("cluster_known_nodes:6\r\n"), "{info}");
+    assert!(info.contains("cluster_size:3\r\n"), "{info}");
+    // Three masters with one replica each, every replica made by REPLICATE.
+    let replicas_known = wait_until(CONVERGE, || {
+        let listing = nodes[0].cli(&["cluster", "nodes"]);
+        listing.lines().filter(|l| l.contains(" slave ")).count() == 3
+    });
+    assert!(replicas_known, "{}", nodes[0].cli(&["cluster", "nodes"]));
+
+    // Routing: k1 is in slot 12706, owned by the third master.
+    let first = &nodes[0];
+    let owner = owner_port(first, "k1");
+    assert_ne!(owner, first.port);
+    assert_eq!(
+        first.cli(&["set", "k1", "v1"]).trim(),
+        format!("MOVED 12706 127.0.0.1:{owner}")
+    );
+    assert_eq!(first.cli(&["-c", "set", "k1", "v1"]).trim(), "OK");
+    assert_eq!(first.cli(&["-c", "get", "k1"]).trim(), "v1");
+    assert_eq!(redis_cli(owner, &["get", "k1"]).trim(), "v1");
+    assert_eq!(
+        first.cli(&["mset", "a", "1", "b", "2"]).trim(),
+        "CROSSSLOT Keys in request don't hash to the same slot"
+    );
+    // A replica without READONLY redirects to the slot's master.
+    let replica = nodes
+        .iter()
+        .find(|n| n.cli(&["cluster", "nodes"]).contains("myself,slave"))
+        .expect("a replica");
+    assert_eq!(
+        replica.cli(&["get", "k1"]).trim(),
+        format!("MOVED 12706 127.0.0.1:{owner}")
+    );
+
+    // An open slot: the owner answers ASK for missing keys and TRYAGAIN for
+    // a mix; the importing side serves only after ASKING.
+    let owner_node = nodes.iter().find(|n| n.port == owner).unwrap();
+    let target = nodes
+        .iter()
+        .find(|n| n.port != owner && n.cli(&["cluster", "nodes"]).contains("myself,master"))
+        .unwrap();
+    let owner_id = owner_node.cli(&["cluster", "myid"]).trim().to_string();
+    let target_id = target.cli(&["cluster", "myid"]).trim().to_string();
+    assert_eq!(
+        target
+            .cli(&["cluster", "setslot", "12706", "importing", &owner_id])
+            .trim(),
+        "OK"
+    );
+    assert_eq!(
+        owner_node
+            .cli(&["cluster", "setslot", "12706", "migrating", &target_id])
+            .trim(),
+        "OK"
+    );
+    assert_eq!(owner_node.cli(&["get", "k1"]).trim(), "v1");
+    assert_eq!(
+        owner_node.cli(&["get", "{k1}missing"]).trim(),
+        format!("ASK 12706 127.0.0.1:{}", target.port)
+    );
+    assert_eq!(
+        owner_node.cli(&["mget", "k1", "{k1}missing"]).trim(),
+        "TRYAGAIN Multiple keys request during rehashing of slot"
+    );
+    assert_eq!(
+        target.cli(&["get", "{k1}missing"]).trim(),
+        format!("MOVED 12706 127.0.0.1:{owner}")
+    );
+    assert!(owner_node
+        .cli(&["cluster", "nodes"])
+        .contains(&format!("[12706->-{target_id}]")));
+    let mut raw = Raw::connect(target.port);
+    raw.send(&encode(&["ASKING"]));
+    raw.send(&encode(&["GET", "{k1}missing"]));
+    raw.send(&encode(&["GET", "{k1}missing"]));
+    let mut replies = Vec::new();
+    for _ in 0..3 {
+        replies.extend(raw.read_reply(IO_TIMEOUT).expect("reply"));
+    }
+    assert_eq!(
+        String::from_utf8_lossy(&replies),
+        format!("+OK\r\n$-1\r\n-MOVED 12706 127.0.0.1:{owner}\r\n")
+    );
+    assert_eq!(
+        owner_node
+            .cli(&["cluster", "setslot", "12706", "stable"])
+            .trim(),
+        "OK"
+    );
+    assert_eq!(
+        target
+            .cli(&["cluster", "setslot", "12706", "stable"])
+            .trim(),
+        "OK"
+    );
+
+    // CLUSTER SHARDS: three shards, each a map with slots and nodes.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut con = connect_url(&format!("redis://127.0.0.1:{}/", first.port)).await;
+        let shards: Value = q(&mut con, &["CLUSTER", "SHARDS"]).await.unwrap();
+        let Value::Array(shards) = shards else {
+            panic!("CLUSTER SHARDS: {shards:?}")
+        };
+        assert_eq!(shards.len(), 3);
+        for s in &shards {
+            let Value::Array(kv) = s else { panic!("{s:?}") };
+            assert_eq!(kv[0], Value::BulkString(b"slots".to_vec()));
+            assert_eq!(kv[2], Value::BulkString(b"nodes".to_vec()));
+            let Value::Array(members) = &kv[3] else {
+                panic!("{s:?}")
+            };
+            assert_eq!(members.len(), 2, "a master and its replica: {s:?}");
+        }
+        let slots: Value = q(&mut con, &["CLUSTER", "SLOTS"]).await.unwrap();
+        let Value::Array(ranges) = slots else {
+            panic!()
+        };
+        assert_eq!(ranges.len(), 3);
+    });
+
+    // The redis crate's cluster client: a mixed workload, no errors.
+    rt.block_on(async {
+        let urls: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("redis://127.0.0.1:{}/", n.port))
+            .collect();
+        let client = redis::cluster::ClusterClient::new(urls).unwrap();
+        let con = tokio::time::timeout(IO_TIMEOUT, client.get_async_connection())
+            .await
+            .expect("cluster connect timed out")
+            .expect("cluster connect");
+        let mut tasks = Vec::new();
+        for t in 0..8usize {
+            let mut con = con.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut errors = Vec::new();
+                for i in (t..10_000).step_by(8) {
+                    let key = format!("key:{i}");
+                    let r: redis::RedisResult<()> = async {
+                        match i % 5 {
+                            0 => {
+                                redis::cmd("SET")
+                                    .arg(&key)
+                                    .arg(i)
+                                    .query_async::<()>(&mut con)
+                                    .await?;
+                                let v: i64 =
+                                    redis::cmd("GET").arg(&key).query_async(&mut con).await?;
+                                assert_eq!(v, i as i64);
+                            }
+                            1 => {
+                                let v: i64 = redis::cmd("INCRBY")
+                                    .arg(&key)
+                                    .arg(3)
+                                    .query_async(&mut con)
+                                    .await?;
+                                assert_eq!(v, 3);
+                            }
+                            2 => {
+                                redis::cmd("HSET")
+                                    .arg(&key)
+                                    .arg("f")
+                                    .arg("v")
+                                    .query_async::<()>(&mut con)
+                                    .await?;
+                                let n: i64 =
+                                    redis::cmd("HLEN").arg(&key).query_async(&mut con).await?;
+                                assert_eq!(n, 1);
+                            }
+                            3 => {
+                                let tagged = format!("{{tag{i}}}:a");
+                                let other = format!("{{tag{i}}}:b");
+                                redis::cmd("MSET")
+                                    .arg(&tagged)
+                                    .arg(1)
+                                    .arg(&other)
+                                    .arg(2)
+                                    .query_async::<()>(&mut con)
+                                    .await?;
+                                let v: Vec<i64> = redis::cmd("MGET")
+                                    .arg(&tagged)
+                                    .arg(&other)
+                                    .query_async(&mut con)
+                                    .await?;
+                                assert_eq!(v, vec![1, 2]);
+                            }
+                            _ => {
+                                redis::cmd("RPUSH")
+                                    .arg(&key)
+                                    .arg("x")
+                                    .query_async::<()>(&mut con)
+                                    .await?;
+                                let n: i64 =
+                                    redis::cmd("DEL").arg(&key).query_async(&mut con).await?;
+                                assert_eq!(n, 1);
+                            }
+                        }
+                        Ok(())
+                    }
+                    .await;
+                    if let Err(e) = r {
+                        errors.push(format!("{key}: {e}"));
+                    }
+                }
+                errors
+            }));
+        }
+        let mut errors = Vec::new();
+        for t in tasks {
+            errors.extend(
+                tokio::time::timeout(Duration::from_secs(120), t)
+                    .await
+                    .expect("workload timed out")
+                    .unwrap(),
+            );
+        }
+        assert!(
+            errors.is_empty(),
+            "{} errors, e.g. {:?}",
+            errors.len(),
+            &errors[..errors.len().min(5)]
+        );
+    });
+    let total: u64 = nodes
+        .iter()
+        .map(|n| n.cli(&["dbsize"]).trim().parse::<u64>().unwrap())
+        .sum();
+    assert!(total >= 6000, "keys stored across the masters: {total}");
+
+    // Cluster-wide PUBLISH: a subscriber on one node hears a publish on another.
+    rt.block_on(async {
+        use futures_util::StreamExt;
+        let client = redis::Client::open(format!("redis://127.0.0.1:{}/", nodes[5].port)).unwrap();
+        let mut pubsub = client.get_async_pubsub().await.unwrap();
+        pubsub.subscribe("news").await.unwrap();
+        let mut con = connect_url(&format!("redis://127.0.0.1:{}/", nodes[0].port)).await;
+        let _: i64 = q(&mut con, &["PUBLISH", "news", "hello"]).await.unwrap();
+        let mut stream = pubsub.on_message();
+        let msg = tokio::time::timeout(IO_TIMEOUT, stream.next())
+            .await
+            .expect("bus PUBLISH never arrived")
+            .unwrap();
+        assert_eq!(msg.get_payload::<String>().unwrap(), "hello");
+    });
+
+    // Restart every node with SIGTERM: same ids, roles and slots, same data.
+    let before: Vec<String> = nodes.iter().map(identity).collect();
+    for n in nodes.iter_mut() {
+        n.stop();
+    }
+    for n in nodes.iter_mut() {
+        n.restart();
+    }
+    let refs: Vec<&Node> = nodes.iter().collect();
+    wait_state_ok(&refs);
+    let after: Vec<String> = nodes.iter().map(identity).collect();
+    assert_eq!(before, after);
+    assert!(nodes[0]
+        .log_text()
+        .contains("Node configuration loaded, I'm"));
+    let out = check(&nodes[0].addr());
+    assert!(out.contains("[OK] All 16384 slots covered."), "{out}");
+    assert_eq!(nodes[0].cli(&["-c", "get", "k1"]).trim(), "v1");
+}
+
+#[test]
+fn a_redis_7_node_and_two_shoal_nodes_form_one_cluster() {
+    if !require_tool(REDIS_CLI, "redis-cli") || !require_tool(REDIS_SERVER, "redis-server") {
+        return;
+    }
+    let (root, shoal) = start_cluster_nodes(2, &[]);
+    let rdir = root.path().join("redis");
+    std::fs::create_dir_all(&rdir).unwrap();
+    let redis = Node::start(
+        REDIS_SERVER,
+        free_port(),
+        &rdir,
+        &["--cluster-enabled", "yes", "--appendonly", "no"],
+    );
+    let all = [&redis, &shoal[0], &shoal[1]];
+    let out = create(&all, 0);
+    assert!(out.contains("[OK] All 16384 slots covered"), "{out}");
+    wait_state_ok(&all);
+    for n in all {
+        let out = check(&n.addr());
+        assert!(
+            out.contains("[OK] All nodes agree about slots configuration."),
+            "{n:?}: {out}",
+            n = n.port
+        );
+        assert!(out.contains("[OK] All 16384 slots covered."), "{out}");
+    }
+    // Every node reports the same slot map, byte for byte as Redis prints it.
+    let want = redis.cli(&["cluster", "slots"]);
+    for n in &shoal {
+        assert_eq!(n.cli(&["cluster", "slots"]), want);
+        let shards = n.cli(&["cluster", "shards"]);
+        assert_eq!(shards.matches("master").count(), 3, "{shards}");
+    }
+    // Keys land wherever their slot lives, Redis or Shoal.
+    for i in 0..30 {
+        let k = format!("mixed:{i}");
+        assert_eq!(redis.cli(&["-c", "set", &k, &i.to_string()]).trim(), "OK");
+        assert_eq!(shoal[1].cli(&["-c", "get", &k]).trim(), i.to_string());
+    }
+}
+
+#[test]
+fn one_node_views_errors_and_redirects() {
+    if !require_tool(REDIS_CLI, "redis-cli") {
+        return;
+    }
+    // Cluster support disabled.
+    let plain = Server::start(&[]);
+    assert_eq!(
+        plain.cli(&["cluster", "info"]).trim(),
+        "ERR This instance has cluster support disabled"
+    );
+    assert_eq!(
+        plain.cli(&["readonly"]).trim(),
+        "ERR This instance has cluster support disabled"
+    );
+    assert!(plain.cli(&["info"]).contains("cluster_enabled:0"));
+    drop(plain);
+
+    let (_root, mut nodes) = start_cluster_nodes(1, &[]);
+    let n = &nodes[0];
+    assert!(n.cli(&["info"]).contains("cluster_enabled:1"));
+    let id = n.cli(&["cluster", "myid"]).trim().to_string();
+    assert_eq!(id.len(), 40);
+    assert!(id
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+    assert!(std::fs::read_to_string(n.dir().join("nodes.conf"))
+        .unwrap()
+        .contains(&id));
+    assert_eq!(n.cli(&["cluster", "keyslot", "k1"]).trim(), "12706");
+    assert_eq!(
+        n.cli(&["cluster", "keyslot", "{user}.a"]).trim(),
+        n.cli(&["cluster", "keyslot", "user"]).trim()
+    );
+    assert_eq!(
+        n.cli(&["get", "k1"]).trim(),
+        "CLUSTERDOWN Hash slot not served"
+    );
+    assert_eq!(
+        n.cli(&["select", "1"]).trim(),
+        "ERR SELECT is not allowed in cluster mode"
+    );
+    assert_eq!(n.cli(&["ping"]).trim(), "PONG");
+    assert_eq!(
+        n.cli(&["cluster", "addslots", "16384"]).trim(),
+        "ERR Invalid or out of range slot"
+    );
+    assert_eq!(
+        n.cli(&["cluster", "addslots", "1", "1"]).trim(),
+        "ERR Slot 1 specified multiple times"
+    );
+    assert_eq!(
+        n.cli(&["cluster", "delslots", "1"]).trim(),
+        "ERR Slot 1 is already unassigned"
+    );
+    assert_eq!(
+        n.cli(&["cluster", "addslotsrange", "5", "4"]).trim(),
+        "ERR start slot number 5 is greater than end slot number 4"
+    );
+    assert_eq!(
+        n.cli(&["cluster", "addslotsrange", "1"]).trim(),
+        "ERR wrong number of arguments for 'cluster|addslotsrange' command"
+    );
+    assert_eq!(
+        n.cli(&["cluster", "meet", "nonsense", "7000"]).trim(),
+        "ERR Invalid node address specified: nonsense:7000"
+    );
+    assert_eq!(
+        n.cli(&["cluster", "setslot", "1", "bogus"]).trim(),
+        "ERR Invalid CLUSTER SETSLOT action or number of arguments. Try CLUSTER HELP"
+    );
+    assert_eq!(
+        n.cli(&["cluster", "forget", &id]).trim(),
+        "ERR I tried hard but I can't forget myself..."
+    );
+    assert_eq!(
+        n.cli(&["cluster", "failover"]).trim(),
+        "ERR You should send CLUSTER FAILOVER to a replica"
+    );
+    assert!(n.cli(&["cluster", "help"]).contains(
+        "SETSLOT <slot> (IMPORTING <node-id>|MIGRATING <node-id>|STABLE|NODE <node-id>)"
+    ));
+    // Cluster commands queue inside MULTI, as redis-cli's fix needs.
+    let mut raw = Raw::connect(n.port);
+    raw.send(&encode(&["MULTI"]));
+    raw.send(&encode(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]));
+    raw.send(&encode(&["CLUSTER", "BUMPEPOCH"]));
+    raw.send(&encode(&["EXEC"]));
+    let mut replies = Vec::new();
+    for _ in 0..4 {
+        replies.extend(raw.read_reply(IO_TIMEOUT).expect("reply"));
+    }
+    assert_eq!(
+        String::from_utf8_lossy(&replies),
+        "+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n+OK\r\n+BUMPED 1\r\n"
+    );
+    wait_state_ok(&[n]);
+    assert_eq!(n.cli(&["set", "{s}a", "1"]).trim(), "OK");
+    assert_eq!(n.cli(&["set", "{s}b", "2"]).trim(), "OK");
+    let slot = n.cli(&["cluster", "keyslot", "s"]).trim().to_string();
+    assert_eq!(n.cli(&["cluster", "countkeysinslot", &slot]).trim(), "2");
+    assert_eq!(
+        n.cli(&["cluster", "getkeysinslot", &slot, "1"])
+            .lines()
+            .count(),
+        1
+    );
+    assert_eq!(
+        n.cli(&["cluster", "countkeysinslot", "16384"]).trim(),
+        "ERR Invalid slot"
+    );
+    assert_eq!(
+        n.cli(&["cluster", "reset"]).trim(),
+        "ERR CLUSTER RESET can't be called with master nodes containing keys"
+    );
+    let slots = n.cli(&["cluster", "slots"]);
+    assert_eq!(
+        slots.lines().take(2).collect::<Vec<_>>(),
+        vec!["0", "16383"]
+    );
+
+    // A migrating slot: missing keys get ASK, present ones are served,
+    // a mix is TRYAGAIN.
+    let other = "0123456789abcdef0123456789abcdef01234567";
+    assert_eq!(
+        n.cli(&["cluster", "setslot", &slot, "migrating", other])
+            .trim(),
+        format!("ERR I don't know about node {other}")
+    );
+
+    // A client blocked on a slot that stops being served gets redirected.
+    let mut blocked = Raw::connect(n.port);
+    blocked.send(&encode(&["BLPOP", "{s}list", "0"]));
+    assert!(wait_until(IO_TIMEOUT, || n
+        .cli(&["info", "clients"])
+        .contains("blocked_clients:1")));
+    assert_eq!(n.cli(&["cluster", "delslots", &slot]).trim(), "OK");
+    let reply = blocked
+        .read_reply(IO_TIMEOUT)
+        .expect("redirect for the blocked client");
+    assert!(
+        String::from_utf8_lossy(&reply).starts_with("-CLUSTERDOWN"),
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
+
+    // The bus survives garbage: a bad frame drops that link, not the node.
+    let bus = n.port + 10000;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", bus)).unwrap();
+    use std::io::Write;
+    s.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    drop(s);
+    assert_eq!(n.cli(&["ping"]).trim(), "PONG");
+
+    // Two processes cannot share one nodes.conf.
+    let port = free_port();
+    let dir = n.dir().to_path_buf();
+    let mut c = Command::new(shoal_bin());
+    c.args([
+        "--port",
+        &port.to_string(),
+        "--cluster-enabled",
+        "yes",
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+    ])
+    .arg(&dir);
+    let (ok, out, err) = run_with_timeout(c, None, Duration::from_secs(20));
+    assert!(!ok, "a second node on the same nodes.conf must not start");
+    assert!(
+        format!("{out}{err}").contains("is already used by a different"),
+        "{out}{err}"
+    );
+    nodes[0].stop();
+}
