@@ -47,6 +47,9 @@ pub struct Client {
     pub blocked: Option<Blocked>,
     /// A command held back by CLIENT PAUSE, to run when the pause ends.
     pub postponed: Option<Vec<Bytes>>,
+    /// REPLCONF settings, and work the connection takes over (a replica's
+    /// feed after PSYNC, WAIT).
+    pub repl: crate::replication::ClientRepl,
     /// ASKING / READONLY state in cluster mode.
     pub cluster: crate::cluster::ClientFlags,
 }
@@ -234,6 +237,7 @@ impl Client {
             serving_blocked: false,
             blocked: None,
             postponed: None,
+            repl: Default::default(),
             cluster: Default::default(),
         }
     }

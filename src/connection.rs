@@ -164,6 +164,21 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
                 }
                 out.buf.clear();
             }
+            // PSYNC made this connection a replica's feeder, or WAIT blocks.
+            if let Some(h) = client.repl.handoff.take() {
+                match crate::replication::master::serve(
+                    &srv,
+                    &mut client,
+                    &mut stream,
+                    &mut inbuf,
+                    h,
+                )
+                .await
+                {
+                    Ok(()) => continue,
+                    Err(()) => break 'conn,
+                }
+            }
             if step == Batch::Blocked && client.postponed.is_some() {
                 match wait_unpaused(&srv, &mut client, &mut stream, &mut inbuf).await {
                     Ok(()) => {
@@ -374,7 +389,10 @@ fn run_batch(
                     .query_buf
                     .store(parser.last_request_bytes + inbuf.len(), Ordering::Relaxed);
                 exec::process(srv, client, &argv, out, hot, &mut gate);
-                if client.blocked.is_some() || client.postponed.is_some() {
+                if client.blocked.is_some()
+                    || client.postponed.is_some()
+                    || client.repl.handoff.is_some()
+                {
                     return Batch::Blocked;
                 }
                 // A CONFIG SET applies from the next command on, even in a pipeline.

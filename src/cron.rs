@@ -14,9 +14,14 @@ const EXPIRE_REPEAT_PERCENT: usize = 10;
 const EXPIRE_ROUNDS_MAX: usize = 16;
 
 pub async fn run(srv: Arc<Server>) {
+    let mut last_second = std::time::Instant::now();
     loop {
         let hz = srv.hot().hz;
         tokio::time::sleep(Duration::from_millis(1000 / hz.max(1))).await;
+        if last_second.elapsed() >= Duration::from_secs(1) {
+            last_second = std::time::Instant::now();
+            crate::replication::cron(&srv);
+        }
         if srv.active_expire_enabled.load(Ordering::Relaxed) {
             active_expire(&srv);
         }

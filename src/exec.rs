@@ -93,6 +93,17 @@ pub fn process<'a>(
         );
         return;
     }
+    if crate::propagate::is_replica() && is_write_command(client, cmd) && hot_replica_read_only(srv)
+    {
+        reject(
+            srv,
+            client,
+            out,
+            "READONLY You can't write against a read only replica.",
+            Some(cmd),
+        );
+        return;
+    }
     if srv.persist.loading.load(Ordering::Acquire) && !cmd.has(commands::LOADING) {
         reject(srv, client, out, error::LOADING, Some(cmd));
         return;
@@ -338,6 +349,25 @@ fn may_write(client: &Client, cmd: &Command) -> bool {
         });
     }
     writes(cmd)
+}
+
+/// A command flagged write (EXEC: with one queued), Redis's check for
+/// read-only replicas.
+fn is_write_command(client: &Client, cmd: &Command) -> bool {
+    if cmd.name == "exec" {
+        return client.multi.as_ref().is_some_and(|m| {
+            m.queued.iter().any(|argv| {
+                commands::lookup(&argv[0])
+                    .and_then(|c| commands::resolve(c, argv).ok())
+                    .is_some_and(|c| c.has(commands::WRITE))
+            })
+        });
+    }
+    cmd.has(commands::WRITE)
+}
+
+fn hot_replica_read_only(srv: &Server) -> bool {
+    srv.config.read().get_bool("replica-read-only")
 }
 
 /// EXEC of a transaction with at least one command that may use memory.

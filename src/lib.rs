@@ -26,6 +26,7 @@ pub mod persist;
 pub mod propagate;
 pub mod protocol;
 pub mod pubsub;
+pub mod replication;
 pub mod server;
 pub mod snapshot;
 pub mod stats;

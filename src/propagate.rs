@@ -17,6 +17,19 @@
 //! place (it reads as missing): deleting it without the lock could order its
 //! DEL after a newer write of the same key. Writes and the expire cycle,
 //! which hold the lock, delete and propagate.
+//!
+//! Replication adds two things. Sinks that say `replication()` (the
+//! backlog) also get bytes only replicas see (PING, REPLCONF GETACK:
+//! [`Propagator::append_replication_only`]); the others get an empty append
+//! that only moves the offset, so one offset numbers both. And on a replica
+//! ("proxy" mode, [`from_master`]) the master's commands run under the lock
+//! as usual, but the replication sinks get the master's bytes verbatim and
+//! the offset moves by exactly their length, so this server's backlog is
+//! byte-for-byte the master's and its own replicas can continue from it
+//! after a promotion (PSYNC2); the AOF gets the records re-encoded as usual.
+//! A replica never feeds its own commands to replicas (Redis's
+//! `replicationFeedSlaves` returns early on a replica) and never deletes
+//! expired keys itself: they read as missing until the master's DEL.
 
 use crate::keyspace::Db;
 use crate::server::Server;
@@ -27,11 +40,19 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Whether any consumer of the stream exists.
 static ACTIVE: AtomicBool = AtomicBool::new(false);
+/// This server is a replica: its stream is its master's (see the module doc).
+static REPLICA: AtomicBool = AtomicBool::new(false);
 
 /// Where the stream goes: the AOF writer, the replication backlog.
 pub trait Sink: Send {
     /// `bytes` were propagated; `end_offset` is the stream offset after them.
     fn append(&mut self, bytes: &[u8], end_offset: u64);
+    /// A replication consumer (the backlog) also gets the bytes only
+    /// replicas see and, on a replica, the master's bytes verbatim; other
+    /// sinks see those as an empty append that moves the offset.
+    fn replication(&self) -> bool {
+        false
+    }
 }
 
 /// The shared end of the stream.
@@ -100,6 +121,45 @@ impl Propagator {
     pub fn reset_selected(&self) {
         self.state.lock().selected = None;
     }
+
+    /// Append a command only replicas see (PING every
+    /// repl-ping-replica-period, REPLCONF GETACK), without a SELECT. Nothing
+    /// happens on a replica (its stream is its master's) or without a
+    /// replication sink.
+    pub fn append_replication_only(&self, argv: &[&[u8]]) {
+        if REPLICA.load(Ordering::Acquire) {
+            return;
+        }
+        let mut st = self.state.lock();
+        if !st.sinks.iter().any(|(_, s)| s.replication()) {
+            return;
+        }
+        let mut buf = std::mem::take(&mut st.scratch);
+        buf.clear();
+        encode(&mut buf, argv);
+        st.offset += buf.len() as u64;
+        let end = st.offset;
+        for (_, sink) in st.sinks.iter_mut() {
+            if sink.replication() {
+                sink.append(&buf, end);
+            } else {
+                sink.append(&[], end);
+            }
+        }
+        self.offset.store(end, Ordering::Release);
+        st.scratch = buf;
+    }
+}
+
+/// Switch replica mode (see the module doc). Called with the keyspace gate
+/// held exclusively.
+pub fn set_replica(on: bool) {
+    REPLICA.store(on, Ordering::Release);
+}
+
+#[inline]
+pub fn is_replica() -> bool {
+    REPLICA.load(Ordering::Relaxed)
 }
 
 /// True while any consumer of the stream exists.
@@ -123,6 +183,9 @@ struct Record {
 
 thread_local! {
     static HELD: Cell<bool> = const { Cell::new(false) };
+    /// Running the master's commands on a replica: keys do not expire for
+    /// them (the master sends DEL), as for Redis's master client.
+    static FROM_MASTER: Cell<bool> = const { Cell::new(false) };
     static PENDING: RefCell<Vec<Record>> = const { RefCell::new(Vec::new()) };
     /// The stream offset after this thread's last propagated bytes
     /// (what an `appendfsync always` reply waits for).
@@ -195,7 +258,79 @@ pub fn held() -> bool {
 /// overwritten or reclaimed later).
 #[inline]
 pub fn may_delete_expired() -> bool {
-    (!active() || held()) && !crate::snapshot::active()
+    (!active() || held()) && !crate::snapshot::active() && !is_replica()
+}
+
+/// Whether expired keys count as live for the running command (the
+/// master's commands on a replica).
+#[inline]
+pub fn expiry_suspended() -> bool {
+    FROM_MASTER.with(|f| f.get())
+}
+
+/// Running the master's stream on a replica; see [`from_master`].
+pub struct MasterApply<'a> {
+    srv: &'a Server,
+    guard: Option<MutexGuard<'a, State>>,
+}
+
+/// Hold the propagation lock to run a batch of the master's commands
+/// (the caller holds the keyspace gate, exclusively if a command needs
+/// it). [`MasterApply::finish`] then appends: the master's `raw` bytes to
+/// the replication sinks, what the commands queued (re-encoded) to the
+/// others, the offset moving by `raw.len()`.
+pub fn from_master(srv: &Server) -> MasterApply<'_> {
+    let guard = srv.prop.state.lock();
+    HELD.with(|h| h.set(true));
+    FROM_MASTER.with(|f| f.set(true));
+    MasterApply {
+        srv,
+        guard: Some(guard),
+    }
+}
+
+impl MasterApply<'_> {
+    pub fn finish(mut self, raw: &[u8]) {
+        let Some(mut st) = self.guard.take() else {
+            return;
+        };
+        let records = PENDING.with(|q| std::mem::take(&mut *q.borrow_mut()));
+        let mut buf = std::mem::take(&mut st.scratch);
+        buf.clear();
+        if st.sinks.iter().any(|(_, s)| !s.replication()) {
+            encode_records(self.srv, &mut st, &records, &mut buf);
+        }
+        st.offset += raw.len() as u64;
+        let end = st.offset;
+        for (_, sink) in st.sinks.iter_mut() {
+            if sink.replication() {
+                if !raw.is_empty() {
+                    sink.append(raw, end);
+                }
+            } else if !buf.is_empty() || !raw.is_empty() {
+                sink.append(&buf, end);
+            }
+        }
+        self.srv.prop.offset.store(end, Ordering::Release);
+        LAST_OFFSET.with(|o| o.set(end));
+        st.scratch = buf;
+        drop(st);
+        self.release();
+    }
+
+    fn release(&mut self) {
+        PENDING.with(|q| q.borrow_mut().clear());
+        HELD.with(|h| h.set(false));
+        FROM_MASTER.with(|f| f.set(false));
+    }
+}
+
+impl Drop for MasterApply<'_> {
+    fn drop(&mut self) {
+        if self.guard.take().is_some() {
+            self.release();
+        }
+    }
 }
 
 /// Queue `argv` as run in database `db`.
@@ -256,6 +391,30 @@ pub fn last_offset() -> u64 {
 fn append_records(srv: &Server, st: &mut State, records: &[Record]) {
     let mut buf = std::mem::take(&mut st.scratch);
     buf.clear();
+    encode_records(srv, st, records, &mut buf);
+    if is_replica() {
+        // A replica's own writes reach its AOF but never its replicas, and
+        // leave the offset (its master's) where it is.
+        let end = st.offset;
+        for (_, sink) in st.sinks.iter_mut() {
+            if !sink.replication() {
+                sink.append(&buf, end);
+            }
+        }
+        st.scratch = buf;
+        return;
+    }
+    st.offset += buf.len() as u64;
+    let end = st.offset;
+    for (_, sink) in st.sinks.iter_mut() {
+        sink.append(&buf, end);
+    }
+    srv.prop.offset.store(end, Ordering::Release);
+    st.scratch = buf;
+}
+
+/// RESP-encode `records`, with a SELECT where the database changes.
+fn encode_records(srv: &Server, st: &mut State, records: &[Record], buf: &mut Vec<u8>) {
     for r in records {
         let db = match r.db {
             DbRef::None => None,
@@ -269,19 +428,12 @@ fn append_records(srv: &Server, st: &mut State, records: &[Record]) {
         if let Some(d) = db {
             if st.selected != Some(d) {
                 let mut n = itoa::Buffer::new();
-                encode(&mut buf, &[b"SELECT", n.format(d).as_bytes()]);
+                encode(buf, &[b"SELECT", n.format(d).as_bytes()]);
                 st.selected = Some(d);
             }
         }
-        encode(&mut buf, &r.argv);
+        encode(buf, &r.argv);
     }
-    st.offset += buf.len() as u64;
-    let end = st.offset;
-    for (_, sink) in st.sinks.iter_mut() {
-        sink.append(&buf, end);
-    }
-    srv.prop.offset.store(end, Ordering::Release);
-    st.scratch = buf;
 }
 
 /// One command as a RESP array of bulk strings.

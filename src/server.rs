@@ -45,6 +45,8 @@ pub struct Server {
     /// Cluster mode's shared handle (set at startup when cluster-enabled).
     pub cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
     pub aof: crate::persist::aof::AofState,
+    /// Replication state (backlog, replicas, the link to a master).
+    pub repl: crate::replication::Replication,
     /// This server, for work that outlives a command (background saves).
     me: std::sync::Weak<Server>,
     pub slowlog: Mutex<SlowLog>,
@@ -94,6 +96,7 @@ impl Server {
             persist: Default::default(),
             cluster: std::sync::OnceLock::new(),
             aof: Default::default(),
+            repl: Default::default(),
             me: me.clone(),
             slowlog: Mutex::new(SlowLog::default()),
             latency: Mutex::new(LatencyMonitor::default()),
@@ -316,6 +319,7 @@ pub async fn serve(srv: Arc<Server>, listeners: Vec<TcpListener>, workers: Optio
         }
     }
     let cron = tokio::spawn(crate::cron::run(srv.clone()));
+    crate::replication::init(&srv);
     let mut accepts = Vec::new();
     for listener in listeners {
         let srv = srv.clone();

@@ -361,9 +361,9 @@ fn render_section(ctx: &Ctx, section: &str, t: &mut String) {
             f!("instantaneous_input_repl_kbps:0.00");
             f!("instantaneous_output_repl_kbps:0.00");
             f!("rejected_connections:{}", l(&s.rejected_connections));
-            f!("sync_full:0");
-            f!("sync_partial_ok:0");
-            f!("sync_partial_err:0");
+            f!("sync_full:{}", l(&srv.repl.sync_full));
+            f!("sync_partial_ok:{}", l(&srv.repl.sync_partial_ok));
+            f!("sync_partial_err:{}", l(&srv.repl.sync_partial_err));
             f!(
                 "expired_keys:{}",
                 crate::keyspace::EXPIRED_KEYS.load(Ordering::Relaxed)
@@ -407,18 +407,9 @@ fn render_section(ctx: &Ctx, section: &str, t: &mut String) {
             f!("reply_buffer_expands:0");
         }
         "replication" => {
-            f!("# Replication");
-            f!("role:master");
-            f!("connected_slaves:0");
-            f!("master_failover_state:no-failover");
-            f!("master_replid:{}", srv.replid.lock());
-            f!("master_replid2:0000000000000000000000000000000000000000");
-            f!("master_repl_offset:0");
-            f!("second_repl_offset:-1");
-            f!("repl_backlog_active:0");
-            f!("repl_backlog_size:{}", cfg.get("repl-backlog-size"));
-            f!("repl_backlog_first_byte_offset:0");
-            f!("repl_backlog_histlen:0");
+            drop(cfg);
+            crate::replication::commands::info(srv, t);
+            return;
         }
         "cpu" => {
             let (sys, user) = memory::cpu_times();

@@ -174,6 +174,7 @@ fn core() -> Vec<Command> {
         bits as b, connection as cn, function as fun, introspection as it, keys as k,
         persistence as ps, server as sv, string as s, transaction as tx,
     };
+    use crate::replication::commands as rp;
     let none = (0, 0, 0);
     let one = (1, 1, 1);
     vec![
@@ -284,6 +285,14 @@ fn core() -> Vec<Command> {
         c("bgrewriteaof", 1, "admin noscript no_async_loading exclusive", none, "server", "1.0.0", "Asynchronously rewrite the append-only file", ps::bgrewriteaof),
         c("shutdown", -1, "admin noscript loading stale no_multi allow_busy exclusive", none, "server", "1.0.0", "Synchronously save the dataset to disk and then shut down the server", sv::shutdown),
         c("debug", -2, "admin noscript loading stale exclusive", none, "server", "1.0.0", "A container for debugging commands", sv::debug),
+        // replication (crate::replication)
+        c("replicaof", 3, "admin noscript stale no_async_loading exclusive", none, "server", "5.0.0", "Make the server a replica of another instance, or promote it as master.", rp::replicaof),
+        c("slaveof", 3, "admin noscript stale no_async_loading exclusive", none, "server", "1.0.0", "Make the server a replica of another instance, or promote it as master.", rp::replicaof),
+        c("role", 1, "noscript loading stale fast", none, "server", "2.8.12", "Return the role of the instance in the context of replication", rp::role),
+        c("wait", 3, "noscript", none, "generic", "3.0.0", "Wait for the synchronous replication of all the write commands sent in the context of the current connection", rp::wait),
+        c("replconf", -1, "admin noscript loading stale allow_busy", none, "server", "3.0.0", "An internal command for configuring the replication stream", rp::replconf),
+        c("psync", -3, "admin noscript no_async_loading no_multi exclusive", none, "server", "2.8.0", "Internal command used for replication", crate::replication::master::psync),
+        c("sync", 1, "admin noscript no_async_loading no_multi exclusive", none, "server", "1.0.0", "Internal command used for replication", crate::replication::master::psync),
         with_subs(
             c("config", -2, "", none, "server", "2.0.0", "A container for server configuration commands", container_handler),
             vec![

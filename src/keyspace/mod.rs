@@ -279,6 +279,11 @@ impl<'a> SlotGuard<'a> {
         }
         match self.table.map.get(key) {
             Some(e) if e.is_expired(now_ms) => {
+                // A replica runs its master's commands on keys as they are
+                // (the master's DEL removes them).
+                if crate::propagate::expiry_suspended() {
+                    return false;
+                }
                 if EXPIRES_PAUSED.load(Ordering::Relaxed) || !crate::propagate::may_delete_expired()
                 {
                     return true;
