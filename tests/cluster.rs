@@ -141,6 +141,35 @@ fn six_shoal_nodes_form_a_cluster_serve_clients_and_survive_a_restart() {
         format!("MOVED 12706 127.0.0.1:{owner}")
     );
 
+    // READONLY: a replica serves reads for its master's slots.
+    let replica_master_port = |r: &Node| -> u16 {
+        let nodes = r.cli(&["cluster", "nodes"]);
+        let me = nodes.lines().find(|l| l.contains("myself")).unwrap();
+        let master = me.split(' ').nth(3).unwrap().to_string();
+        let line = nodes.lines().find(|l| l.starts_with(&master)).unwrap();
+        let addr = line.split(' ').nth(1).unwrap();
+        addr.split(['@', ':']).nth(1).unwrap().parse().unwrap()
+    };
+    let mport = replica_master_port(replica);
+    let key = (0..1000)
+        .map(|i| format!("ro{i}"))
+        .find(|k| owner_port(replica, k) == mport)
+        .unwrap();
+    let mut raw = Raw::connect(replica.port);
+    for c in [&["GET", key.as_str()][..], &["READONLY"], &["GET", &key], &["SET", &key, "1"], &["READWRITE"], &["GET", &key]] {
+        raw.send(&encode(c));
+    }
+    let mut replies = Vec::new();
+    for _ in 0..6 {
+        replies.extend(raw.read_reply(IO_TIMEOUT).expect("reply"));
+    }
+    let slot = replica.cli(&["cluster", "keyslot", &key]).trim().to_string();
+    let moved = format!("-MOVED {slot} 127.0.0.1:{mport}\r\n");
+    assert_eq!(
+        String::from_utf8_lossy(&replies),
+        format!("{moved}+OK\r\n$-1\r\n{moved}+OK\r\n{moved}")
+    );
+
     // An open slot: the owner answers ASK for missing keys and TRYAGAIN for
     // a mix; the importing side serves only after ASKING.
     let owner_node = nodes.iter().find(|n| n.port == owner).unwrap();
@@ -590,4 +619,41 @@ fn one_node_views_errors_and_redirects() {
         "{out}{err}"
     );
     nodes[0].stop();
+}
+
+#[test]
+fn a_replica_takes_over_when_its_master_dies() {
+    if !require_tool(REDIS_CLI, "redis-cli") {
+        return;
+    }
+    let (_root, mut nodes) = start_cluster_nodes(
+        6,
+        &["--cluster-node-timeout", "1000", "--cluster-replica-validity-factor", "0"],
+    );
+    let refs: Vec<&Node> = nodes.iter().collect();
+    let out = create(&refs, 1);
+    assert!(out.contains("[OK] All 16384 slots covered"), "{out}");
+    wait_state_ok(&refs);
+    let ok = wait_until(CONVERGE, || {
+        nodes[1].cli(&["cluster", "nodes"]).matches(" slave ").count() == 3
+    });
+    assert!(ok, "{}", nodes[1].cli(&["cluster", "nodes"]));
+    let dead_id = nodes[0].cli(&["cluster", "myid"]).trim().to_string();
+    let dead_slots = identity(&nodes[0]).split(' ').skip(3).collect::<Vec<_>>().join(" ");
+    nodes[0].kill();
+    let survivor = &nodes[1];
+    let promoted = wait_until(CONVERGE, || {
+        let listing = survivor.cli(&["cluster", "nodes"]);
+        listing.lines().any(|l| l.starts_with(&dead_id) && l.contains("fail"))
+            && listing
+                .lines()
+                .any(|l| !l.starts_with(&dead_id) && l.contains(" master ") && l.ends_with(&dead_slots))
+    });
+    assert!(promoted, "{}", survivor.cli(&["cluster", "nodes"]));
+    let rest: Vec<&Node> = nodes[1..].iter().collect();
+    wait_state_ok(&rest);
+    assert!(survivor.log_text().contains(&format!("Marking node {dead_id} as failing")));
+    assert_eq!(survivor.cli(&["-c", "set", "after-failover", "1"]).trim(), "OK");
+    let out = check(&survivor.addr());
+    assert!(out.contains("[OK] All 16384 slots covered."), "{out}");
 }

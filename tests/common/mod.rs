@@ -769,6 +769,14 @@ impl Node {
         }
     }
 
+    /// SIGKILL: a crash, no shutdown work.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// Start again on the same port and directory.
     pub fn restart(&mut self) {
         self.stop();
