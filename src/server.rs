@@ -151,6 +151,9 @@ impl Server {
         *self.hot.write() = Arc::new(hot);
         self.apply_limits();
         self.config_epoch.fetch_add(1, Ordering::Release);
+        if let Some(cluster) = self.cluster.get() {
+            cluster.config_changed(self);
+        }
     }
 
     pub fn uptime_s(&self) -> u64 {

@@ -365,6 +365,23 @@ fn six_shoal_nodes_form_a_cluster_serve_clients_and_survive_a_restart() {
         .map(|n| n.cli(&["dbsize"]).trim().parse::<u64>().unwrap())
         .sum();
     assert!(total >= 6000, "keys stored across the masters: {total}");
+    // Replicas made by CLUSTER REPLICATE replicate their master's data.
+    for r in nodes
+        .iter()
+        .filter(|n| n.cli(&["cluster", "nodes"]).contains("myself,slave"))
+    {
+        let master = replica_master_port(r);
+        let synced = wait_until(CONVERGE, || {
+            r.cli(&["dbsize"]) == redis_cli(master, &["dbsize"])
+        });
+        assert!(synced, "replica {} of {master}: {} vs {}", r.port, r.cli(&["dbsize"]), redis_cli(master, &["dbsize"]));
+        assert!(r.cli(&["info", "replication"]).contains("master_link_status:up"));
+    }
+    // With replicas online, CLUSTER SLOTS lists them after their master.
+    let listed = wait_until(CONVERGE, || {
+        first.cli(&["cluster", "slots"]).lines().filter(|l| *l == "127.0.0.1").count() == 6
+    });
+    assert!(listed, "{}", first.cli(&["cluster", "slots"]));
 
     // Cluster-wide PUBLISH: a subscriber on one node hears a publish on another.
     rt.block_on(async {

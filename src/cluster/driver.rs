@@ -75,6 +75,9 @@ pub struct Driver {
     to_self: UnboundedSender<Input>,
     /// The last published snapshot, to log nodes turning failed.
     last: Arc<RoutingSnapshot>,
+    /// Role changes for the replication layer, applied in order on a
+    /// thread of their own (they take the keyspace gate).
+    roles: std::sync::mpsc::Sender<Role>,
 }
 
 /// Start the driver thread.
@@ -89,6 +92,7 @@ pub fn spawn(
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let roles = spawn_role_applier(srv.clone())?;
     std::thread::Builder::new()
         .name("shoal-cluster".into())
         .spawn(move || {
@@ -113,6 +117,7 @@ pub fn spawn(
                     connecting: HashSet::new(),
                     to_self,
                     last,
+                    roles,
                 };
                 d.run(inputs).await;
             })
@@ -165,12 +170,21 @@ impl Driver {
                     let Some(input) = input else { return };
                     self.input(input);
                 }
-                _ = tick.tick() => {
-                    self.core.tick(crate::util::now_ms());
-                }
+                _ = tick.tick() => self.tick(),
             }
             self.pump();
         }
+    }
+
+    /// clusterCron, with the replication status the core ranks and times
+    /// elections by.
+    fn tick(&mut self) {
+        let now = crate::util::now_ms();
+        let offset = crate::replication::repl_offset(&self.srv);
+        self.core.set_repl_offset(offset, now);
+        let (up, since_ms) = crate::replication::master_link(&self.srv);
+        self.core.set_master_link(up, since_ms, now);
+        self.core.tick(now);
     }
 
     fn input(&mut self, input: Input) {
@@ -311,20 +325,8 @@ impl Driver {
                 Level::Warning,
                 &format!("Cluster state changed: {}", if ok { "ok" } else { "fail" }),
             ),
-            Event::RoleChanged(Role::Master) => {
-                log::set_role(b'M');
-            }
-            Event::RoleChanged(Role::Replica { master, ip, port }) => {
-                log::set_role(b'S');
-                log::log(
-                    Level::Notice,
-                    &format!(
-                        "Configured as a replica of {} ({}:{})",
-                        String::from_utf8_lossy(&master),
-                        String::from_utf8_lossy(&ip),
-                        port
-                    ),
-                );
+            Event::RoleChanged(role) => {
+                let _ = self.roles.send(role);
             }
             Event::SlotsLost(slots) => {
                 if self.core.is_master() {
@@ -386,6 +388,42 @@ impl Driver {
             super::route::redirect_blocked(&self.srv, &snap);
         }
     }
+}
+
+/// The thread that turns role changes into replication changes: start
+/// replicating the new master (once its address is known), or stop.
+fn spawn_role_applier(srv: Arc<Server>) -> std::io::Result<std::sync::mpsc::Sender<Role>> {
+    let (tx, rx) = std::sync::mpsc::channel::<Role>();
+    std::thread::Builder::new()
+        .name("shoal-cluster-role".into())
+        .spawn(move || {
+            while let Ok(role) = rx.recv() {
+                match role {
+                    Role::Master => {
+                        log::set_role(b'M');
+                        if crate::replication::is_replica(&srv) {
+                            crate::replication::become_master(&srv);
+                        }
+                    }
+                    Role::Replica { master, ip, port } => {
+                        log::set_role(b'S');
+                        if ip.is_empty() || port == 0 {
+                            log::log(
+                                Level::Notice,
+                                &format!(
+                                    "Configured as a replica of {}; its address is not known yet",
+                                    String::from_utf8_lossy(&master)
+                                ),
+                            );
+                            continue;
+                        }
+                        let host = String::from_utf8_lossy(&ip).into_owned();
+                        crate::replication::become_replica_of(&srv, &host, port);
+                    }
+                }
+            }
+        })?;
+    Ok(tx)
 }
 
 /// A master lost slots: their keys go (Redis's delKeysInSlot), off the

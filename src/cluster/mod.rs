@@ -41,6 +41,9 @@ pub struct Cluster {
     tx: tokio::sync::mpsc::UnboundedSender<driver::Input>,
     /// Where nodes.conf lives (absolute, or relative to `dir`).
     pub config_path: PathBuf,
+    /// The client and bus ports this node listens on.
+    port: u16,
+    bus_port: u16,
     /// Held for the life of the process: no other node may use the file.
     _lock: ConfigLock,
 }
@@ -71,6 +74,17 @@ impl Cluster {
         });
         self.tx.send(driver::Input::Call(job)).ok()?;
         rx.recv().ok()
+    }
+
+    /// CONFIG SET changed a directive: hand the core its new configuration
+    /// (announced ports, IP and hostname, timeouts, failover switches).
+    pub fn config_changed(&self, srv: &Server) {
+        let cfg = core_config(srv, self.port, self.bus_port);
+        let job: driver::Job = Box::new(move |d: &mut driver::Driver| {
+            let now = d.now_ms();
+            d.core.set_config(cfg, now);
+        });
+        let _ = self.tx.send(driver::Input::Call(job));
     }
 
     /// Send a PUBLISH (to every node) or SPUBLISH (to my shard) over the bus.
@@ -191,6 +205,8 @@ pub async fn start(srv: &Arc<Server>, bind: &str, port: u16) -> Result<(), Strin
         routing: RwLock::new(Arc::new(core.routing())),
         tx: tx.clone(),
         config_path: path.clone(),
+        port,
+        bus_port,
         _lock: lock,
     });
     if srv.cluster.set(cluster.clone()).is_err() {
