@@ -655,6 +655,26 @@ fn a_replica_takes_over_when_its_master_dies() {
         nodes[1].cli(&["cluster", "nodes"]).matches(" slave ").count() == 3
     });
     assert!(ok, "{}", nodes[1].cli(&["cluster", "nodes"]));
+    // CLUSTER FAILOVER on a replica: the roles swap, the data stays.
+    assert_eq!(nodes[1].cli(&["-c", "set", "k1", "before"]).trim(), "OK");
+    let owner = owner_port(&nodes[1], "k1");
+    let owner_id = redis_cli(owner, &["cluster", "myid"]).trim().to_string();
+    let replica = nodes
+        .iter()
+        .find(|n| n.cli(&["cluster", "nodes"]).lines().any(|l| l.contains("myself,slave") && l.contains(&owner_id)))
+        .expect("the owner's replica");
+    let synced = wait_until(CONVERGE, || replica.cli(&["dbsize"]) == redis_cli(owner, &["dbsize"]));
+    assert!(synced);
+    assert_eq!(replica.cli(&["cluster", "failover"]).trim(), "OK");
+    let swapped = wait_until(CONVERGE, || {
+        replica.cli(&["role"]).starts_with("master") && redis_cli(owner, &["role"]).starts_with("slave")
+    });
+    assert!(swapped, "{}", replica.cli(&["cluster", "nodes"]));
+    assert_eq!(replica.cli(&["get", "k1"]).trim(), "before");
+    assert_eq!(
+        redis_cli(owner, &["get", "k1"]).trim(),
+        format!("MOVED 12706 127.0.0.1:{}", replica.port)
+    );
     let dead_id = nodes[0].cli(&["cluster", "myid"]).trim().to_string();
     let dead_slots = identity(&nodes[0]).split(' ').skip(3).collect::<Vec<_>>().join(" ");
     nodes[0].kill();
