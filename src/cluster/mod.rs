@@ -22,6 +22,7 @@ use parking_lot::RwLock;
 use shoal_cluster::core::{ClusterCore, Config as CoreConfig, RoutingSnapshot};
 use shoal_cluster::nodes_conf::{self, ConfigLock, NodesConf};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Per-connection cluster flags (Redis's CLIENT_ASKING / CLIENT_READONLY).
@@ -38,6 +39,10 @@ pub struct ClientFlags {
 /// The shared handle: routing snapshot plus the driver's input channel.
 pub struct Cluster {
     routing: RwLock<Arc<RoutingSnapshot>>,
+    /// The common case read without locks: the slots myself serves, valid
+    /// only while `stable` (state ok, no slot importing or migrating).
+    mine: Box<[AtomicU64]>,
+    stable: AtomicBool,
     tx: tokio::sync::mpsc::UnboundedSender<driver::Input>,
     /// Where nodes.conf lives (absolute, or relative to `dir`).
     pub config_path: PathBuf,
@@ -55,7 +60,28 @@ impl Cluster {
     }
 
     pub(crate) fn set_routing(&self, snap: Arc<RoutingSnapshot>) {
+        self.stable.store(false, Ordering::Release);
+        let me = snap.myself as u32;
+        for (i, word) in self.mine.iter().enumerate() {
+            let mut bits = 0u64;
+            for b in 0..64 {
+                if snap.slots[i * 64 + b] == me {
+                    bits |= 1 << b;
+                }
+            }
+            word.store(bits, Ordering::Relaxed);
+        }
+        let stable = snap.ok && snap.importing.is_empty() && snap.migrating.is_empty();
         *self.routing.write() = snap;
+        self.stable.store(stable, Ordering::Release);
+    }
+
+    /// Whether `slot` is served here and nothing can make a command on it
+    /// redirect (the lock-free fast path of routing).
+    #[inline]
+    pub fn serves_stable(&self, slot: u16) -> bool {
+        self.stable.load(Ordering::Acquire)
+            && self.mine[slot as usize / 64].load(Ordering::Relaxed) & (1 << (slot % 64)) != 0
     }
 
     /// Run `f` on the driver thread with the core, after which the driver
@@ -203,12 +229,17 @@ pub async fn start(srv: &Arc<Server>, bind: &str, port: u16) -> Result<(), Strin
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let cluster = Arc::new(Cluster {
         routing: RwLock::new(Arc::new(core.routing())),
+        mine: (0..shoal_cluster::SLOT_COUNT / 64)
+            .map(|_| AtomicU64::new(0))
+            .collect(),
+        stable: AtomicBool::new(false),
         tx: tx.clone(),
         config_path: path.clone(),
         port,
         bus_port,
         _lock: lock,
     });
+    cluster.set_routing(Arc::new(core.routing()));
     if srv.cluster.set(cluster.clone()).is_err() {
         return Err("cluster mode already started".into());
     }

@@ -50,6 +50,9 @@ pub fn check(
     if !is_exec && cmd.keys == KeySpec::None {
         return Ok(());
     }
+    if !is_exec && served_here(cl, cmd, argv) {
+        return Ok(());
+    }
     let snap = cl.routing();
     let myself = snap.myself as u32;
     let mut q = Query::default();
@@ -119,6 +122,31 @@ pub fn check(
         return Err(redirect(srv, "MOVED", slot, n));
     }
     Ok(())
+}
+
+/// The fast path: a plain key range whose keys all hash to one slot this
+/// node serves while the cluster is ok and no slot is open. Anything else
+/// (including every error) takes the full check.
+#[inline]
+fn served_here(cl: &super::Cluster, cmd: &Command, argv: &[Bytes]) -> bool {
+    let KeySpec::Range { first, last, step } = cmd.keys else {
+        return false;
+    };
+    let n = argv.len() as i32;
+    let last = if last < 0 { n + last } else { last.min(n - 1) };
+    let mut i = first;
+    let mut slot = None;
+    while i <= last && i < n {
+        let s = key_hash_slot(&argv[i as usize]);
+        match slot {
+            None if !cl.serves_stable(s) => return false,
+            None => slot = Some(s),
+            Some(prev) if prev != s => return false,
+            Some(_) => {}
+        }
+        i += step.max(1);
+    }
+    slot.is_some()
 }
 
 /// What the keys of a request add up to.
