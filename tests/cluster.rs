@@ -454,10 +454,38 @@ fn a_redis_7_node_and_two_shoal_nodes_form_one_cluster() {
         assert_eq!(shards.matches("master").count(), 3, "{shards}");
     }
     // Keys land wherever their slot lives, Redis or Shoal.
-    for i in 0..30 {
+    for i in 0..300 {
         let k = format!("mixed:{i}");
         assert_eq!(redis.cli(&["-c", "set", &k, &i.to_string()]).trim(), "OK");
         assert_eq!(shoal[1].cli(&["-c", "get", &k]).trim(), i.to_string());
+    }
+    // Resharding moves slots and their keys (SETSLOT, GETKEYSINSLOT,
+    // MIGRATE) from Redis to Shoal and from Shoal to Redis.
+    let id = |n: &Node| n.cli(&["cluster", "myid"]).trim().to_string();
+    for (from, to) in [(&redis, &shoal[0]), (&shoal[1], &redis)] {
+        let before = to.cli(&["dbsize"]).trim().parse::<u64>().unwrap();
+        let out = cli_cluster(&[
+            "--cluster", "reshard", &from.addr(),
+            "--cluster-from", &id(from),
+            "--cluster-to", &id(to),
+            "--cluster-slots", "300",
+            "--cluster-yes",
+        ]);
+        assert!(!out.contains("[ERR]"), "{out}");
+        let after = to.cli(&["dbsize"]).trim().parse::<u64>().unwrap();
+        assert!(after > before, "no key moved {} -> {}: {out}", from.port, to.port);
+        for n in all {
+            let ok = wait_until(CONVERGE, || {
+                let out = check(&n.addr());
+                out.contains("[OK] All nodes agree about slots configuration.")
+                    && out.contains("[OK] All 16384 slots covered.")
+            });
+            assert!(ok, "{}", check(&n.addr()));
+        }
+    }
+    for i in 0..300 {
+        let k = format!("mixed:{i}");
+        assert_eq!(shoal[0].cli(&["-c", "get", &k]).trim(), i.to_string());
     }
 }
 
