@@ -722,3 +722,35 @@ fn a_replica_takes_over_when_its_master_dies() {
     let out = check(&survivor.addr());
     assert!(out.contains("[OK] All 16384 slots covered."), "{out}");
 }
+
+#[test]
+fn add_node_del_node_and_add_a_replica() {
+    if !require_tool(REDIS_CLI, "redis-cli") {
+        return;
+    }
+    let (_root, nodes) = start_cluster_nodes(4, &[]);
+    let masters: Vec<&Node> = nodes[..3].iter().collect();
+    let out = create(&masters, 0);
+    assert!(out.contains("[OK] All 16384 slots covered"), "{out}");
+    wait_state_ok(&masters);
+    let (seed, new) = (&nodes[0], &nodes[3]);
+    let known = |n: &Node| n.cli(&["cluster", "nodes"]).lines().count();
+    let out = cli_cluster(&["--cluster", "add-node", &new.addr(), &seed.addr()]);
+    assert!(out.contains("[OK] New node added correctly."), "{out}");
+    assert!(wait_until(CONVERGE, || masters.iter().all(|m| known(m) == 4)));
+    let new_id = new.cli(&["cluster", "myid"]).trim().to_string();
+    let out = cli_cluster(&["--cluster", "del-node", &seed.addr(), &new_id]);
+    assert!(out.contains("Sending CLUSTER RESET SOFT to the deleted node."), "{out}");
+    assert!(masters.iter().all(|m| known(m) == 3));
+    assert_eq!(known(new), 1, "{}", new.cli(&["cluster", "nodes"]));
+    let out = cli_cluster(&[
+        "--cluster", "add-node", &new.addr(), &seed.addr(), "--cluster-slave",
+    ]);
+    assert!(out.contains("[OK] New node added correctly."), "{out}");
+    assert!(wait_until(CONVERGE, || new.cli(&["role"]).starts_with("slave")));
+    let ok = wait_until(CONVERGE, || {
+        let out = check(&seed.addr());
+        out.contains("[OK] All nodes agree about slots configuration.") && out.contains("1 additional replica(s)")
+    });
+    assert!(ok, "{}", check(&seed.addr()));
+}
