@@ -446,6 +446,26 @@ fn a_redis_7_node_and_two_shoal_nodes_form_one_cluster() {
         );
         assert!(out.contains("[OK] All 16384 slots covered."), "{out}");
     }
+    // Every node sees the same table as Redis (ping/pong times aside).
+    let normalized = |n: &Node| -> Vec<String> {
+        let mut lines: Vec<String> = n
+            .cli(&["cluster", "nodes"])
+            .lines()
+            .map(|l| {
+                let mut f: Vec<String> = l.split(' ').map(str::to_string).collect();
+                f[2] = f[2].replace("myself,", "");
+                f[4] = "-".into();
+                f[5] = "-".into();
+                f.join(" ")
+            })
+            .collect();
+        lines.sort();
+        lines
+    };
+    for n in &shoal {
+        let same = wait_until(CONVERGE, || normalized(n) == normalized(&redis));
+        assert!(same, "{:#?}\n{:#?}", normalized(n), normalized(&redis));
+    }
     // Every node reports the same slot map, byte for byte as Redis prints it.
     let want = redis.cli(&["cluster", "slots"]);
     for n in &shoal {
