@@ -684,6 +684,19 @@ fn one_node_views_errors_and_redirects() {
         "{out}{err}"
     );
     nodes[0].stop();
+
+    // A corrupted nodes.conf stops the start with Redis's words.
+    let bad = TempDir::new("shoal-badconf");
+    std::fs::write(bad.path().join("nodes.conf"), "this is not a node line\n").unwrap();
+    let mut c = Command::new(shoal_bin());
+    c.args(["--port", &free_port().to_string(), "--cluster-enabled", "yes", "--bind", "127.0.0.1", "--dir"])
+        .arg(bad.path());
+    let (ok, out, err) = run_with_timeout(c, None, Duration::from_secs(20));
+    assert!(!ok);
+    assert!(
+        format!("{out}{err}").contains("Unrecoverable error: corrupted cluster config file."),
+        "{out}{err}"
+    );
 }
 
 #[test]

@@ -158,6 +158,15 @@ fn config_path(srv: &Server) -> PathBuf {
     }
 }
 
+/// Log what is wrong with nodes.conf; the fatal line is Redis's.
+fn corrupted(path: &std::path::Path, why: &dyn std::fmt::Display) -> String {
+    log::log(
+        Level::Warning,
+        &format!("Can't load the cluster config file {}: {why}", path.display()),
+    );
+    "Unrecoverable error: corrupted cluster config file.".into()
+}
+
 /// Start cluster mode (`clusterInit`): lock and load nodes.conf or create a
 /// fresh node and save it, bind the bus port on the same addresses as the
 /// client port, and start the driver thread. Errors are the fatal log
@@ -178,12 +187,8 @@ pub async fn start(srv: &Arc<Server>, bind: &str, port: u16) -> Result<(), Strin
     let now = crate::util::now_ms();
     let core = match NodesConf::load(&path) {
         Ok(Some(conf)) => {
-            let core = ClusterCore::from_nodes_conf(&conf, cfg, now).map_err(|e| {
-                format!(
-                    "Unrecoverable error: corrupted cluster config file \"{}\": {e}",
-                    path.display()
-                )
-            })?;
+            let core = ClusterCore::from_nodes_conf(&conf, cfg, now)
+                .map_err(|e| corrupted(&path, &e))?;
             log::log(
                 Level::Notice,
                 &format!(
@@ -204,12 +209,7 @@ pub async fn start(srv: &Arc<Server>, bind: &str, port: u16) -> Result<(), Strin
             );
             core
         }
-        Err(e) => {
-            return Err(format!(
-                "Unrecoverable error: corrupted cluster config file \"{}\": {e}",
-                path.display()
-            ))
-        }
+        Err(e) => return Err(corrupted(&path, &e)),
     };
     // clusterSaveConfigOrDie(1) for a new node; a loaded one rewrites too.
     nodes_conf::save_atomic(&path, &core.to_nodes_conf().format())
