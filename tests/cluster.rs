@@ -399,6 +399,24 @@ fn six_shoal_nodes_form_a_cluster_serve_clients_and_survive_a_restart() {
         assert_eq!(msg.get_payload::<String>().unwrap(), "hello");
     });
 
+    // SPUBLISH reaches shard subscribers on the slot's replicas, over the bus.
+    let ch_master = owner_port(&nodes[0], "ch");
+    let ch_master_id = redis_cli(ch_master, &["cluster", "myid"]).trim().to_string();
+    let ch_replica = nodes
+        .iter()
+        .find(|n| n.cli(&["cluster", "nodes"]).contains(&format!("myself,slave {ch_master_id}")))
+        .expect("the channel master's replica");
+    let mut sub = Raw::connect(ch_replica.port);
+    sub.send(&encode(&["SSUBSCRIBE", "ch"]));
+    let confirm = sub.read_reply(IO_TIMEOUT).expect("ssubscribe reply");
+    assert!(String::from_utf8_lossy(&confirm).contains("ssubscribe"));
+    assert_eq!(redis_cli(ch_master, &["spublish", "ch", "sharded"]).trim(), "0");
+    let msg = sub.read_reply(IO_TIMEOUT).expect("smessage over the bus");
+    assert_eq!(
+        String::from_utf8_lossy(&msg),
+        "*3\r\n$8\r\nsmessage\r\n$2\r\nch\r\n$7\r\nsharded\r\n"
+    );
+
     // Restart every node with SIGTERM: same ids, roles and slots, same data.
     let before: Vec<String> = nodes.iter().map(identity).collect();
     for n in nodes.iter_mut() {
