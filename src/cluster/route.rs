@@ -284,3 +284,242 @@ pub fn redirect_blocked(srv: &Server, snap: &RoutingSnapshot) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::{ClientInfo, MultiState};
+    use crate::config::Config;
+    use shoal_cluster::core::RouteNode;
+    use std::sync::atomic::{AtomicBool, AtomicU64};
+    use std::sync::Arc;
+
+    const ME: u32 = 0;
+    const OTHER: u32 = 1;
+
+    fn node(name: u8, port: u16, is_master: bool, master: Option<usize>) -> RouteNode {
+        RouteNode {
+            name: [name; 40],
+            ip: b"127.0.0.1".to_vec(),
+            port,
+            pport: 0,
+            hostname: Vec::new(),
+            is_master,
+            master,
+            failed: false,
+            pfail: false,
+        }
+    }
+
+    /// Myself (7000) serves slots below 8192, the other master (7001) the
+    /// rest but the last one, which is unassigned.
+    fn snapshot() -> RoutingSnapshot {
+        let mut slots = vec![ME; 8192];
+        slots.extend(vec![OTHER; 8191]);
+        slots.push(UNASSIGNED);
+        RoutingSnapshot {
+            ok: true,
+            myself: 0,
+            nodes: vec![node(b'a', 7000, true, None), node(b'b', 7001, true, None)],
+            slots,
+            importing: Vec::new(),
+            migrating: Vec::new(),
+        }
+    }
+
+    struct Fixture {
+        srv: Arc<Server>,
+        _dir: std::path::PathBuf,
+    }
+
+    fn fixture(args: &[&str], snap: RoutingSnapshot) -> Fixture {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let srv = Server::new(Config::from_args(&args).unwrap());
+        let dir = std::env::temp_dir().join(format!(
+            "shoal-route-{}-{}",
+            std::process::id(),
+            crate::util::now_ms() ^ rand::random::<u64>()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("nodes.conf");
+        let cluster = super::super::Cluster {
+            routing: parking_lot::RwLock::new(Arc::new(snap.clone())),
+            mine: (0..shoal_cluster::SLOT_COUNT / 64)
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            stable: AtomicBool::new(false),
+            tx: tokio::sync::mpsc::unbounded_channel().0,
+            config_path: path.clone(),
+            port: 7000,
+            bus_port: 17000,
+            _lock: shoal_cluster::nodes_conf::lock_config(&path).unwrap(),
+        };
+        cluster.set_routing(Arc::new(snap));
+        assert!(srv.cluster.set(Arc::new(cluster)).is_ok());
+        Fixture { srv, _dir: dir }
+    }
+
+    impl Drop for Fixture {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self._dir);
+        }
+    }
+
+    fn client() -> Client {
+        Client::new(Arc::new(ClientInfo::internal(1)), true)
+    }
+
+    fn argv(words: &[&str]) -> Vec<Bytes> {
+        words.iter().map(|w| Bytes::copy_from_slice(w.as_bytes())).collect()
+    }
+
+    fn route(f: &Fixture, c: &Client, words: &[&str], asking: bool) -> Result<(), String> {
+        let argv = argv(words);
+        let cmd = commands::lookup(&argv[0]).unwrap();
+        let cmd = commands::resolve(cmd, &argv).unwrap();
+        check(&f.srv, c, cmd, &argv, asking)
+    }
+
+    /// A key of the given slot owner (found by trying names).
+    fn key_at(owner: u32, snap: &RoutingSnapshot) -> String {
+        (0..)
+            .map(|i| format!("k{i}"))
+            .find(|k| snap.slots[key_hash_slot(k.as_bytes()) as usize] == owner)
+            .unwrap()
+    }
+
+    #[test]
+    fn stable_slots_run_here_or_move() {
+        let snap = snapshot();
+        let f = fixture(&[], snap.clone());
+        let c = client();
+        let mine = key_at(ME, &snap);
+        let theirs = key_at(OTHER, &snap);
+        assert_eq!(route(&f, &c, &["GET", &mine], false), Ok(()));
+        assert_eq!(route(&f, &c, &["PING"], false), Ok(()));
+        let slot = key_hash_slot(theirs.as_bytes());
+        assert_eq!(
+            route(&f, &c, &["SET", &theirs, "v"], false),
+            Err(format!("MOVED {slot} 127.0.0.1:7001"))
+        );
+        assert_eq!(route(&f, &c, &["MGET", &mine, &theirs], false), Err(CROSSSLOT.into()));
+        let same = format!("{{{mine}}}x");
+        assert_eq!(route(&f, &c, &["MSET", &mine, "1", &same, "2"], false), Ok(()));
+        let unbound = (0..)
+            .map(|i| format!("u{i}"))
+            .find(|k| key_hash_slot(k.as_bytes()) == 16383)
+            .unwrap();
+        assert_eq!(route(&f, &c, &["GET", &unbound], false), Err(DOWN_UNBOUND.into()));
+        // Key positions come from the table: the destination of a keynum command too.
+        assert_eq!(
+            route(&f, &c, &["ZUNIONSTORE", &theirs, "1", &mine], false),
+            Err(CROSSSLOT.into())
+        );
+    }
+
+    #[test]
+    fn a_failed_cluster_refuses_or_serves_reads_per_config() {
+        let mut snap = snapshot();
+        snap.ok = false;
+        let mine = key_at(ME, &snap);
+        let f = fixture(&[], snap.clone());
+        let c = client();
+        assert_eq!(route(&f, &c, &["GET", &mine], false), Err(DOWN_STATE.into()));
+        assert_eq!(route(&f, &c, &["PING"], false), Ok(()));
+        let f = fixture(&["--cluster-allow-reads-when-down", "yes"], snap);
+        assert_eq!(route(&f, &c, &["GET", &mine], false), Ok(()));
+        assert_eq!(route(&f, &c, &["SET", &mine, "v"], false), Err(DOWN_RO_STATE.into()));
+    }
+
+    #[test]
+    fn open_slots_ask_tryagain_and_asking() {
+        let base = snapshot();
+        let mine = key_at(ME, &base);
+        let theirs = key_at(OTHER, &base);
+        let (ms, ts) = (key_hash_slot(mine.as_bytes()), key_hash_slot(theirs.as_bytes()));
+        let mut snap = base.clone();
+        snap.migrating = vec![(ms, 1)];
+        snap.importing = vec![(ts, 1)];
+        let f = fixture(&[], snap);
+        let c = client();
+        // Migrating: a missing key is asked for at the target.
+        assert_eq!(
+            route(&f, &c, &["GET", &mine], false),
+            Err(format!("ASK {ms} 127.0.0.1:7001"))
+        );
+        f.srv.keyspace.db(0).lock_key(mine.as_bytes()).insert(
+            mine.as_bytes(),
+            crate::keyspace::Entry::new(crate::keyspace::Value::Str(crate::keyspace::StrVal::from_bytes(b"v"))),
+            false,
+        );
+        assert_eq!(route(&f, &c, &["GET", &mine], false), Ok(()));
+        let other = format!("{{{mine}}}other");
+        assert_eq!(route(&f, &c, &["MGET", &mine, &other], false), Err(TRYAGAIN.into()));
+        // Importing: only after ASKING, and not for several missing keys.
+        assert_eq!(
+            route(&f, &c, &["GET", &theirs], false),
+            Err(format!("MOVED {ts} 127.0.0.1:7001"))
+        );
+        assert_eq!(route(&f, &c, &["GET", &theirs], true), Ok(()));
+        assert_eq!(route(&f, &c, &["RESTORE-ASKING", &theirs, "0", "x"], false), Ok(()));
+        let twin = format!("{{{theirs}}}b");
+        assert_eq!(route(&f, &c, &["MGET", &theirs, &twin], true), Err(TRYAGAIN.into()));
+    }
+
+    #[test]
+    fn readonly_replicas_serve_reads_of_their_masters_slots() {
+        let mut snap = snapshot();
+        snap.nodes[0].is_master = false;
+        snap.nodes[0].master = Some(1);
+        snap.slots.iter_mut().for_each(|s| {
+            if *s == ME {
+                *s = OTHER
+            }
+        });
+        let key = key_at(OTHER, &snap);
+        let slot = key_hash_slot(key.as_bytes());
+        let f = fixture(&[], snap);
+        let mut c = client();
+        let moved = Err(format!("MOVED {slot} 127.0.0.1:7001"));
+        assert_eq!(route(&f, &c, &["GET", &key], false), moved);
+        c.cluster.readonly = true;
+        assert_eq!(route(&f, &c, &["GET", &key], false), Ok(()));
+        assert_eq!(route(&f, &c, &["SET", &key, "v"], false), moved);
+        assert_eq!(route(&f, &c, &["SPUBLISH", &key, "m"], false), Ok(()));
+    }
+
+    #[test]
+    fn exec_routes_every_queued_command() {
+        let snap = snapshot();
+        let f = fixture(&[], snap.clone());
+        let mut c = client();
+        assert_eq!(route(&f, &c, &["EXEC"], false), Ok(()), "EXEC without MULTI");
+        let mine = key_at(ME, &snap);
+        let theirs = key_at(OTHER, &snap);
+        c.multi = Some(MultiState {
+            queued: vec![argv(&["SET", &mine, "1"]), argv(&["GET", &mine])],
+            aborted: false,
+        });
+        assert_eq!(route(&f, &c, &["EXEC"], false), Ok(()));
+        c.multi.as_mut().unwrap().queued.push(argv(&["GET", &theirs]));
+        assert_eq!(route(&f, &c, &["EXEC"], false), Err(CROSSSLOT.into()));
+    }
+
+    #[test]
+    fn asking_lasts_one_command_or_one_transaction() {
+        let mut c = client();
+        assert!(!take_asking(&mut c));
+        c.cluster.asking = true;
+        c.cluster.asking_keep = true;
+        assert!(take_asking(&mut c), "the command right after ASKING");
+        assert!(!take_asking(&mut c), "and no further");
+        c.cluster.asking = true;
+        c.cluster.asking_keep = true;
+        assert!(take_asking(&mut c), "MULTI");
+        c.multi = Some(MultiState::default());
+        assert!(take_asking(&mut c), "a queued command");
+        assert!(take_asking(&mut c), "EXEC");
+        c.multi = None;
+        assert!(!take_asking(&mut c), "after EXEC");
+    }
+}
