@@ -657,6 +657,10 @@ fn one_node_views_errors_and_redirects() {
         format!("ERR I don't know about node {other}")
     );
 
+    // CONFIG SET of a cluster directive reaches the node's own line.
+    assert_eq!(n.cli(&["config", "set", "cluster-announce-hostname", "shoal-a"]).trim(), "OK");
+    assert!(wait_until(IO_TIMEOUT, || n.cli(&["cluster", "nodes"]).contains(",shoal-a myself,master")));
+
     // A client blocked on a slot that stops being served gets redirected.
     let mut blocked = Raw::connect(n.port);
     blocked.send(&encode(&["BLPOP", "{s}list", "0"]));
