@@ -17,7 +17,7 @@ port=${PORT:-7500}
 baseport=${BASEPORT:-25000}
 tags=${TAGS:--slow -needs:repl}
 
-cargo build --release --manifest-path "$repo/Cargo.toml" -q
+[ "${SKIP_BUILD:-0}" = 1 ] || cargo build --release --manifest-path "$repo/Cargo.toml" -q
 bin=$(mktemp -d)/shoal-server
 cp "$repo/target/release/shoal-server" "$bin"
 mkdir -p "$suite/src"

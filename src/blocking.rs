@@ -62,11 +62,13 @@ impl Blocking {
         for k in &w.keys {
             m.entry((w.db, k.clone())).or_default().push_back(w.clone());
         }
+        w.info.blocked.store(true, Ordering::Relaxed);
         self.count.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Take a waiter out of every queue (after it was served, timed out or left).
     pub fn unregister(&self, w: &Arc<Waiter>) {
+        w.info.blocked.store(false, Ordering::Relaxed);
         let mut m = self.waiters.lock();
         let mut found = false;
         for k in &w.keys {
@@ -99,6 +101,16 @@ impl Blocking {
     }
 
     /// The waiters on a key, oldest first.
+    /// Every key some client of database `db` is blocked on.
+    pub fn keys_in_db(&self, db: usize) -> Vec<Bytes> {
+        self.waiters
+            .lock()
+            .keys()
+            .filter(|(d, _)| *d == db)
+            .map(|(_, k)| k.clone())
+            .collect()
+    }
+
     pub fn waiters_on(&self, db: usize, key: &[u8]) -> Vec<Arc<Waiter>> {
         self.waiters
             .lock()

@@ -107,6 +107,8 @@ pub struct ClientInfo {
     /// When the output buffer first passed the soft limit (0: it is below).
     pub obuf_soft_since_ms: AtomicU64,
     pub kill_notify: Notify,
+    /// Waiting in a blocking command (CLIENT LIST flag `b`).
+    pub blocked: AtomicBool,
 }
 
 impl ClientInfo {
@@ -130,6 +132,7 @@ impl ClientInfo {
             killed: AtomicBool::new(false),
             obuf_soft_since_ms: AtomicU64::new(0),
             kill_notify: Default::default(),
+            blocked: AtomicBool::new(false),
         }
     }
 
@@ -149,7 +152,13 @@ impl ClientInfo {
         let age = now_ms.saturating_sub(self.created_ms) / 1000;
         let idle = now_ms.saturating_sub(self.last_interaction_ms.load(Ordering::Relaxed)) / 1000;
         let multi = self.multi_len.load(Ordering::Relaxed);
-        let flags = if multi > 0 { "x" } else { "N" };
+        let flags = if self.blocked.load(Ordering::Relaxed) {
+            "b"
+        } else if multi > 0 {
+            "x"
+        } else {
+            "N"
+        };
         let multi = if multi > 0 { (multi - 1) as i64 } else { -1 };
         format!(
             "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem={} tot-mem=1024 events=r cmd={} user=default redir=-1 resp={}",

@@ -70,6 +70,7 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
         killed: AtomicBool::new(false),
         obuf_soft_since_ms: AtomicU64::new(0),
         kill_notify: Default::default(),
+        blocked: AtomicBool::new(false),
     });
     srv.clients.add(info.clone());
     let mut client = Client::new(info.clone(), hot.requirepass.is_none());

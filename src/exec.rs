@@ -204,6 +204,9 @@ pub fn call(
         None
     };
     let prop_mark = crate::propagate::mark();
+    if is_exec {
+        SERVE_AFTER_EXEC.with(|d| *d.borrow_mut() = Some(Vec::new()));
+    }
     if crate::snapshot::active() && cmd.has(commands::WRITE) {
         crate::snapshot::before_write(srv, client.db, cmd, argv);
     }
@@ -262,10 +265,31 @@ pub fn call(
                     .map(|i| argv[i].clone())
                     .collect()
             });
-            commands::blocking::serve_keys(srv, hot, client.db, keys);
+            // Inside EXEC, blocked clients are served once the whole
+            // transaction ran (they never see its intermediate states).
+            let deferred = SERVE_AFTER_EXEC.with(|d| match d.borrow_mut().as_mut() {
+                Some(list) => {
+                    list.push((client.db, keys.clone()));
+                    true
+                }
+                None => false,
+            });
+            if !deferred {
+                commands::blocking::serve_keys(srv, hot, client.db, keys);
+            }
+        }
+    }
+    if is_exec {
+        if let Some(list) = SERVE_AFTER_EXEC.with(|d| d.borrow_mut().take()) {
+            for (db, keys) in list {
+                commands::blocking::serve_keys(srv, hot, db, keys);
+            }
         }
     }
     drop(hold);
+    if crate::propagate::active() {
+        crate::propagate::expire_pending(srv);
+    }
     if hot.slowlog_log_slower_than_us >= 0
         && elapsed_us >= hot.slowlog_log_slower_than_us as u64
         && !cmd.has(commands::SKIP_SLOWLOG)
@@ -295,6 +319,12 @@ pub fn call(
         };
         srv.latency.lock().add(event, elapsed_ms);
     }
+}
+
+thread_local! {
+    /// Keys whose blocked clients wait for the running EXEC to finish.
+    static SERVE_AFTER_EXEC: std::cell::RefCell<Option<Vec<(usize, Vec<Bytes>)>>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 /// A write changed the keyspace: flag the clients watching its keys.

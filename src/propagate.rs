@@ -261,6 +261,48 @@ pub fn may_delete_expired() -> bool {
     (!active() || held()) && !crate::snapshot::active() && !is_replica()
 }
 
+thread_local! {
+    /// Expired keys a read met while it could not delete them.
+    static EXPIRE_LATER: RefCell<Vec<(usize, crate::keyspace::Key)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Remember an expired key a read could not delete (only when someone
+/// listens to the stream and nothing else forbids deleting it).
+pub fn expire_later(db: &Db, key: &[u8]) {
+    if active() && !held() && !crate::snapshot::active() && !is_replica() {
+        EXPIRE_LATER.with(|q| q.borrow_mut().push((db as *const Db as usize, key.into())));
+    }
+}
+
+/// After a read: delete the expired keys it met, under the propagation
+/// lock, so their DEL is ordered before any later write. A key written
+/// meanwhile is no longer expired and stays.
+pub fn expire_pending(srv: &Server) {
+    let pending = EXPIRE_LATER.with(|q| {
+        let mut q = q.borrow_mut();
+        if q.is_empty() {
+            None
+        } else {
+            Some(std::mem::take(&mut *q))
+        }
+    });
+    let Some(pending) = pending else { return };
+    let hold = hold(srv);
+    let now = crate::util::now_ms();
+    for (addr, key) in pending {
+        let Some((_, db)) = srv
+            .keyspace
+            .dbs()
+            .find(|(_, d)| *d as *const Db as usize == addr)
+        else {
+            continue;
+        };
+        // With the lock held, the lookup deletes and queues the DEL.
+        let _ = db.lock_key(&key).get_mut(&key, now);
+    }
+    drop(hold);
+}
+
 /// Whether expired keys count as live for the running command (the
 /// master's commands on a replica).
 #[inline]

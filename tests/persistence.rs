@@ -17,7 +17,9 @@ const REDIS_SERVER: &str = "/usr/bin/redis-server";
 
 fn sync_con(port: u16) -> redis::Connection {
     let c = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
-    let con = c.get_connection_with_timeout(Duration::from_secs(5)).unwrap();
+    let con = c
+        .get_connection_with_timeout(Duration::from_secs(5))
+        .unwrap();
     con.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     con
 }
@@ -53,15 +55,26 @@ fn populate(port: u16) {
         pipe.cmd("HSET").arg("h:small").arg(format!("f{i}")).arg(i);
         pipe.cmd("SADD").arg("set:ints").arg(i * 7);
         pipe.cmd("SADD").arg("set:strs").arg(format!("m{i}"));
-        pipe.cmd("ZADD").arg("z:small").arg(i as f64 * 1.5).arg(format!("z{i}"));
+        pipe.cmd("ZADD")
+            .arg("z:small")
+            .arg(i as f64 * 1.5)
+            .arg(format!("z{i}"));
     }
     for i in 0..1000 {
-        pipe.cmd("RPUSH").arg("l:big").arg(format!("element-{i}-{}", "y".repeat(i % 70)));
+        pipe.cmd("RPUSH")
+            .arg("l:big")
+            .arg(format!("element-{i}-{}", "y".repeat(i % 70)));
     }
     for i in 0..300 {
-        pipe.cmd("HSET").arg("h:big").arg(format!("field{i}")).arg("v".repeat(i % 100));
+        pipe.cmd("HSET")
+            .arg("h:big")
+            .arg(format!("field{i}"))
+            .arg("v".repeat(i % 100));
         pipe.cmd("SADD").arg("set:big").arg(format!("member{i}"));
-        pipe.cmd("ZADD").arg("z:big").arg(-(i as f64) / 3.0).arg(format!("zm{i}"));
+        pipe.cmd("ZADD")
+            .arg("z:big")
+            .arg(-(i as f64) / 3.0)
+            .arg(format!("zm{i}"));
     }
     for i in 0..600 {
         pipe.cmd("SADD").arg("set:manyints").arg(i * 3);
@@ -69,7 +82,12 @@ fn populate(port: u16) {
     pipe.cmd("PEXPIRE").arg("h:big").arg(900_000);
     pipe.cmd("SELECT").arg(3);
     pipe.cmd("SET").arg("db3:key").arg("in db 3");
-    pipe.cmd("ZADD").arg("db3:z").arg("inf").arg("top").arg("-inf").arg("bottom");
+    pipe.cmd("ZADD")
+        .arg("db3:z")
+        .arg("inf")
+        .arg("top")
+        .arg("-inf")
+        .arg("bottom");
     pipe.cmd("SELECT").arg(0);
     pipe.query::<()>(&mut con).unwrap();
 }
@@ -85,21 +103,43 @@ fn fingerprint(port: u16) -> BTreeMap<String, String> {
         for k in keys {
             let t: String = redis::cmd("TYPE").arg(&k).query(&mut con).unwrap();
             let v = match t.as_str() {
-                "string" => format!("{:?}", redis::cmd("GET").arg(&k).query::<Vec<u8>>(&mut con).unwrap()),
-                "list" => format!("{:?}", redis::cmd("LRANGE").arg(&k).arg(0).arg(-1).query::<Vec<Vec<u8>>>(&mut con).unwrap()),
+                "string" => format!(
+                    "{:?}",
+                    redis::cmd("GET")
+                        .arg(&k)
+                        .query::<Vec<u8>>(&mut con)
+                        .unwrap()
+                ),
+                "list" => format!(
+                    "{:?}",
+                    redis::cmd("LRANGE")
+                        .arg(&k)
+                        .arg(0)
+                        .arg(-1)
+                        .query::<Vec<Vec<u8>>>(&mut con)
+                        .unwrap()
+                ),
                 "set" => {
-                    let mut m: Vec<Vec<u8>> = redis::cmd("SMEMBERS").arg(&k).query(&mut con).unwrap();
+                    let mut m: Vec<Vec<u8>> =
+                        redis::cmd("SMEMBERS").arg(&k).query(&mut con).unwrap();
                     m.sort();
                     format!("{m:?}")
                 }
                 "hash" => {
-                    let mut m: Vec<(Vec<u8>, Vec<u8>)> = redis::cmd("HGETALL").arg(&k).query(&mut con).unwrap();
+                    let mut m: Vec<(Vec<u8>, Vec<u8>)> =
+                        redis::cmd("HGETALL").arg(&k).query(&mut con).unwrap();
                     m.sort();
                     format!("{m:?}")
                 }
                 "zset" => format!(
                     "{:?}",
-                    redis::cmd("ZRANGE").arg(&k).arg(0).arg(-1).arg("WITHSCORES").query::<Vec<Vec<u8>>>(&mut con).unwrap()
+                    redis::cmd("ZRANGE")
+                        .arg(&k)
+                        .arg(0)
+                        .arg(-1)
+                        .arg("WITHSCORES")
+                        .query::<Vec<Vec<u8>>>(&mut con)
+                        .unwrap()
                 ),
                 other => other.to_string(),
             };
@@ -130,7 +170,9 @@ fn hammer(port: u16, writers: usize, stop: Arc<AtomicBool>) -> Vec<std::thread::
             let stop = stop.clone();
             std::thread::spawn(move || {
                 let mut acked = 0;
-                let Ok(mut r) = Raw::try_connect(port) else { return acked };
+                let Ok(mut r) = Raw::try_connect(port) else {
+                    return acked;
+                };
                 while !stop.load(Ordering::Relaxed) {
                     r.send(&encode(&["INCR", &format!("counter:{w}")]));
                     match r.read_reply(Duration::from_secs(5)) {
@@ -168,7 +210,10 @@ fn crash_rounds(fsync: &str, rounds: usize) -> (i64, i64) {
         wait_loaded(server.port);
         let mut con = sync_con(server.port);
         for (w, a) in acked.iter().enumerate() {
-            let have: Option<i64> = redis::cmd("GET").arg(format!("counter:{w}")).query(&mut con).unwrap();
+            let have: Option<i64> = redis::cmd("GET")
+                .arg(format!("counter:{w}"))
+                .query(&mut con)
+                .unwrap();
             let have = have.unwrap_or(0);
             if have < *a {
                 total_lost += a - have;
@@ -208,24 +253,46 @@ fn aof_restart_keeps_every_type_and_expiry_and_survives_rewrite() {
     wait_loaded(server.port);
     populate(server.port);
     let before = fingerprint(server.port);
-    assert_eq!(server.cmd(&["BGREWRITEAOF"]), b"+Background append only file rewriting started\r\n");
+    assert_eq!(
+        server.cmd(&["BGREWRITEAOF"]),
+        b"+Background append only file rewriting started\r\n"
+    );
     // Writes during and after the rewrite land in the new incr file.
     let mut con = sync_con(server.port);
-    redis::cmd("SET").arg("after:rewrite").arg("1").query::<()>(&mut con).unwrap();
-    wait_for(|| server.cli(&["INFO", "persistence"]).contains("aof_rewrite_in_progress:0"));
-    redis::cmd("DEL").arg("after:rewrite").query::<()>(&mut con).unwrap();
+    redis::cmd("SET")
+        .arg("after:rewrite")
+        .arg("1")
+        .query::<()>(&mut con)
+        .unwrap();
+    wait_for(|| {
+        server
+            .cli(&["INFO", "persistence"])
+            .contains("aof_rewrite_in_progress:0")
+    });
+    redis::cmd("DEL")
+        .arg("after:rewrite")
+        .query::<()>(&mut con)
+        .unwrap();
     let dir = server.terminate();
     let server = Server::restart_in(dir, &["--appendonly", "yes"]);
     wait_loaded(server.port);
     assert_eq!(fingerprint(server.port), before);
-    let manifest = std::fs::read_to_string(server.dir().join("appendonlydir/appendonly.aof.manifest")).unwrap();
-    assert!(manifest.contains("appendonly.aof.2.base.rdb seq 2 type b"), "{manifest}");
+    let manifest =
+        std::fs::read_to_string(server.dir().join("appendonlydir/appendonly.aof.manifest"))
+            .unwrap();
+    assert!(
+        manifest.contains("appendonly.aof.2.base.rdb seq 2 type b"),
+        "{manifest}"
+    );
     let check = std::process::Command::new("redis-check-aof")
         .arg(server.dir().join("appendonlydir/appendonly.aof.manifest"))
         .output();
     if let Ok(o) = check {
         let text = String::from_utf8_lossy(&o.stdout);
-        assert!(text.contains("All AOF files and manifest are valid"), "{text}");
+        assert!(
+            text.contains("All AOF files and manifest are valid"),
+            "{text}"
+        );
     }
 }
 
@@ -250,17 +317,29 @@ fn aof_directories_round_trip_with_redis() {
     let dir = shoal.terminate();
     let redis = Server::restart_in_binary(REDIS_SERVER, dir, &["--appendonly", "yes"]);
     wait_loaded(redis.port);
-    assert_eq!(fingerprint(redis.port), want, "Redis loaded something else from Shoal's AOF");
+    assert_eq!(
+        fingerprint(redis.port),
+        want,
+        "Redis loaded something else from Shoal's AOF"
+    );
     // Redis rewrites and appends, Shoal loads.
     assert!(redis.cli(&["BGREWRITEAOF"]).contains("started"));
-    wait_for(|| redis.cli(&["INFO", "persistence"]).contains("aof_rewrite_in_progress:0"));
+    wait_for(|| {
+        redis
+            .cli(&["INFO", "persistence"])
+            .contains("aof_rewrite_in_progress:0")
+    });
     redis.cli(&["SET", "from:redis", "yes"]);
     redis.cli(&["LPUSH", "l:small", "pushed-by-redis"]);
     let want = fingerprint(redis.port);
     let dir = redis.terminate();
     let shoal = Server::restart_in(dir, &["--appendonly", "yes"]);
     wait_loaded(shoal.port);
-    assert_eq!(fingerprint(shoal.port), want, "Shoal loaded something else from Redis's AOF");
+    assert_eq!(
+        fingerprint(shoal.port),
+        want,
+        "Shoal loaded something else from Redis's AOF"
+    );
 }
 
 #[test]
@@ -303,8 +382,14 @@ fn debug_reload_bgsave_and_restart_from_dump_rdb() {
     assert_eq!(shoal.cmd(&["BGSAVE"]), b"+Background saving started\r\n");
     // Writes while the snapshot is taken do not leak into it.
     shoal.cli(&["SET", "s:short", "changed-after-bgsave"]);
-    wait_for(|| shoal.cli(&["INFO", "persistence"]).contains("rdb_bgsave_in_progress:0"));
-    assert!(shoal.cli(&["INFO", "persistence"]).contains("rdb_last_bgsave_status:ok"));
+    wait_for(|| {
+        shoal
+            .cli(&["INFO", "persistence"])
+            .contains("rdb_bgsave_in_progress:0")
+    });
+    assert!(shoal
+        .cli(&["INFO", "persistence"])
+        .contains("rdb_last_bgsave_status:ok"));
     let dir = shoal.kill9();
     let shoal = Server::restart_in(dir, &[]);
     wait_loaded(shoal.port);
@@ -341,8 +426,16 @@ fn truncated_aof_tail_is_cut_and_the_rest_loaded() {
     let server = Server::restart_in(dir, &["--appendonly", "yes"]);
     wait_loaded(server.port);
     assert_eq!(server.cmd(&["DBSIZE"]), b":10\r\n");
-    assert_eq!(std::fs::metadata(&path).unwrap().len(), good_len, "the partial command was not cut off");
-    assert!(server.log_text().contains("truncated"), "{}", server.log_tail(10));
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        good_len,
+        "the partial command was not cut off"
+    );
+    assert!(
+        server.log_text().contains("truncated"),
+        "{}",
+        server.log_tail(10)
+    );
     // And writes continue after the cut.
     server.cli(&["SET", "after", "1"]);
     let dir = server.terminate();
@@ -368,14 +461,32 @@ fn corrupted_aof_stops_the_start_naming_file_and_offset() {
     let before = bytes.clone();
     // The server must exit with a message naming the file and an offset.
     let out = std::process::Command::new(shoal_bin())
-        .args(["--port", &free_port().to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes", "--dir"])
+        .args([
+            "--port",
+            &free_port().to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--dir",
+        ])
         .arg(dir.path())
         .output()
         .unwrap();
     assert!(!out.status.success());
-    let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(log.contains("appendonly.aof.1.incr.aof") && log.contains("offset"), "{log}");
-    assert_eq!(std::fs::read(&path).unwrap(), before, "a corrupted AOF must not be modified");
+    let log =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("appendonly.aof.1.incr.aof") && log.contains("offset"),
+        "{log}"
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "a corrupted AOF must not be modified"
+    );
 }
 
 #[test]
@@ -385,7 +496,11 @@ fn failing_disk_turns_writes_into_misconf_and_keeps_reads() {
     server.cli(&["SET", "k", "v"]);
     // "k" goes into the base; the new incr file is empty.
     server.cli(&["BGREWRITEAOF"]);
-    wait_for(|| server.cli(&["INFO", "persistence"]).contains("aof_rewrites:1"));
+    wait_for(|| {
+        server
+            .cli(&["INFO", "persistence"])
+            .contains("aof_rewrites:1")
+    });
     let dir = server.terminate();
     // The incr file now points at a device that is always full.
     let path = incr_file(dir.path());
@@ -399,5 +514,7 @@ fn failing_disk_turns_writes_into_misconf_and_keeps_reads() {
         r.starts_with(b"-MISCONF Errors writing to the AOF file: No space left on device")
     });
     assert_eq!(server.cmd(&["GET", "k"]), b"$1\r\nv\r\n");
-    assert!(server.cli(&["INFO", "persistence"]).contains("aof_last_write_status:err"));
+    assert!(server
+        .cli(&["INFO", "persistence"])
+        .contains("aof_last_write_status:err"));
 }

@@ -268,7 +268,25 @@ pub fn serve_keys(srv: &Server, hot: &crate::config::Hot, db: usize, keys: Vec<B
         if rounds > 10_000 {
             break;
         }
+        // A key that now holds another type (or nothing) wakes nobody: the
+        // clients keep waiting, as in Redis 7.0.
+        let now = crate::util::now_ms();
+        let kind = srv
+            .keyspace
+            .db(db)
+            .lock_key(&key)
+            .get_mut(&key, now)
+            .map(|e| e.value.type_name());
+        let Some(kind) = kind else { continue };
         for w in srv.blocking.waiters_on(db, &key) {
+            let wants = if w.argv[0].len() > 2 && w.argv[0][1].eq_ignore_ascii_case(&b'z') {
+                "zset"
+            } else {
+                "list"
+            };
+            if wants != kind {
+                continue;
+            }
             if !w.claim(SERVED) {
                 continue;
             }
@@ -310,6 +328,11 @@ pub fn serve_keys(srv: &Server, hot: &crate::config::Hot, db: usize, keys: Vec<B
             }
             srv.blocking.unregister(&w);
             srv.stats.dirty.fetch_add(dirty, Ordering::Relaxed);
+            if dirty > 0 && srv.watches.any() {
+                for i in cmd.keys_in(&w.argv) {
+                    srv.watches.touch(w.db, &w.argv[i]);
+                }
+            }
             cmd.stats.calls.fetch_add(1, Ordering::Relaxed);
             let _ = w.tx.send(out.buf.freeze());
             if w.argv.len() > 2 && matches!(cmd.name.as_str(), "blmove" | "brpoplpush") {

@@ -513,8 +513,8 @@ pub fn randomkey(ctx: &mut Ctx, out: &mut Out) {
             (k.to_vec(), e.is_expired(ctx.now_ms))
         };
         if expired {
-            g.remove(&key);
-            crate::notify::record_expired(db, &key);
+            // Deleted (and propagated) now, or right after this command.
+            g.expire_if_needed(&key, ctx.now_ms);
             continue;
         }
         return out.bulk(&key);
@@ -552,6 +552,13 @@ pub fn swapdb(ctx: &mut Ctx, out: &mut Out) {
             .touch_where(|d, k| (d == a || d == b) && (live(a, k) || live(b, k)));
         ctx.srv.keyspace.swap_dbs(a, b);
         ctx.dirty += 1;
+        // Clients blocked on keys that now exist in their database wake up.
+        if ctx.srv.blocking.any() {
+            for d in [a, b] {
+                let keys = ctx.srv.blocking.keys_in_db(d);
+                super::blocking::serve_keys(ctx.srv, ctx.hot, d, keys);
+            }
+        }
     }
     out.ok()
 }

@@ -286,6 +286,9 @@ impl<'a> SlotGuard<'a> {
                 }
                 if EXPIRES_PAUSED.load(Ordering::Relaxed) || !crate::propagate::may_delete_expired()
                 {
+                    // A read without the propagation lock: delete it right
+                    // after the command, in order (see propagate.rs).
+                    crate::propagate::expire_later(self.db, key);
                     return true;
                 }
                 self.remove(key);
@@ -566,11 +569,12 @@ mod tests {
     fn keep_ttl_and_overwrite() {
         let ks = Keyspace::new(1);
         let db = ks.db(0);
+        let later = crate::util::now_ms() + 1_000_000;
         let mut e = Entry::new(s("v"));
-        e.expire_at_ms = 5000;
+        e.expire_at_ms = later;
         db.lock_key(b"k").insert(b"k", e, false);
         db.lock_key(b"k").insert(b"k", Entry::new(s("w")), true);
-        assert_eq!(db.lock_key(b"k").peek(b"k").unwrap().expire_at_ms, 5000);
+        assert_eq!(db.lock_key(b"k").peek(b"k").unwrap().expire_at_ms, later);
         db.lock_key(b"k").insert(b"k", Entry::new(s("x")), false);
         assert_eq!(db.lock_key(b"k").peek(b"k").unwrap().expire_at_ms, 0);
         assert_eq!(db.volatile_len(), 0);

@@ -200,46 +200,104 @@ impl<R: BufRead> BufRead for CountingReader<R> {
 
 /// Replay the commands of one file. A truncated tail is cut off (when
 /// allowed); corruption stops the load with the offset.
-fn replay<R: BufRead>(
+fn replay<R: BufRead + Send>(
     srv: &Server,
     input: R,
     start: u64,
     path: &std::path::Path,
     truncate_ok: bool,
 ) -> Result<u64, String> {
+    /// Commands handed from the parsing thread to the applying one.
+    enum Msg {
+        Batch(Vec<Vec<Bytes>>),
+        End(Result<(), ReadError>),
+    }
+    const BATCH: usize = 1024;
     let hot = srv.hot();
     let info = Arc::new(ClientInfo::internal(u64::MAX));
     let mut client = Client::new(info, true);
-    let mut reader = CommandReader::new(input, start, ReaderLimits::default());
     let mut out = Out::new(false);
     let mut n = 0u64;
     let mut multi: Option<Vec<Vec<Bytes>>> = None;
-    loop {
-        match reader.next_command() {
-            Ok(Some(cmd)) => {
-                let argv: Vec<Bytes> = cmd.argv.into_iter().map(Bytes::from).collect();
-                if argv.is_empty() {
-                    continue;
-                }
-                if argv[0].eq_ignore_ascii_case(b"multi") {
-                    multi = Some(Vec::new());
-                    continue;
-                }
-                if argv[0].eq_ignore_ascii_case(b"exec") {
-                    for queued in multi.take().unwrap_or_default() {
-                        run_one(srv, &mut client, &queued, &mut out, &hot, path)?;
+    // Parsing and applying overlap: one thread reads and splits the file,
+    // this one runs the commands, in file order.
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(8);
+        scope.spawn(move || {
+            let mut reader = CommandReader::new(input, start, ReaderLimits::default());
+            let mut batch = Vec::with_capacity(BATCH);
+            loop {
+                match reader.next_command() {
+                    Ok(Some(cmd)) => {
+                        batch.push(cmd.argv.into_iter().map(Bytes::from).collect());
+                        if batch.len() == BATCH
+                            && tx
+                                .send(Msg::Batch(std::mem::replace(
+                                    &mut batch,
+                                    Vec::with_capacity(BATCH),
+                                )))
+                                .is_err()
+                        {
+                            return;
+                        }
                     }
-                    continue;
+                    other => {
+                        let _ = tx.send(Msg::Batch(batch));
+                        let _ = tx.send(Msg::End(other.map(|_| ())));
+                        return;
+                    }
                 }
-                if let Some(q) = multi.as_mut() {
-                    q.push(argv);
-                    continue;
-                }
-                run_one(srv, &mut client, &argv, &mut out, &hot, path)?;
-                n += 1;
-                out.buf.clear();
             }
-            Ok(None) => return Ok(n),
+        });
+        let mut outcome = Err(ReadError::Truncated {
+            valid_up_to: start,
+            reason: "reader stopped",
+        });
+        'recv: for msg in rx {
+            match msg {
+                Msg::Batch(cmds) => {
+                    for argv in cmds {
+                        if argv.is_empty() {
+                            continue;
+                        }
+                        if argv[0].eq_ignore_ascii_case(b"multi") {
+                            multi = Some(Vec::new());
+                            continue;
+                        }
+                        if argv[0].eq_ignore_ascii_case(b"exec") {
+                            for queued in multi.take().unwrap_or_default() {
+                                run_one(srv, &mut client, &queued, &mut out, &hot, path)?;
+                            }
+                            continue;
+                        }
+                        if let Some(q) = multi.as_mut() {
+                            q.push(argv);
+                            continue;
+                        }
+                        run_one(srv, &mut client, &argv, &mut out, &hot, path)?;
+                        n += 1;
+                    }
+                }
+                Msg::End(r) => {
+                    outcome = r;
+                    break 'recv;
+                }
+            }
+        }
+        finish_replay(outcome, n, path, truncate_ok)
+    })
+}
+
+/// What the end of a file's replay means: done, a cut-off tail, corruption.
+fn finish_replay(
+    outcome: Result<(), ReadError>,
+    n: u64,
+    path: &std::path::Path,
+    truncate_ok: bool,
+) -> Result<u64, String> {
+    {
+        match outcome {
+            Ok(()) => return Ok(n),
             Err(ReadError::Truncated {
                 valid_up_to,
                 reason,
@@ -304,7 +362,22 @@ fn run_one(
             path.display()
         ));
     };
-    crate::propagate::without_propagation(|| crate::exec::call(srv, client, cmd, argv, out, hot));
+    // The command alone: no stats, slowlog, WATCH or blocked clients while
+    // loading (nobody is connected), and nothing to propagate.
+    crate::propagate::without_propagation(|| {
+        let mut ctx = commands::Ctx {
+            srv,
+            client,
+            argv,
+            now_ms: crate::util::now_ms(),
+            cmd,
+            dirty: 0,
+            hot,
+            modified: None,
+            propagate: None,
+        };
+        (cmd.handler)(&mut ctx, out);
+    });
     out.buf.clear();
     Ok(())
 }

@@ -328,6 +328,8 @@ async fn full_sync(
             if !srv.snapshots.in_progress() {
                 if let Some(snap) = srv.snapshots.begin(srv) {
                     let offset = srv.prop.offset();
+                    // The new replica's stream starts with a SELECT.
+                    srv.prop.reset_selected();
                     let backlog = ensure_backlog(srv);
                     let Some(reader) = backlog.attach(offset) else {
                         srv.snapshots.end();

@@ -252,7 +252,12 @@ impl Server {
                 if s.write_all(b"PING\r\n").is_ok() {
                     let mut buf = [0u8; 64];
                     if let Ok(n) = s.read(&mut buf) {
-                        if n > 0 && (buf[0] == b'+' || buf[0] == b'-') {
+                        // Any reply but LOADING (the data is still being
+                        // read) proves it serves; NOAUTH counts.
+                        if n > 0
+                            && (buf[0] == b'+' || buf[0] == b'-')
+                            && !buf[..n].starts_with(b"-LOADING")
+                        {
                             return Ok(());
                         }
                     }
