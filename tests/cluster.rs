@@ -156,14 +156,24 @@ fn six_shoal_nodes_form_a_cluster_serve_clients_and_survive_a_restart() {
         .find(|k| owner_port(replica, k) == mport)
         .unwrap();
     let mut raw = Raw::connect(replica.port);
-    for c in [&["GET", key.as_str()][..], &["READONLY"], &["GET", &key], &["SET", &key, "1"], &["READWRITE"], &["GET", &key]] {
+    for c in [
+        &["GET", key.as_str()][..],
+        &["READONLY"],
+        &["GET", &key],
+        &["SET", &key, "1"],
+        &["READWRITE"],
+        &["GET", &key],
+    ] {
         raw.send(&encode(c));
     }
     let mut replies = Vec::new();
     for _ in 0..6 {
         replies.extend(raw.read_reply(IO_TIMEOUT).expect("reply"));
     }
-    let slot = replica.cli(&["cluster", "keyslot", &key]).trim().to_string();
+    let slot = replica
+        .cli(&["cluster", "keyslot", &key])
+        .trim()
+        .to_string();
     let moved = format!("-MOVED {slot} 127.0.0.1:{mport}\r\n");
     assert_eq!(
         String::from_utf8_lossy(&replies),
@@ -374,12 +384,25 @@ fn six_shoal_nodes_form_a_cluster_serve_clients_and_survive_a_restart() {
         let synced = wait_until(CONVERGE, || {
             r.cli(&["dbsize"]) == redis_cli(master, &["dbsize"])
         });
-        assert!(synced, "replica {} of {master}: {} vs {}", r.port, r.cli(&["dbsize"]), redis_cli(master, &["dbsize"]));
-        assert!(r.cli(&["info", "replication"]).contains("master_link_status:up"));
+        assert!(
+            synced,
+            "replica {} of {master}: {} vs {}",
+            r.port,
+            r.cli(&["dbsize"]),
+            redis_cli(master, &["dbsize"])
+        );
+        assert!(r
+            .cli(&["info", "replication"])
+            .contains("master_link_status:up"));
     }
     // With replicas online, CLUSTER SLOTS lists them after their master.
     let listed = wait_until(CONVERGE, || {
-        first.cli(&["cluster", "slots"]).lines().filter(|l| *l == "127.0.0.1").count() == 6
+        first
+            .cli(&["cluster", "slots"])
+            .lines()
+            .filter(|l| *l == "127.0.0.1")
+            .count()
+            == 6
     });
     assert!(listed, "{}", first.cli(&["cluster", "slots"]));
 
@@ -399,18 +422,51 @@ fn six_shoal_nodes_form_a_cluster_serve_clients_and_survive_a_restart() {
         assert_eq!(msg.get_payload::<String>().unwrap(), "hello");
     });
 
+    // redis-py's RedisCluster (key positions from COMMAND, slots from
+    // CLUSTER SLOTS), when redis-py is installed.
+    let py = r#"
+import sys
+from redis.cluster import RedisCluster
+rc = RedisCluster(host="127.0.0.1", port=int(sys.argv[1]))
+for i in range(500):
+    rc.set(f"py:{i}", i)
+assert all(int(rc.get(f"py:{i}")) == i for i in range(500))
+p = rc.pipeline()
+for i in range(100):
+    p.incr(f"pyc:{i}")
+assert sum(p.execute()) == 100
+assert rc.mget_nonatomic([f"py:{i}" for i in range(5)]) == [b"0", b"1", b"2", b"3", b"4"]
+print("redis-py ok")
+"#;
+    let mut c = Command::new("python3");
+    c.args(["-c", py, &first.port.to_string()]);
+    let (ok, out, err) = run_with_timeout(c, None, Duration::from_secs(120));
+    if err.contains("No module named") {
+        eprintln!("skipping the redis-py cluster check: {err}");
+    } else {
+        assert!(ok && out.contains("redis-py ok"), "{out}{err}");
+    }
+
     // SPUBLISH reaches shard subscribers on the slot's replicas, over the bus.
     let ch_master = owner_port(&nodes[0], "ch");
-    let ch_master_id = redis_cli(ch_master, &["cluster", "myid"]).trim().to_string();
+    let ch_master_id = redis_cli(ch_master, &["cluster", "myid"])
+        .trim()
+        .to_string();
     let ch_replica = nodes
         .iter()
-        .find(|n| n.cli(&["cluster", "nodes"]).contains(&format!("myself,slave {ch_master_id}")))
+        .find(|n| {
+            n.cli(&["cluster", "nodes"])
+                .contains(&format!("myself,slave {ch_master_id}"))
+        })
         .expect("the channel master's replica");
     let mut sub = Raw::connect(ch_replica.port);
     sub.send(&encode(&["SSUBSCRIBE", "ch"]));
     let confirm = sub.read_reply(IO_TIMEOUT).expect("ssubscribe reply");
     assert!(String::from_utf8_lossy(&confirm).contains("ssubscribe"));
-    assert_eq!(redis_cli(ch_master, &["spublish", "ch", "sharded"]).trim(), "0");
+    assert_eq!(
+        redis_cli(ch_master, &["spublish", "ch", "sharded"]).trim(),
+        "0"
+    );
     let msg = sub.read_reply(IO_TIMEOUT).expect("smessage over the bus");
     assert_eq!(
         String::from_utf8_lossy(&msg),
@@ -503,15 +559,25 @@ fn a_redis_7_node_and_two_shoal_nodes_form_one_cluster() {
     for (from, to) in [(&redis, &shoal[0]), (&shoal[1], &redis)] {
         let before = to.cli(&["dbsize"]).trim().parse::<u64>().unwrap();
         let out = cli_cluster(&[
-            "--cluster", "reshard", &from.addr(),
-            "--cluster-from", &id(from),
-            "--cluster-to", &id(to),
-            "--cluster-slots", "300",
+            "--cluster",
+            "reshard",
+            &from.addr(),
+            "--cluster-from",
+            &id(from),
+            "--cluster-to",
+            &id(to),
+            "--cluster-slots",
+            "300",
             "--cluster-yes",
         ]);
         assert!(!out.contains("[ERR]"), "{out}");
         let after = to.cli(&["dbsize"]).trim().parse::<u64>().unwrap();
-        assert!(after > before, "no key moved {} -> {}: {out}", from.port, to.port);
+        assert!(
+            after > before,
+            "no key moved {} -> {}: {out}",
+            from.port,
+            to.port
+        );
         for n in all {
             let ok = wait_until(CONVERGE, || {
                 let out = check(&n.addr());
@@ -658,8 +724,14 @@ fn one_node_views_errors_and_redirects() {
     );
 
     // CONFIG SET of a cluster directive reaches the node's own line.
-    assert_eq!(n.cli(&["config", "set", "cluster-announce-hostname", "shoal-a"]).trim(), "OK");
-    assert!(wait_until(IO_TIMEOUT, || n.cli(&["cluster", "nodes"]).contains(",shoal-a myself,master")));
+    assert_eq!(
+        n.cli(&["config", "set", "cluster-announce-hostname", "shoal-a"])
+            .trim(),
+        "OK"
+    );
+    assert!(wait_until(IO_TIMEOUT, || n
+        .cli(&["cluster", "nodes"])
+        .contains(",shoal-a myself,master")));
 
     // A client blocked on a slot that stops being served gets redirected.
     let mut blocked = Raw::connect(n.port);
@@ -711,8 +783,16 @@ fn one_node_views_errors_and_redirects() {
     let bad = TempDir::new("shoal-badconf");
     std::fs::write(bad.path().join("nodes.conf"), "this is not a node line\n").unwrap();
     let mut c = Command::new(shoal_bin());
-    c.args(["--port", &free_port().to_string(), "--cluster-enabled", "yes", "--bind", "127.0.0.1", "--dir"])
-        .arg(bad.path());
+    c.args([
+        "--port",
+        &free_port().to_string(),
+        "--cluster-enabled",
+        "yes",
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+    ])
+    .arg(bad.path());
     let (ok, out, err) = run_with_timeout(c, None, Duration::from_secs(20));
     assert!(!ok);
     assert!(
@@ -728,14 +808,23 @@ fn a_replica_takes_over_when_its_master_dies() {
     }
     let (_root, mut nodes) = start_cluster_nodes(
         6,
-        &["--cluster-node-timeout", "1000", "--cluster-replica-validity-factor", "0"],
+        &[
+            "--cluster-node-timeout",
+            "1000",
+            "--cluster-replica-validity-factor",
+            "0",
+        ],
     );
     let refs: Vec<&Node> = nodes.iter().collect();
     let out = create(&refs, 1);
     assert!(out.contains("[OK] All 16384 slots covered"), "{out}");
     wait_state_ok(&refs);
     let ok = wait_until(CONVERGE, || {
-        nodes[1].cli(&["cluster", "nodes"]).matches(" slave ").count() == 3
+        nodes[1]
+            .cli(&["cluster", "nodes"])
+            .matches(" slave ")
+            .count()
+            == 3
     });
     assert!(ok, "{}", nodes[1].cli(&["cluster", "nodes"]));
     // CLUSTER FAILOVER on a replica: the roles swap, the data stays.
@@ -744,13 +833,20 @@ fn a_replica_takes_over_when_its_master_dies() {
     let owner_id = redis_cli(owner, &["cluster", "myid"]).trim().to_string();
     let replica = nodes
         .iter()
-        .find(|n| n.cli(&["cluster", "nodes"]).lines().any(|l| l.contains("myself,slave") && l.contains(&owner_id)))
+        .find(|n| {
+            n.cli(&["cluster", "nodes"])
+                .lines()
+                .any(|l| l.contains("myself,slave") && l.contains(&owner_id))
+        })
         .expect("the owner's replica");
-    let synced = wait_until(CONVERGE, || replica.cli(&["dbsize"]) == redis_cli(owner, &["dbsize"]));
+    let synced = wait_until(CONVERGE, || {
+        replica.cli(&["dbsize"]) == redis_cli(owner, &["dbsize"])
+    });
     assert!(synced);
     assert_eq!(replica.cli(&["cluster", "failover"]).trim(), "OK");
     let swapped = wait_until(CONVERGE, || {
-        replica.cli(&["role"]).starts_with("master") && redis_cli(owner, &["role"]).starts_with("slave")
+        replica.cli(&["role"]).starts_with("master")
+            && redis_cli(owner, &["role"]).starts_with("slave")
     });
     assert!(swapped, "{}", replica.cli(&["cluster", "nodes"]));
     assert_eq!(replica.cli(&["get", "k1"]).trim(), "before");
@@ -759,21 +855,32 @@ fn a_replica_takes_over_when_its_master_dies() {
         format!("MOVED 12706 127.0.0.1:{}", replica.port)
     );
     let dead_id = nodes[0].cli(&["cluster", "myid"]).trim().to_string();
-    let dead_slots = identity(&nodes[0]).split(' ').skip(3).collect::<Vec<_>>().join(" ");
+    let dead_slots = identity(&nodes[0])
+        .split(' ')
+        .skip(3)
+        .collect::<Vec<_>>()
+        .join(" ");
     nodes[0].kill();
     let survivor = &nodes[1];
     let promoted = wait_until(CONVERGE, || {
         let listing = survivor.cli(&["cluster", "nodes"]);
-        listing.lines().any(|l| l.starts_with(&dead_id) && l.contains("fail"))
-            && listing
-                .lines()
-                .any(|l| !l.starts_with(&dead_id) && l.contains(" master ") && l.ends_with(&dead_slots))
+        listing
+            .lines()
+            .any(|l| l.starts_with(&dead_id) && l.contains("fail"))
+            && listing.lines().any(|l| {
+                !l.starts_with(&dead_id) && l.contains(" master ") && l.ends_with(&dead_slots)
+            })
     });
     assert!(promoted, "{}", survivor.cli(&["cluster", "nodes"]));
     let rest: Vec<&Node> = nodes[1..].iter().collect();
     wait_state_ok(&rest);
-    assert!(survivor.log_text().contains(&format!("Marking node {dead_id} as failing")));
-    assert_eq!(survivor.cli(&["-c", "set", "after-failover", "1"]).trim(), "OK");
+    assert!(survivor
+        .log_text()
+        .contains(&format!("Marking node {dead_id} as failing")));
+    assert_eq!(
+        survivor.cli(&["-c", "set", "after-failover", "1"]).trim(),
+        "OK"
+    );
     let out = check(&survivor.addr());
     assert!(out.contains("[OK] All 16384 slots covered."), "{out}");
 }
@@ -792,20 +899,32 @@ fn add_node_del_node_and_add_a_replica() {
     let known = |n: &Node| n.cli(&["cluster", "nodes"]).lines().count();
     let out = cli_cluster(&["--cluster", "add-node", &new.addr(), &seed.addr()]);
     assert!(out.contains("[OK] New node added correctly."), "{out}");
-    assert!(wait_until(CONVERGE, || masters.iter().all(|m| known(m) == 4)));
+    assert!(wait_until(CONVERGE, || masters
+        .iter()
+        .all(|m| known(m) == 4)));
     let new_id = new.cli(&["cluster", "myid"]).trim().to_string();
     let out = cli_cluster(&["--cluster", "del-node", &seed.addr(), &new_id]);
-    assert!(out.contains("Sending CLUSTER RESET SOFT to the deleted node."), "{out}");
+    assert!(
+        out.contains("Sending CLUSTER RESET SOFT to the deleted node."),
+        "{out}"
+    );
     assert!(masters.iter().all(|m| known(m) == 3));
     assert_eq!(known(new), 1, "{}", new.cli(&["cluster", "nodes"]));
     let out = cli_cluster(&[
-        "--cluster", "add-node", &new.addr(), &seed.addr(), "--cluster-slave",
+        "--cluster",
+        "add-node",
+        &new.addr(),
+        &seed.addr(),
+        "--cluster-slave",
     ]);
     assert!(out.contains("[OK] New node added correctly."), "{out}");
-    assert!(wait_until(CONVERGE, || new.cli(&["role"]).starts_with("slave")));
+    assert!(wait_until(CONVERGE, || new
+        .cli(&["role"])
+        .starts_with("slave")));
     let ok = wait_until(CONVERGE, || {
         let out = check(&seed.addr());
-        out.contains("[OK] All nodes agree about slots configuration.") && out.contains("1 additional replica(s)")
+        out.contains("[OK] All nodes agree about slots configuration.")
+            && out.contains("1 additional replica(s)")
     });
     assert!(ok, "{}", check(&seed.addr()));
 }
