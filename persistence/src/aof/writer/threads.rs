@@ -67,6 +67,11 @@ fn write_fully(sink: &dyn AofSink, buf: &[u8]) -> (usize, Option<io::Error>) {
     (total, None)
 }
 
+/// How long everysec/no appends may gather before they are written.
+const COALESCE_MS: u64 = 1;
+/// Write at once when this much is pending, however recent.
+const COALESCE_MAX_BYTES: u64 = 1 << 20;
+
 pub(super) fn writer_loop(
     shared: &Shared,
     mut sink: Arc<dyn AofSink>,
@@ -109,6 +114,21 @@ pub(super) fn writer_loop(
                 }
             }
             queue.kick = false;
+            // everysec / no: let about a millisecond of appends gather into
+            // one write(2) instead of a syscall per command. Their contract
+            // already allows losing up to a second; `always` never waits.
+            // Rotation, a policy change and shutdown still wake it at once.
+            if !queue.shutdown
+                && retry_at.is_none()
+                && shared.policy() != FsyncPolicy::Always
+                && shared.pending_bytes.load(Ordering::Acquire) < COALESCE_MAX_BYTES
+            {
+                queue = shared
+                    .queue_cv
+                    .wait_timeout(queue, Duration::from_millis(COALESCE_MS))
+                    .map(|r| r.0)
+                    .unwrap_or_else(|p| p.into_inner().0);
+            }
             while let Some(Item::Chunk { .. }) = queue.items.front() {
                 if let Some(Item::Chunk { bytes, end_offset }) = queue.items.pop_front() {
                     carry.push(bytes, end_offset);
