@@ -9,6 +9,8 @@ use crate::log::{self, Level};
 use bytes::BytesMut;
 use shoal_cluster::bus;
 use shoal_cluster::core::LinkId;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc::UnboundedSender;
@@ -20,6 +22,8 @@ const READ_BUF_BYTES: usize = 16 * 1024;
 /// The driver's side of a running link.
 pub struct LinkHandle {
     out: UnboundedSender<Vec<u8>>,
+    /// Bytes queued but not yet taken by the socket (Redis's sndbuf).
+    pending: Arc<AtomicUsize>,
     reader: AbortHandle,
     writer: AbortHandle,
 }
@@ -27,7 +31,14 @@ pub struct LinkHandle {
 impl LinkHandle {
     /// Queue an encoded message; false if the link is already gone.
     pub fn send(&self, bytes: Vec<u8>) -> bool {
+        let len = bytes.len();
+        self.pending.fetch_add(len, Ordering::Relaxed);
         self.out.send(bytes).is_ok()
+    }
+
+    /// Bytes waiting to be written (cluster-link-sendbuf-limit, CLUSTER LINKS).
+    pub fn pending(&self) -> usize {
+        self.pending.load(Ordering::Relaxed)
     }
 
     /// Stop both tasks; queued output is dropped (as `freeClusterLink`).
@@ -47,6 +58,8 @@ pub fn spawn_link(
     let _ = stream.set_nodelay(true);
     let (mut rd, mut wr) = stream.into_split();
     let (out, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let pending = Arc::new(AtomicUsize::new(0));
+    let written = pending.clone();
     let tx = to_driver.clone();
     let reader = tokio::spawn(async move {
         let mut buf = BytesMut::with_capacity(READ_BUF_BYTES);
@@ -72,10 +85,12 @@ pub fn spawn_link(
                 let _ = tx.send(Input::LinkClosed { link });
                 return;
             }
+            written.fetch_sub(bytes.len(), Ordering::Relaxed);
         }
     });
     LinkHandle {
         out,
+        pending,
         reader: reader.abort_handle(),
         writer: writer.abort_handle(),
     }

@@ -78,6 +78,9 @@ pub struct Driver {
     /// Role changes for the replication layer, applied in order on a
     /// thread of their own (they take the keyspace gate).
     roles: std::sync::mpsc::Sender<Role>,
+    /// Links freed for passing cluster-link-sendbuf-limit (CLUSTER INFO's
+    /// total_cluster_links_buffer_limit_exceeded).
+    pub links_buffer_limit_exceeded: u64,
 }
 
 /// Start the driver thread.
@@ -118,6 +121,7 @@ pub fn spawn(
                     to_self,
                     last,
                     roles,
+                    links_buffer_limit_exceeded: 0,
                 };
                 d.run(inputs).await;
             })
@@ -184,7 +188,48 @@ impl Driver {
         self.core.set_repl_offset(offset, now);
         let (up, since_ms) = crate::replication::master_link(&self.srv);
         self.core.set_master_link(up, since_ms, now);
+        self.free_links_over_limit(now);
         self.core.tick(now);
+    }
+
+    /// clusterNodeCronFreeLinkOnBufferLimitReached: a link whose unsent
+    /// output passed cluster-link-sendbuf-limit is freed (the core
+    /// reconnects it later).
+    fn free_links_over_limit(&mut self, now: u64) {
+        let limit = self
+            .srv
+            .config
+            .read()
+            .get_i64("cluster-link-sendbuf-limit")
+            .max(0) as usize;
+        if limit == 0 {
+            return;
+        }
+        let over: Vec<LinkId> = self
+            .links
+            .iter()
+            .filter(|(_, h)| h.pending() > limit)
+            .map(|(l, _)| *l)
+            .collect();
+        for link in over {
+            if let Some(h) = self.links.remove(&link) {
+                log::log(
+                    Level::Warning,
+                    &format!(
+                        "Freeing cluster link ({} bytes pending): the send buffer passed cluster-link-sendbuf-limit",
+                        h.pending()
+                    ),
+                );
+                h.close();
+                self.links_buffer_limit_exceeded += 1;
+                self.core.link_down(link, now);
+            }
+        }
+    }
+
+    /// Unsent bytes on a link (CLUSTER LINKS' send-buffer fields).
+    pub fn link_pending(&self, link: LinkId) -> usize {
+        self.links.get(&link).map_or(0, |h| h.pending())
     }
 
     fn input(&mut self, input: Input) {

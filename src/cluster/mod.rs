@@ -162,7 +162,10 @@ fn config_path(srv: &Server) -> PathBuf {
 fn corrupted(path: &std::path::Path, why: &dyn std::fmt::Display) -> String {
     log::log(
         Level::Warning,
-        &format!("Can't load the cluster config file {}: {why}", path.display()),
+        &format!(
+            "Can't load the cluster config file {}: {why}",
+            path.display()
+        ),
     );
     "Unrecoverable error: corrupted cluster config file.".into()
 }
@@ -187,8 +190,8 @@ pub async fn start(srv: &Arc<Server>, bind: &str, port: u16) -> Result<(), Strin
     let now = crate::util::now_ms();
     let core = match NodesConf::load(&path) {
         Ok(Some(conf)) => {
-            let core = ClusterCore::from_nodes_conf(&conf, cfg, now)
-                .map_err(|e| corrupted(&path, &e))?;
+            let core =
+                ClusterCore::from_nodes_conf(&conf, cfg, now).map_err(|e| corrupted(&path, &e))?;
             log::log(
                 Level::Notice,
                 &format!(

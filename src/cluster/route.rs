@@ -370,7 +370,10 @@ mod tests {
     }
 
     fn argv(words: &[&str]) -> Vec<Bytes> {
-        words.iter().map(|w| Bytes::copy_from_slice(w.as_bytes())).collect()
+        words
+            .iter()
+            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+            .collect()
     }
 
     fn route(f: &Fixture, c: &Client, words: &[&str], asking: bool) -> Result<(), String> {
@@ -402,14 +405,23 @@ mod tests {
             route(&f, &c, &["SET", &theirs, "v"], false),
             Err(format!("MOVED {slot} 127.0.0.1:7001"))
         );
-        assert_eq!(route(&f, &c, &["MGET", &mine, &theirs], false), Err(CROSSSLOT.into()));
+        assert_eq!(
+            route(&f, &c, &["MGET", &mine, &theirs], false),
+            Err(CROSSSLOT.into())
+        );
         let same = format!("{{{mine}}}x");
-        assert_eq!(route(&f, &c, &["MSET", &mine, "1", &same, "2"], false), Ok(()));
+        assert_eq!(
+            route(&f, &c, &["MSET", &mine, "1", &same, "2"], false),
+            Ok(())
+        );
         let unbound = (0..)
             .map(|i| format!("u{i}"))
             .find(|k| key_hash_slot(k.as_bytes()) == 16383)
             .unwrap();
-        assert_eq!(route(&f, &c, &["GET", &unbound], false), Err(DOWN_UNBOUND.into()));
+        assert_eq!(
+            route(&f, &c, &["GET", &unbound], false),
+            Err(DOWN_UNBOUND.into())
+        );
         // Key positions come from the table: the destination of a keynum command too.
         assert_eq!(
             route(&f, &c, &["ZUNIONSTORE", &theirs, "1", &mine], false),
@@ -424,11 +436,17 @@ mod tests {
         let mine = key_at(ME, &snap);
         let f = fixture(&[], snap.clone());
         let c = client();
-        assert_eq!(route(&f, &c, &["GET", &mine], false), Err(DOWN_STATE.into()));
+        assert_eq!(
+            route(&f, &c, &["GET", &mine], false),
+            Err(DOWN_STATE.into())
+        );
         assert_eq!(route(&f, &c, &["PING"], false), Ok(()));
         let f = fixture(&["--cluster-allow-reads-when-down", "yes"], snap);
         assert_eq!(route(&f, &c, &["GET", &mine], false), Ok(()));
-        assert_eq!(route(&f, &c, &["SET", &mine, "v"], false), Err(DOWN_RO_STATE.into()));
+        assert_eq!(
+            route(&f, &c, &["SET", &mine, "v"], false),
+            Err(DOWN_RO_STATE.into())
+        );
     }
 
     #[test]
@@ -436,7 +454,10 @@ mod tests {
         let base = snapshot();
         let mine = key_at(ME, &base);
         let theirs = key_at(OTHER, &base);
-        let (ms, ts) = (key_hash_slot(mine.as_bytes()), key_hash_slot(theirs.as_bytes()));
+        let (ms, ts) = (
+            key_hash_slot(mine.as_bytes()),
+            key_hash_slot(theirs.as_bytes()),
+        );
         let mut snap = base.clone();
         snap.migrating = vec![(ms, 1)];
         snap.importing = vec![(ts, 1)];
@@ -449,21 +470,32 @@ mod tests {
         );
         f.srv.keyspace.db(0).lock_key(mine.as_bytes()).insert(
             mine.as_bytes(),
-            crate::keyspace::Entry::new(crate::keyspace::Value::Str(crate::keyspace::StrVal::from_bytes(b"v"))),
+            crate::keyspace::Entry::new(crate::keyspace::Value::Str(
+                crate::keyspace::StrVal::from_bytes(b"v"),
+            )),
             false,
         );
         assert_eq!(route(&f, &c, &["GET", &mine], false), Ok(()));
         let other = format!("{{{mine}}}other");
-        assert_eq!(route(&f, &c, &["MGET", &mine, &other], false), Err(TRYAGAIN.into()));
+        assert_eq!(
+            route(&f, &c, &["MGET", &mine, &other], false),
+            Err(TRYAGAIN.into())
+        );
         // Importing: only after ASKING, and not for several missing keys.
         assert_eq!(
             route(&f, &c, &["GET", &theirs], false),
             Err(format!("MOVED {ts} 127.0.0.1:7001"))
         );
         assert_eq!(route(&f, &c, &["GET", &theirs], true), Ok(()));
-        assert_eq!(route(&f, &c, &["RESTORE-ASKING", &theirs, "0", "x"], false), Ok(()));
+        assert_eq!(
+            route(&f, &c, &["RESTORE-ASKING", &theirs, "0", "x"], false),
+            Ok(())
+        );
         let twin = format!("{{{theirs}}}b");
-        assert_eq!(route(&f, &c, &["MGET", &theirs, &twin], true), Err(TRYAGAIN.into()));
+        assert_eq!(
+            route(&f, &c, &["MGET", &theirs, &twin], true),
+            Err(TRYAGAIN.into())
+        );
     }
 
     #[test]
@@ -493,7 +525,11 @@ mod tests {
         let snap = snapshot();
         let f = fixture(&[], snap.clone());
         let mut c = client();
-        assert_eq!(route(&f, &c, &["EXEC"], false), Ok(()), "EXEC without MULTI");
+        assert_eq!(
+            route(&f, &c, &["EXEC"], false),
+            Ok(()),
+            "EXEC without MULTI"
+        );
         let mine = key_at(ME, &snap);
         let theirs = key_at(OTHER, &snap);
         c.multi = Some(MultiState {
@@ -501,7 +537,11 @@ mod tests {
             aborted: false,
         });
         assert_eq!(route(&f, &c, &["EXEC"], false), Ok(()));
-        c.multi.as_mut().unwrap().queued.push(argv(&["GET", &theirs]));
+        c.multi
+            .as_mut()
+            .unwrap()
+            .queued
+            .push(argv(&["GET", &theirs]));
         assert_eq!(route(&f, &c, &["EXEC"], false), Err(CROSSSLOT.into()));
     }
 

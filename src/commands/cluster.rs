@@ -508,7 +508,18 @@ pub fn help(ctx: &mut Ctx, out: &mut Out) {
 }
 
 pub fn info(ctx: &mut Ctx, out: &mut Out) {
-    if let Some(text) = with_driver(ctx, out, |d| d.core.info().render()) {
+    let r = with_driver(ctx, out, |d| {
+        let text = d.core.info().render();
+        // The core cannot know how many links the I/O layer freed.
+        text.replace(
+            "total_cluster_links_buffer_limit_exceeded:0\r\n",
+            &format!(
+                "total_cluster_links_buffer_limit_exceeded:{}\r\n",
+                d.links_buffer_limit_exceeded
+            ),
+        )
+    });
+    if let Some(text) = r {
         out.verbatim(text.as_bytes())
     }
 }
@@ -599,12 +610,21 @@ pub fn count_failure_reports(ctx: &mut Ctx, out: &mut Out) {
 }
 
 pub fn links(ctx: &mut Ctx, out: &mut Out) {
-    let Some(links) = with_driver(ctx, out, |d| d.core.links()) else {
+    let Some(links) = with_driver(ctx, out, |d| {
+        d.core
+            .links()
+            .into_iter()
+            .filter(|l| l.node.is_some())
+            .map(|l| {
+                let pending = d.link_pending(l.link);
+                (l, pending)
+            })
+            .collect::<Vec<_>>()
+    }) else {
         return;
     };
-    let links: Vec<_> = links.into_iter().filter(|l| l.node.is_some()).collect();
     out.array(links.len());
-    for l in &links {
+    for (l, pending) in &links {
         out.map(6);
         out.bulk(b"direction");
         out.bulk(if l.inbound { b"from" } else { b"to" });
@@ -613,11 +633,11 @@ pub fn links(ctx: &mut Ctx, out: &mut Out) {
         out.bulk(b"create-time");
         out.int(l.create_time_ms as i64);
         out.bulk(b"events");
-        out.bulk(b"r");
+        out.bulk(if *pending > 0 { b"rw" } else { b"r" });
         out.bulk(b"send-buffer-allocated");
-        out.int(0);
+        out.int(*pending as i64);
         out.bulk(b"send-buffer-used");
-        out.int(0);
+        out.int(*pending as i64);
     }
 }
 
