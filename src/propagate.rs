@@ -410,10 +410,13 @@ pub fn wrap_transaction(mark: usize) {
     PENDING.with(|q| {
         let mut q = q.borrow_mut();
         if q.len() > mark + 1 {
+            // MULTI carries the first command's database, so the stream
+            // SELECTs before the transaction (as Redis does).
+            let db = q[mark].db;
             q.insert(
                 mark,
                 Record {
-                    db: DbRef::None,
+                    db,
                     argv: vec![Bytes::from_static(b"MULTI")],
                 },
             );

@@ -260,6 +260,7 @@ pub fn getdel(ctx: &mut Ctx, out: &mut Out) {
             s.with_bytes(|b| out.bulk(b));
             g.remove(key);
             ctx.dirty += 1;
+            ctx.propagate_as(&[b"DEL", key]);
             notify(ctx, NOTIFY_GENERIC, "del", key);
         }
     }
