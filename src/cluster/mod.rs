@@ -123,6 +123,15 @@ impl Cluster {
     }
 }
 
+/// Redis's `iAmMaster()` in cluster mode: whether myself is a master in
+/// the current routing snapshot (known from nodes.conf before the data is
+/// loaded). `None` when cluster mode is off.
+pub fn is_master(srv: &Server) -> Option<bool> {
+    let cl = srv.cluster.get()?;
+    let snap = cl.routing();
+    Some(snap.nodes.get(snap.myself).map_or(true, |n| n.is_master))
+}
+
 /// The core's configuration from the server's `cluster-*` directives.
 fn core_config(srv: &Server, port: u16, bus_port: u16) -> CoreConfig {
     let cfg = srv.config.read();
