@@ -114,6 +114,10 @@ fn main() {
                 log::log(Level::Warning, &e);
                 std::process::exit(1);
             }
+            if let Err(e) = shoal::cluster::verify_config_with_data(&loader) {
+                log::log(Level::Warning, &e);
+                std::process::exit(1);
+            }
         });
         let workers = match server::Workers::start(&srv, threads.saturating_sub(1)) {
             Ok(w) => std::sync::Arc::new(w),

@@ -132,6 +132,63 @@ pub fn is_master(srv: &Server) -> Option<bool> {
     Some(snap.nodes.get(snap.myself).map_or(true, |n| n.is_master))
 }
 
+/// After the data is loaded (`verifyClusterConfigWithData`): a master
+/// that holds keys of a slot the config does not give it takes the slot
+/// when nobody serves it, and marks it importing otherwise. Keys outside
+/// db 0 are fatal, with Redis's words.
+pub fn verify_config_with_data(srv: &Server) -> Result<(), String> {
+    let Some(cl) = srv.cluster.get() else {
+        return Ok(());
+    };
+    if is_master(srv) == Some(false) {
+        return Ok(());
+    }
+    if (1..srv.keyspace.db_count()).any(|i| !srv.keyspace.db(i).is_empty()) {
+        return Err(
+            "You can't have keys in a DB different than DB 0 when in Cluster mode. Exiting."
+                .into(),
+        );
+    }
+    let db0 = srv.keyspace.db(0);
+    let populated: Vec<u16> = (0..shoal_cluster::SLOT_COUNT as u16)
+        .filter(|s| db0.lock_existing_slot(*s).is_some_and(|g| !g.is_empty()))
+        .collect();
+    if populated.is_empty() {
+        return Ok(());
+    }
+    cl.call(move |d| {
+        let now = d.now_ms();
+        let snap = d.core.routing();
+        let mut unassigned = Vec::new();
+        for slot in populated {
+            let owner = snap.slots[slot as usize];
+            if owner == snap.myself as u32 || snap.importing_from(slot).is_some() {
+                continue;
+            }
+            match snap.nodes.get(owner as usize) {
+                None => {
+                    log::log(
+                        Level::Warning,
+                        &format!("I have keys for unassigned slot {slot}. Taking responsibility for it."),
+                    );
+                    unassigned.push(slot);
+                }
+                Some(n) => {
+                    log::log(
+                        Level::Warning,
+                        &format!("I have keys for slot {slot}, but the slot is assigned to another node. Setting it to importing state."),
+                    );
+                    let _ = d.core.set_slot_importing(slot, &n.name, now);
+                }
+            }
+        }
+        if !unassigned.is_empty() {
+            let _ = d.core.add_slots(&unassigned, now);
+        }
+    })
+    .ok_or_else(|| "the cluster bus driver is not running".to_string())
+}
+
 /// The core's configuration from the server's `cluster-*` directives.
 fn core_config(srv: &Server, port: u16, bus_port: u16) -> CoreConfig {
     let cfg = srv.config.read();
