@@ -125,3 +125,29 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "nan"; exit 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }'; }
 
 
+
+# bench_init NAME: the common start of a benchmark script — tool defaults and
+# checks, `cargo build --release` (unless SKIP_BUILD=1), a scratch WORK dir
+# with a private copy of shoal-server (so a concurrent build can't swap it),
+# and the cleanup traps. Expects ROOT to be the repository root.
+bench_init() {
+    local name=$1 tool
+    REDIS_SERVER=${REDIS_SERVER:-/usr/bin/redis-server}
+    REDIS_BENCHMARK=${REDIS_BENCHMARK:-/usr/bin/redis-benchmark}
+    REDIS_CLI=${REDIS_CLI:-/usr/bin/redis-cli}
+    STEP_TIMEOUT=${STEP_TIMEOUT:-300}
+    BENCH_CPU=${BENCH_CPU:-}
+    for tool in "$REDIS_SERVER" "$REDIS_BENCHMARK" "$REDIS_CLI"; do
+        [[ -x $tool ]] || { echo "$name: $tool not found (apt-get install redis-server redis-tools)" >&2; exit 1; }
+    done
+    if [[ ${SKIP_BUILD:-0} != 1 ]]; then
+        cargo build --release --bin shoal-server >&2
+    fi
+    SHOAL_SERVER=${SHOAL_SERVER:-${CARGO_TARGET_DIR:-$ROOT/target}/release/shoal-server}
+    WORK=$(mktemp -d "/tmp/shoal-$name.XXXXXX")
+    STARTED=()
+    cp "$SHOAL_SERVER" "$WORK/shoal-server"
+    SHOAL_BIN=$WORK/shoal-server
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
+}

@@ -25,28 +25,11 @@ REQUESTS=${REQUESTS:-200000}
 PIPE_FACTOR=${PIPE_FACTOR:-5}
 CLIENTS=${CLIENTS:-50}
 KEYSPACE=${KEYSPACE:-100000}
-BENCH_CPU=${BENCH_CPU:-}
-REDIS_SERVER=${REDIS_SERVER:-/usr/bin/redis-server}
-REDIS_BENCHMARK=${REDIS_BENCHMARK:-/usr/bin/redis-benchmark}
-REDIS_CLI=${REDIS_CLI:-/usr/bin/redis-cli}
-STEP_TIMEOUT=${STEP_TIMEOUT:-300}
-
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-for tool in "$REDIS_SERVER" "$REDIS_BENCHMARK" "$REDIS_CLI"; do
-    [[ -x $tool ]] || { echo "replication.sh: $tool not found (apt-get install redis-server redis-tools)" >&2; exit 1; }
-done
-if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-    cargo build --release --bin shoal-server >&2
-fi
-SHOAL_SERVER=${SHOAL_SERVER:-${CARGO_TARGET_DIR:-$ROOT/target}/release/shoal-server}
-WORK=$(mktemp -d /tmp/shoal-repl-bench.XXXXXX)
 declare -a STARTED=()
-cp "$SHOAL_SERVER" "$WORK/shoal-server"
-SHOAL_BIN=$WORK/shoal-server
 source "$ROOT/benches/lib.sh"
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_init replication
 
 RESULTS=$WORK/results.csv   # kind,row,round,ops
 : >"$RESULTS"

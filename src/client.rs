@@ -112,14 +112,13 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
-    /// A client with no connection: the AOF loader, a master's stream.
-    pub fn internal(id: u64) -> ClientInfo {
-        let addr = SocketAddr::from(([0, 0, 0, 0], 0));
+    /// A new client's shared info.
+    pub fn new(id: u64, addr: SocketAddr, laddr: SocketAddr) -> ClientInfo {
         let now = crate::util::now_ms();
         ClientInfo {
             id,
             addr,
-            laddr: addr,
+            laddr,
             created_ms: now,
             last_interaction_ms: AtomicU64::new(now),
             name: Default::default(),
@@ -134,6 +133,12 @@ impl ClientInfo {
             kill_notify: Default::default(),
             blocked: AtomicBool::new(false),
         }
+    }
+
+    /// A client with no connection: the AOF loader, a master's stream.
+    pub fn internal(id: u64) -> ClientInfo {
+        let addr = SocketAddr::from(([0, 0, 0, 0], 0));
+        ClientInfo::new(id, addr, addr)
     }
 
     pub fn kill(&self) {

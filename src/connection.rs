@@ -12,7 +12,7 @@ use crate::protocol::{Limits, Out, Parsed, RequestParser};
 use crate::server::Server;
 use bytes::BytesMut;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -53,25 +53,7 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
     let _ = stream.set_nodelay(true);
     set_keepalive(&stream, srv.config.read().get_i64("tcp-keepalive"));
     let laddr = stream.local_addr().unwrap_or(addr);
-    let now = crate::util::now_ms();
-    let info = Arc::new(ClientInfo {
-        id: srv.clients.next_id(),
-        addr,
-        laddr,
-        created_ms: now,
-        last_interaction_ms: AtomicU64::new(now),
-        name: Default::default(),
-        db: AtomicUsize::new(0),
-        last_cmd: Default::default(),
-        resp: AtomicUsize::new(2),
-        multi_len: AtomicUsize::new(0),
-        query_buf: AtomicUsize::new(0),
-        output_buf: AtomicUsize::new(0),
-        killed: AtomicBool::new(false),
-        obuf_soft_since_ms: AtomicU64::new(0),
-        kill_notify: Default::default(),
-        blocked: AtomicBool::new(false),
-    });
+    let info = Arc::new(ClientInfo::new(srv.clients.next_id(), addr, laddr));
     srv.clients.add(info.clone());
     let mut client = Client::new(info.clone(), hot.requirepass.is_none());
     let mut inbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);

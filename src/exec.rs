@@ -210,17 +210,7 @@ pub fn call(
     if crate::snapshot::active() && cmd.has(commands::WRITE) {
         crate::snapshot::before_write(srv, client.db, cmd, argv);
     }
-    let mut ctx = Ctx {
-        srv,
-        client,
-        argv,
-        now_ms: crate::util::now_ms(),
-        cmd,
-        dirty: 0,
-        hot,
-        modified: None,
-        propagate: None,
-    };
+    let mut ctx = Ctx::new(srv, client, argv, cmd, hot);
     (cmd.handler)(&mut ctx, out);
     let dirty = ctx.dirty;
     let modified = ctx.modified.take();

@@ -301,17 +301,7 @@ pub fn serve_keys(srv: &Server, hot: &crate::config::Hot, db: usize, keys: Vec<B
             if crate::snapshot::active() {
                 crate::snapshot::before_write(srv, w.db, cmd, &w.argv);
             }
-            let mut ctx = Ctx {
-                srv,
-                client: &mut client,
-                argv: &w.argv,
-                now_ms: crate::util::now_ms(),
-                cmd,
-                dirty: 0,
-                hot,
-                modified: None,
-                propagate: None,
-            };
+            let mut ctx = Ctx::new(srv, &mut client, &w.argv, cmd, hot);
             (cmd.handler)(&mut ctx, &mut out);
             let dirty = ctx.dirty;
             if dirty > 0 {

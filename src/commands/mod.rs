@@ -390,6 +390,27 @@ pub struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
+    /// A command about to run, with the time fixed for it.
+    pub fn new(
+        srv: &'a Server,
+        client: &'a mut Client,
+        argv: &'a [Bytes],
+        cmd: &'static Command,
+        hot: &'a crate::config::Hot,
+    ) -> Self {
+        Ctx {
+            srv,
+            client,
+            argv,
+            now_ms: crate::util::now_ms(),
+            cmd,
+            dirty: 0,
+            hot,
+            modified: None,
+            propagate: None,
+        }
+    }
+
     /// Propagate `parts` (a deterministic equivalent) instead of `argv`.
     pub fn propagate_as(&mut self, parts: &[&[u8]]) {
         self.propagate = Some(parts.iter().map(|p| Bytes::copy_from_slice(p)).collect());

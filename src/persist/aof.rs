@@ -365,17 +365,7 @@ fn run_one(
     // The command alone: no stats, slowlog, WATCH or blocked clients while
     // loading (nobody is connected), and nothing to propagate.
     crate::propagate::without_propagation(|| {
-        let mut ctx = commands::Ctx {
-            srv,
-            client,
-            argv,
-            now_ms: crate::util::now_ms(),
-            cmd,
-            dirty: 0,
-            hot,
-            modified: None,
-            propagate: None,
-        };
+        let mut ctx = commands::Ctx::new(srv, client, argv, cmd, hot);
         (cmd.handler)(&mut ctx, out);
     });
     out.buf.clear();
