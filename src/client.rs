@@ -109,7 +109,18 @@ pub struct ClientInfo {
     pub kill_notify: Notify,
     /// Waiting in a blocking command (CLIENT LIST flag `b`).
     pub blocked: AtomicBool,
+    /// What the connection is (`KIND_*`): CLIENT LIST flags and TYPE filters.
+    pub kind: std::sync::atomic::AtomicU8,
+    /// Subscribed to any channel or pattern (TYPE pubsub, flag P).
+    pub subscribed: AtomicBool,
 }
+
+/// A connection from an ordinary client.
+pub const KIND_NORMAL: u8 = 0;
+/// A replica attached to this master (flag S).
+pub const KIND_REPLICA: u8 = 1;
+/// This replica's link to its master (flag M).
+pub const KIND_MASTER: u8 = 2;
 
 impl ClientInfo {
     /// A new client's shared info.
@@ -132,6 +143,18 @@ impl ClientInfo {
             obuf_soft_since_ms: AtomicU64::new(0),
             kill_notify: Default::default(),
             blocked: AtomicBool::new(false),
+            kind: std::sync::atomic::AtomicU8::new(KIND_NORMAL),
+            subscribed: AtomicBool::new(false),
+        }
+    }
+
+    /// The client type CLIENT LIST / KILL filter by.
+    pub fn type_name(&self) -> &'static str {
+        match self.kind.load(Ordering::Relaxed) {
+            KIND_REPLICA => "replica",
+            KIND_MASTER => "master",
+            _ if self.subscribed.load(Ordering::Relaxed) => "pubsub",
+            _ => "normal",
         }
     }
 
@@ -157,8 +180,14 @@ impl ClientInfo {
         let age = now_ms.saturating_sub(self.created_ms) / 1000;
         let idle = now_ms.saturating_sub(self.last_interaction_ms.load(Ordering::Relaxed)) / 1000;
         let multi = self.multi_len.load(Ordering::Relaxed);
-        let flags = if self.blocked.load(Ordering::Relaxed) {
+        let flags = if self.kind.load(Ordering::Relaxed) == KIND_REPLICA {
+            "S"
+        } else if self.kind.load(Ordering::Relaxed) == KIND_MASTER {
+            "M"
+        } else if self.blocked.load(Ordering::Relaxed) {
             "b"
+        } else if self.subscribed.load(Ordering::Relaxed) {
+            "P"
         } else if multi > 0 {
             "x"
         } else {

@@ -174,6 +174,12 @@ pub fn process<'a>(
         cmd.name.as_str(),
         "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe" | "ssubscribe" | "sunsubscribe"
     );
+    if is_push || cmd.name == "reset" {
+        client
+            .info
+            .subscribed
+            .store(client.subs.any(), Ordering::Relaxed);
+    }
     apply_reply_mode(
         client,
         out,

@@ -223,8 +223,10 @@ pub fn client_list(ctx: &mut Ctx, out: &mut Out) {
         if ids.as_ref().is_some_and(|ids| !ids.contains(&c.id)) {
             continue;
         }
-        // Every client here is a normal one until replication and pub/sub exist.
-        if type_filter.as_deref().is_some_and(|t| t != "normal") {
+        if type_filter
+            .as_deref()
+            .is_some_and(|t| t.replace("slave", "replica") != c.type_name())
+        {
             continue;
         }
         text.push_str(&c.render(now));
@@ -258,6 +260,7 @@ pub fn client_kill(ctx: &mut Ctx, out: &mut Out) {
     let mut addr = None;
     let mut laddr = None;
     let mut skipme = true;
+    let mut kind: Option<String> = None;
     let mut i = 2;
     while i + 1 < ctx.argv.len() {
         let v = ctx.arg_str(i + 1);
@@ -276,6 +279,7 @@ pub fn client_kill(ctx: &mut Ctx, out: &mut Out) {
             {
                 return out.error(&format!("ERR Unknown client type '{v}'"));
             }
+            kind = Some(v.to_ascii_lowercase().replace("slave", "replica"));
         } else if ctx.arg_is(i, "USER") {
             if v != "default" {
                 return out.error(&format!("ERR No such user '{v}'"));
@@ -300,6 +304,7 @@ pub fn client_kill(ctx: &mut Ctx, out: &mut Out) {
             || addr.as_ref().is_some_and(|a| *a != c.addr.to_string())
             || laddr.as_ref().is_some_and(|a| *a != c.laddr.to_string())
             || (skipme && c.id == ctx.client.id)
+            || kind.as_deref().is_some_and(|k| k != c.type_name())
         {
             continue;
         }

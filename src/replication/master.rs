@@ -40,6 +40,10 @@ fn replica_addr(client: &Client) -> (String, u16) {
 
 fn register(srv: &Server, client: &Client, state: u8, pre_psync: bool) -> Arc<ReplicaEntry> {
     let (ip, port) = replica_addr(client);
+    client.info.kind.store(
+        crate::client::KIND_REPLICA,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let e = Arc::new(ReplicaEntry {
         client: client.info.clone(),
         ip,

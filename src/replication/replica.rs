@@ -582,6 +582,7 @@ async fn stream_from_master(
     if let Some(l) = local {
         ci.laddr = l;
     }
+    ci.kind = std::sync::atomic::AtomicU8::new(crate::client::KIND_MASTER);
     let info = Arc::new(ci);
     *info.name.lock() = None;
     srv.clients.add(info.clone());
