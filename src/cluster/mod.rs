@@ -129,7 +129,7 @@ impl Cluster {
 pub fn is_master(srv: &Server) -> Option<bool> {
     let cl = srv.cluster.get()?;
     let snap = cl.routing();
-    Some(snap.nodes.get(snap.myself).map_or(true, |n| n.is_master))
+    Some(snap.nodes.get(snap.myself).is_none_or(|n| n.is_master))
 }
 
 /// After the data is loaded (`verifyClusterConfigWithData`): a master
@@ -145,8 +145,7 @@ pub fn verify_config_with_data(srv: &Server) -> Result<(), String> {
     }
     if (1..srv.keyspace.db_count()).any(|i| !srv.keyspace.db(i).is_empty()) {
         return Err(
-            "You can't have keys in a DB different than DB 0 when in Cluster mode. Exiting."
-                .into(),
+            "You can't have keys in a DB different than DB 0 when in Cluster mode. Exiting.".into(),
         );
     }
     let db0 = srv.keyspace.db(0);

@@ -753,6 +753,15 @@ impl Node {
             "node on port {port} did not start:\n{}",
             self.log_text()
         );
+        // PING answers while the data loads; wait for the load to finish.
+        let loaded = wait_until(START_TIMEOUT, || {
+            redis_cli(port, &["info", "persistence"]).contains("loading:0")
+        });
+        assert!(
+            loaded,
+            "node on port {port} kept loading:\n{}",
+            self.log_text()
+        );
     }
 
     /// SIGTERM (Redis's orderly shutdown) and wait for the exit.
