@@ -936,7 +936,10 @@ fn a_master_claims_the_slots_of_its_keys_when_its_config_is_lost() {
     }
     let (_root, mut nodes) = start_cluster_nodes(1, &["--appendonly", "yes"]);
     let n = &mut nodes[0];
-    assert_eq!(n.cli(&["cluster", "addslotsrange", "0", "16383"]).trim(), "OK");
+    assert_eq!(
+        n.cli(&["cluster", "addslotsrange", "0", "16383"]).trim(),
+        "OK"
+    );
     wait_state_ok(&[&*n]);
     for k in ["a", "b", "c"] {
         assert_eq!(n.cli(&["set", k, "1"]).trim(), "OK");
@@ -952,11 +955,23 @@ fn a_master_claims_the_slots_of_its_keys_when_its_config_is_lost() {
         .collect();
     let claimed = wait_until(IO_TIMEOUT, || {
         let nodes = n.cli(&["cluster", "nodes"]);
-        let me = nodes.lines().find(|l| l.contains("myself")).unwrap_or("").to_string();
+        let me = nodes
+            .lines()
+            .find(|l| l.contains("myself"))
+            .unwrap_or("")
+            .to_string();
         slots.iter().all(|s| me.split(' ').skip(8).any(|t| t == s))
     });
-    assert!(claimed, "{}\n{}", n.cli(&["cluster", "nodes"]), n.log_text());
+    assert!(
+        claimed,
+        "{}\n{}",
+        n.cli(&["cluster", "nodes"]),
+        n.log_text()
+    );
     assert_ne!(n.cli(&["cluster", "myid"]), before);
     assert!(n.log_text().contains("I have keys for unassigned slot"));
-    assert_eq!(n.cli(&["cluster", "countkeysinslot", &slots[0]]).trim(), "1");
+    assert_eq!(
+        n.cli(&["cluster", "countkeysinslot", &slots[0]]).trim(),
+        "1"
+    );
 }

@@ -445,7 +445,11 @@ fn spawn_role_applier(srv: Arc<Server>) -> std::io::Result<std::sync::mpsc::Send
             while let Ok(role) = rx.recv() {
                 // Not while the data from disk is still loading at start:
                 // a sync would empty the keyspace under the loader.
-                while srv.persist.loading.load(std::sync::atomic::Ordering::Acquire) {
+                while srv
+                    .persist
+                    .loading
+                    .load(std::sync::atomic::Ordering::Acquire)
+                {
                     std::thread::sleep(Duration::from_millis(10));
                 }
                 match role {
