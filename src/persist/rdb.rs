@@ -75,6 +75,11 @@ pub fn load<R: BufRead>(srv: &Server, input: R) -> Result<Loaded, LoadError> {
     let mut reader =
         RdbReader::with_options(input, DecodeOptions::default()).map_err(LoadError::Rdb)?;
     let now = crate::util::now_ms();
+    // A master drops keys that expired while on disk; a replica keeps them
+    // until its master's DEL arrives (rdbLoad's iAmMaster check).
+    let master = crate::cluster::is_master(srv).unwrap_or(true)
+        && !crate::propagate::is_replica()
+        && srv.config.read().get("replicaof").trim().is_empty();
     let mut db_index = 0usize;
     let mut loaded = Loaded::default();
     while let Some(item) = reader.next_item().map_err(LoadError::Rdb)? {
@@ -87,7 +92,7 @@ pub fn load<R: BufRead>(srv: &Server, input: R) -> Result<Loaded, LoadError> {
             }
             Item::Entry(e) => {
                 if let Some(at) = e.expire_at_ms {
-                    if at <= now {
+                    if master && at <= now {
                         loaded.expired_skipped += 1;
                         continue;
                     }
