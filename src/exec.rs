@@ -261,17 +261,21 @@ pub fn call(
                     .map(|i| argv[i].clone())
                     .collect()
             });
+            let mut ready = vec![(client.db, keys)];
+            ready.extend(SERVE_LATER.with(|l| std::mem::take(&mut *l.borrow_mut())));
             // Inside EXEC, blocked clients are served once the whole
             // transaction ran (they never see its intermediate states).
             let deferred = SERVE_AFTER_EXEC.with(|d| match d.borrow_mut().as_mut() {
                 Some(list) => {
-                    list.push((client.db, keys.clone()));
+                    list.extend(ready.iter().cloned());
                     true
                 }
                 None => false,
             });
             if !deferred {
-                commands::blocking::serve_keys(srv, hot, client.db, keys);
+                for (db, keys) in ready {
+                    commands::blocking::serve_keys(srv, hot, db, keys);
+                }
             }
         }
     }
@@ -317,7 +321,16 @@ pub fn call(
     }
 }
 
+/// Serve the clients blocked on `keys` of `db` once the running command
+/// is done (after its own propagation), e.g. SWAPDB's databases.
+pub fn serve_later(db: usize, keys: Vec<Bytes>) {
+    SERVE_LATER.with(|l| l.borrow_mut().push((db, keys)));
+}
+
 thread_local! {
+    /// Keys made ready by the running command beyond its own key positions.
+    static SERVE_LATER: std::cell::RefCell<Vec<(usize, Vec<Bytes>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
     /// Keys whose blocked clients wait for the running EXEC to finish.
     static SERVE_AFTER_EXEC: std::cell::RefCell<Option<Vec<(usize, Vec<Bytes>)>>> =
         const { std::cell::RefCell::new(None) };

@@ -315,6 +315,47 @@ pub fn client_kill(ctx: &mut Ctx, out: &mut Out) {
     out.int(killed)
 }
 
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: end another client's blocking
+/// command as if it timed out, or with an UNBLOCKED error.
+pub fn client_unblock(ctx: &mut Ctx, out: &mut Out) {
+    let Some(id) = crate::util::parse_i64(ctx.arg(2)) else {
+        return out.error(error::NOT_INTEGER);
+    };
+    let as_error = match ctx.argv.len() {
+        3 => false,
+        4 if ctx.arg_is(3, "TIMEOUT") => false,
+        4 if ctx.arg_is(3, "ERROR") => true,
+        _ => {
+            return out.error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+        }
+    };
+    let waiter = ctx
+        .srv
+        .blocking
+        .all_waiters()
+        .into_iter()
+        .find(|w| w.client_id as i64 == id);
+    let Some(w) = waiter else { return out.int(0) };
+    if !w.claim(crate::blocking::SERVED) {
+        return out.int(0);
+    }
+    ctx.srv.blocking.unregister(&w);
+    let reply: &'static [u8] = if as_error {
+        b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n"
+    } else if w.resp3 {
+        b"_\r\n"
+    } else if matches!(
+        w.argv[0].to_ascii_lowercase().as_slice(),
+        b"brpoplpush" | b"blmove"
+    ) {
+        b"$-1\r\n"
+    } else {
+        b"*-1\r\n"
+    };
+    let _ = w.tx.send(bytes::Bytes::from_static(reply));
+    out.int(1)
+}
+
 pub fn client_no_evict(ctx: &mut Ctx, out: &mut Out) {
     match ctx.arg_str(2).to_ascii_lowercase().as_str() {
         "on" => ctx.client.no_evict = true,
@@ -374,6 +415,8 @@ pub fn client_help(_ctx: &mut Ctx, out: &mut Out) {
             "    Control the replies sent to the current connection.",
             "SETNAME <name>",
             "    Assign the name <name> to the current connection.",
+            "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+            "    Unblock the specified blocked client.",
         ],
     )
 }

@@ -556,7 +556,7 @@ pub fn swapdb(ctx: &mut Ctx, out: &mut Out) {
         if ctx.srv.blocking.any() {
             for d in [a, b] {
                 let keys = ctx.srv.blocking.keys_in_db(d);
-                super::blocking::serve_keys(ctx.srv, ctx.hot, d, keys);
+                crate::exec::serve_later(d, keys);
             }
         }
     }

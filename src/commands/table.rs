@@ -196,6 +196,7 @@ fn core() -> Vec<Command> {
                 c("client|list", -2, "admin noscript loading stale", none, "connection", "2.4.0", "Get the list of client connections", cn::client_list),
                 c("client|info", 2, "noscript loading stale", none, "connection", "6.2.0", "Returns information about the current client connection.", cn::client_info),
                 c("client|kill", -3, "admin noscript loading stale", none, "connection", "2.4.0", "Kill the connection of a client", cn::client_kill),
+                c("client|unblock", -3, "admin noscript loading stale", none, "connection", "5.0.0", "Unblock a client blocked in a blocking command from a different connection", cn::client_unblock),
                 c("client|no-evict", 3, "admin noscript loading stale", none, "connection", "7.0.0", "Set client eviction mode for the current connection", cn::client_no_evict),
                 c("client|reply", 3, "noscript loading stale", none, "connection", "3.2.0", "Instruct the server whether to reply to commands", cn::client_reply),
                 c("client|pause", -3, "admin noscript loading stale", none, "connection", "2.9.50", "Stop processing commands from clients for some time", cn::client_pause),
