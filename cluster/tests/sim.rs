@@ -7,6 +7,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
+use shoal_cluster::bus;
 use shoal_cluster::core::{ClusterCore, Config, Event, FailoverMode, LinkId, Output, Role};
 use shoal_cluster::msg::{flags, Message, MsgType, NodeName, SlotBitmap};
 use shoal_cluster::SLOT_COUNT;
@@ -99,6 +100,10 @@ struct Sim {
     /// (node, its replication offset, its old master's) when it turns master.
     promotions: Vec<(usize, u64, Option<u64>)>,
     steps: u64,
+    /// Bus bytes each node has written (encoded frames, Redis's wire size).
+    sent_bytes: Vec<u64>,
+    /// Messages each node has written.
+    sent_msgs: Vec<u64>,
 }
 
 fn name_str(n: &NodeName) -> String {
@@ -122,6 +127,8 @@ impl Sim {
             fifo: BTreeMap::new(),
             promotions: Vec::new(),
             steps: 0,
+            sent_bytes: vec![0; count],
+            sent_msgs: vec![0; count],
         };
         for i in 0..count {
             let mut cfg = Config::with_port(6379, seed.wrapping_mul(1000).wrapping_add(i as u64));
@@ -369,6 +376,9 @@ impl Sim {
         let Some(Some((to, their))) = self.nodes[from].links.get(&link).copied() else {
             return;
         };
+        // Written to the socket whatever then happens to it.
+        self.sent_bytes[from] += bus::encoded_len(&msg) as u64;
+        self.sent_msgs[from] += 1;
         if self.is_cut(from, to) {
             return;
         }
@@ -603,7 +613,8 @@ impl Sim {
             self.nodes[i].core.replicate(&master, false, now).unwrap();
             self.drain(i);
         }
-        self.run_until(60_000, "formation", Sim::converged);
+        let budget = 60_000.max(self.nodes[0].core.config().node_timeout_ms * 20);
+        self.run_until(budget, "formation", Sim::converged);
     }
 
     /// `masters` masters, each with `replicas_each` replicas.
@@ -941,5 +952,52 @@ fn heavy_loss_still_converges() {
         sim.run_until(90_000, "failover under loss", |s| {
             s.nodes[3].core.is_master() && s.converged()
         });
+    }
+}
+
+/// Bus cost of a formed, stable cluster: bytes per second each node writes
+/// at the default cluster-node-timeout (15000 ms), measured over a few
+/// simulated minutes after formation. Prints the figures
+/// (`cargo test -p shoal-cluster --release --test sim bus_cost -- --nocapture`);
+/// asserts only sanity bounds.
+#[test]
+fn bus_cost_of_a_stable_cluster() {
+    const NODE_TIMEOUT_MS: u64 = 15_000;
+    const WARMUP_MS: u64 = 30_000;
+    const MEASURE_MS: u64 = 180_000;
+    for (masters, replicas_each) in [(3, 1), (50, 1)] {
+        let count = masters * (1 + replicas_each);
+        let mut sim = Sim::new(1, count, net(0), NODE_TIMEOUT_MS);
+        sim.form(masters, replicas_each);
+        let formed_s = (sim.now_ms - START_MS) / 1000;
+        sim.run_for(WARMUP_MS);
+        assert!(sim.converged(), "{count} nodes: stable before measuring");
+        sim.sent_bytes.iter_mut().for_each(|b| *b = 0);
+        sim.sent_msgs.iter_mut().for_each(|m| *m = 0);
+        sim.run_for(MEASURE_MS);
+        assert!(sim.converged(), "{count} nodes: still stable");
+        let secs = MEASURE_MS as f64 / 1000.0;
+        let per_s: Vec<f64> = sim.sent_bytes.iter().map(|&b| b as f64 / secs).collect();
+        let mean = per_s.iter().sum::<f64>() / count as f64;
+        let max = per_s.iter().cloned().fold(0.0, f64::max);
+        let min = per_s.iter().cloned().fold(f64::MAX, f64::min);
+        let msgs = sim.sent_msgs.iter().sum::<u64>() as f64 / secs / count as f64;
+        let avg_msg = sim.sent_bytes.iter().sum::<u64>() as f64
+            / sim.sent_msgs.iter().sum::<u64>().max(1) as f64;
+        println!(
+            "bus cost, {count} nodes ({masters} masters + {} replicas), node timeout \
+             {NODE_TIMEOUT_MS} ms, {secs:.0} s: per node mean {:.1} KB/s, max {:.1} KB/s, \
+             min {:.1} KB/s; {msgs:.1} msgs/s per node, {avg_msg:.0} B/msg \
+             (formed in {formed_s} s)",
+            masters * replicas_each,
+            mean / 1000.0,
+            max / 1000.0,
+            min / 1000.0,
+        );
+        // Sanity: every node pings a peer each second and answers pings,
+        // each message at least a header; far below saturating a link.
+        let header = bus::HEADER_BYTES as f64;
+        assert!(min >= header, "{count} nodes: a node sends almost nothing");
+        assert!(max < 10_000_000.0, "{count} nodes: over 10 MB/s per node");
     }
 }
