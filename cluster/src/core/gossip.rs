@@ -22,7 +22,7 @@ impl ClusterCore {
             me
         };
         let mut mf = [0u8; 3];
-        if me.is_master() && self.mf.end_ms != 0 {
+        if me.is_master() && self.mf.end_ms != 0 && self.mf.offset_after_pause {
             mf[0] |= mflags::PAUSED;
         }
         Header {

@@ -11,10 +11,11 @@ use super::nodes::NodeId;
 use super::{ClusterCore, Event, MF_PAUSE_MULT, MF_TIMEOUT_MS};
 
 impl ClusterCore {
-    /// `resetManualFailover`: a paused master resumes writes.
+    /// `resetManualFailover`: a paused master resumes writes, at the end of
+    /// the step (after the step's routing change is published).
     pub(crate) fn reset_manual_failover(&mut self) {
         if self.mf.replica.is_some() {
-            self.push_event(Event::UnpauseWrites);
+            self.unpause_pending = true;
         }
         self.mf = Default::default();
     }
@@ -50,6 +51,8 @@ impl ClusterCore {
             return;
         }
         self.reset_manual_failover();
+        // A new pause follows at once: no unpause after it.
+        self.unpause_pending = false;
         self.mf.end_ms = self.now_ms + MF_TIMEOUT_MS;
         self.mf.replica = Some(sender);
         let until_ms = self.now_ms + MF_TIMEOUT_MS * MF_PAUSE_MULT;
@@ -160,13 +163,20 @@ mod tests {
                 until_ms: 1_010_000
             })
         )));
+        // Not PAUSED until an offset taken after the pause is in: the
+        // previous tick's offset may miss writes acknowledged since.
+        let h = c.build_header(MsgType::Pong);
+        assert_eq!(h.mflags[0] & crate::msg::mflags::PAUSED, 0);
+        c.set_repl_offset(4242, 1_000_050);
         let h = c.build_header(MsgType::Ping);
         assert_eq!(
             h.mflags[0] & crate::msg::mflags::PAUSED,
             crate::msg::mflags::PAUSED
         );
+        assert_eq!(h.offset, 4242);
         c.now_ms += 5001;
         c.manual_failover_check_timeout();
+        c.finish();
         assert!(c
             .outputs
             .iter()

@@ -216,6 +216,12 @@ struct ManualFailover {
     replica: Option<NodeId>,
     /// Replica side: the offset the paused master announced.
     master_offset: Option<u64>,
+    /// Master side: the server reported its offset after the driver
+    /// performed the pause (`set_repl_offset` after MFSTART). Only then do
+    /// headers carry PAUSED: before it, `repl.offset` is the previous tick's,
+    /// taken while writes still ran, and a replica promoted at that offset
+    /// would drop the writes acknowledged since.
+    offset_after_pause: bool,
 }
 
 /// Replication status reported by the server.
@@ -270,6 +276,11 @@ pub struct ClusterCore {
     outputs: Vec<Output>,
     step_start: usize,
     routing_dirty: bool,
+    /// A paused master resumes writes at the end of the step, after the
+    /// routing the step changed is published: a write held by the pause
+    /// must then be routed by the new configuration (MOVED to the promoted
+    /// replica), not run under the old one as if still the slot's master.
+    unpause_pending: bool,
     reported: Reported,
     stats_sent: [u64; MSG_TYPE_COUNT],
     stats_received: [u64; MSG_TYPE_COUNT],
@@ -325,6 +336,7 @@ impl ClusterCore {
             outputs: Vec::new(),
             step_start: 0,
             routing_dirty: true,
+            unpause_pending: false,
             reported: Reported {
                 role: None,
                 my_slots: SlotBitmap::default(),
@@ -381,6 +393,9 @@ impl ClusterCore {
         self.repl.offset = offset;
         if self.mf.end_ms != 0 {
             self.todo.handle_manual_failover = true;
+            if self.mf.replica.is_some() {
+                self.mf.offset_after_pause = true;
+            }
         }
         self.finish();
     }
@@ -524,6 +539,10 @@ impl ClusterCore {
         if self.routing_dirty {
             self.routing_dirty = false;
             self.push_event(Event::RoutingChanged);
+        }
+        if self.unpause_pending {
+            self.unpause_pending = false;
+            self.push_event(Event::UnpauseWrites);
         }
     }
 
