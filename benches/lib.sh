@@ -37,11 +37,28 @@ free_port() {
     done
 }
 
+# A port for a cluster node: it and its bus port (port + 10000) are both
+# unanswered, and both below Linux's default ephemeral range (32768-), where
+# the nodes' own outgoing bus connections would otherwise take them between
+# the check and the bind. Use as PORT_PICKER=free_cluster_port start_server ...
+free_cluster_port() {
+    local p
+    while :; do
+        p=$(( 20000 + RANDOM % 2700 ))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null &&
+            ! (exec 3<>"/dev/tcp/127.0.0.1/$((p + 10000))") 2>/dev/null; then
+            echo "$p"
+            return
+        fi
+    done
+}
+
 # start_server shoal|redis [directive value ...]  -> sets SERVER_PID,
 # SERVER_PORT and SERVER_DIR. The data directory is $SERVER_DIR_REUSE when
 # set (a restart on existing files), else a fresh one. A server that exits at
 # once (say, another process took the port between free_port and bind) is
-# retried on another port, up to 3 times. Returns once it answers PING
+# retried on another port, up to 3 times. PORT_PICKER names the function
+# that picks the port (free_port unless set). Returns once it answers PING
 # (LOADING counts as an answer; see wait_loaded).
 start_server() {
     local kind=$1 port dir bin attempt i reply
@@ -51,7 +68,7 @@ start_server() {
         redis) bin=$REDIS_SERVER ;;
     esac
     for attempt in 1 2 3; do
-        port=$(free_port)
+        port=$(${PORT_PICKER:-free_port})
         dir=${SERVER_DIR_REUSE:-$WORK/$kind-$port}
         mkdir -p "$dir"
         "$bin" --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" "$@" \
