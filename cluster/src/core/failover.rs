@@ -11,6 +11,19 @@ use crate::msg::{flags, mflags, Body, Header, Message, MsgType};
 use super::nodes::NodeId;
 use super::{ClusterCore, REPLICA_MIGRATION_DELAY_MS};
 
+/// When a replica of a FAILed master asks for votes: after a fixed delay,
+/// a random part (so replicas of one master rarely collide) and a step per
+/// rank (the replica with the most data goes first), as Redis: 500 ms +
+/// 0..500 ms + rank × 1000 ms. Safety does not depend on these (one vote
+/// per master per epoch, a majority to win); they give the FAIL broadcast
+/// time to reach the masters first. A faster schedule (100 + 0..100 +
+/// rank × 250 ms) was tried and the simulator found a two-sided partition
+/// that then failed to converge (cluster/tests/sim.rs, SIM_SEEDS=60, seed
+/// 42), so it stays Redis's until that is understood.
+pub(crate) const ELECTION_FIXED_DELAY_MS: u64 = 500;
+pub(crate) const ELECTION_RANDOM_DELAY_MS: u64 = 500;
+pub(crate) const ELECTION_RANK_DELAY_MS: u64 = 1000;
+
 impl ClusterCore {
     /// `clusterGetSlaveRank`: how many sibling replicas have a greater offset.
     pub(crate) fn replica_rank(&self) -> usize {
@@ -63,7 +76,10 @@ impl ClusterCore {
         }
         if auth_age > auth_retry {
             let rank = self.replica_rank();
-            self.election.auth_time_ms = now + 500 + self.rng.below(500) + rank as u64 * 1000;
+            self.election.auth_time_ms = now
+                + ELECTION_FIXED_DELAY_MS
+                + self.rng.below(ELECTION_RANDOM_DELAY_MS)
+                + rank as u64 * ELECTION_RANK_DELAY_MS;
             self.election.voters.clear();
             self.election.auth_sent = false;
             self.election.auth_rank = rank;
@@ -78,7 +94,7 @@ impl ClusterCore {
         if !self.election.auth_sent && self.mf.end_ms == 0 {
             let rank = self.replica_rank();
             if rank > self.election.auth_rank {
-                let added = (rank - self.election.auth_rank) as u64 * 1000;
+                let added = (rank - self.election.auth_rank) as u64 * ELECTION_RANK_DELAY_MS;
                 self.election.auth_time_ms += added;
                 self.election.auth_rank = rank;
             }
