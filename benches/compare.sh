@@ -94,6 +94,8 @@ WORKLOADS=(
     "P16|-c $CLIENTS -P 16 -n $PIPE_REQUESTS -r $KEYSPACE -t set,get"
     "P1|-c $CLIENTS -P 1 -n $REQUESTS -r $KEYSPACE -t incr"
     "1KB P1|-c $CLIENTS -P 1 -n $REQUESTS -r $KEYSPACE -d 1024 -t set"
+    "P1|-c $CLIENTS -P 1 -n $REQUESTS -r $KEYSPACE -t lpush,lpop,sadd,hset,zadd,lrange_100,mset"
+    "P16|-c $CLIENTS -P 16 -n $PIPE_REQUESTS -r $KEYSPACE -t lpush,lpop,sadd,hset,zadd,mset"
 )
 
 RESULTS=$WORK/results.csv   # kind,row,round,rps,p50,p99
