@@ -23,7 +23,11 @@ fn field(s: &Server, section: &str, name: &str) -> String {
 
 fn wait_link_up(replica: &Server) {
     assert!(
-        wait_until(SYNC_TIMEOUT, || field(replica, "replication", "master_link_status") == "up"),
+        wait_until(SYNC_TIMEOUT, || field(
+            replica,
+            "replication",
+            "master_link_status"
+        ) == "up"),
         "replica never synced; replica log:\n{}",
         replica.log_tail(30)
     );
@@ -147,8 +151,9 @@ fn fingerprint(s: &Server, keys_written: usize) -> Vec<String> {
 
 /// FNV-1a, to keep the fingerprint small.
 fn md5ish(b: &[u8]) -> u64 {
-    b.iter()
-        .fold(0xcbf29ce484222325u64, |h, &c| (h ^ c as u64).wrapping_mul(0x100000001b3))
+    b.iter().fold(0xcbf29ce484222325u64, |h, &c| {
+        (h ^ c as u64).wrapping_mul(0x100000001b3)
+    })
 }
 
 /// Full sync, live writes, a killed link and a partial resync between any
@@ -158,14 +163,18 @@ fn full_live_partial(master: &Server, replica: &Server, kill_link: impl Fn()) {
     pipe(master, writes(0, LIVE_WRITES));
     let offset = wait_caught_up(master, replica);
     assert!(offset > LIVE_WRITES as u64 * 20, "offset {offset}");
-    assert_eq!(fingerprint(master, LIVE_WRITES), fingerprint(replica, LIVE_WRITES));
+    assert_eq!(
+        fingerprint(master, LIVE_WRITES),
+        fingerprint(replica, LIVE_WRITES)
+    );
     let full_before = field(master, "stats", "sync_full");
     kill_link();
     pipe(master, writes(LIVE_WRITES, 1000));
     wait_link_up(replica);
     wait_caught_up(master, replica);
     assert!(
-        wait_until(SYNC_TIMEOUT, || field(master, "stats", "sync_partial_ok") == "1"),
+        wait_until(SYNC_TIMEOUT, || field(master, "stats", "sync_partial_ok")
+            == "1"),
         "no partial resync; master log:\n{}",
         master.log_tail(20)
     );
@@ -190,14 +199,21 @@ fn shoal_master_shoal_replica_full_live_partial() {
     let [h, p] = replicaof(&master);
     let replica = Server::start(&["--enable-debug-command", "yes", "--replicaof", &h, &p]);
     full_live_partial(&master, &replica, || {
-        assert_eq!(replica.cli(&["CLIENT", "KILL", "TYPE", "master"]).trim(), "1");
+        assert_eq!(
+            replica.cli(&["CLIENT", "KILL", "TYPE", "master"]).trim(),
+            "1"
+        );
     });
     // Same dataset bit for bit.
     let digest = master.cli(&["DEBUG", "DIGEST"]);
     assert_eq!(digest.trim().len(), 40, "{digest}");
     assert_eq!(digest, replica.cli(&["DEBUG", "DIGEST"]));
-    assert!(replica.log_text().contains("MASTER <-> REPLICA sync: Finished with success"));
-    assert!(master.log_text().contains("Synchronization with replica 127.0.0.1:"));
+    assert!(replica
+        .log_text()
+        .contains("MASTER <-> REPLICA sync: Finished with success"));
+    assert!(master
+        .log_text()
+        .contains("Synchronization with replica 127.0.0.1:"));
 }
 
 #[test]
@@ -211,7 +227,10 @@ fn redis_replica_of_shoal_master() {
     let [h, p] = replicaof(&master);
     let replica = Server::start_binary(REDIS_SERVER, &["--replicaof", &h, &p]);
     full_live_partial(&master, &replica, || {
-        assert_eq!(replica.cli(&["CLIENT", "KILL", "TYPE", "master"]).trim(), "1");
+        assert_eq!(
+            replica.cli(&["CLIENT", "KILL", "TYPE", "master"]).trim(),
+            "1"
+        );
     });
     // Diskless to Redis too: a second Redis replica with `$EOF:`.
     master.cli(&["CONFIG", "SET", "repl-diskless-sync", "yes"]);
@@ -234,13 +253,21 @@ fn shoal_replica_of_redis_master() {
     }
     let master = Server::start_binary(
         REDIS_SERVER,
-        &["--repl-diskless-sync", "no", "--repl-diskless-sync-delay", "0"],
+        &[
+            "--repl-diskless-sync",
+            "no",
+            "--repl-diskless-sync-delay",
+            "0",
+        ],
     );
     seed(&master);
     let [h, p] = replicaof(&master);
     let replica = Server::start(&["--enable-debug-command", "yes", "--replicaof", &h, &p]);
     full_live_partial(&master, &replica, || {
-        assert_eq!(master.cli(&["CLIENT", "KILL", "TYPE", "replica"]).trim(), "1");
+        assert_eq!(
+            master.cli(&["CLIENT", "KILL", "TYPE", "replica"]).trim(),
+            "1"
+        );
     });
     // Diskless from Redis (`$EOF:`), the replica's first ACK starts the stream.
     master.cli(&["CONFIG", "SET", "repl-diskless-sync", "yes"]);
@@ -284,14 +311,20 @@ fn wait_readonly_expiry_and_psync2_promotion() {
     assert!(role.contains("connected"), "{role}");
 
     // Expiry: the replica hides the expired key but only the master's DEL removes it.
-    assert_eq!(master.cli(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]).trim(), "OK");
+    assert_eq!(
+        master.cli(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]).trim(),
+        "OK"
+    );
     master.cli(&["SET", "e", "v", "PX", "200"]);
     wait_caught_up(&master, &r1);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(r1.cmd(&["GET", "e"]), b"$-1\r\n");
     assert_eq!(r1.cli(&["DBSIZE"]).trim(), "2");
     // The master's expire cycle deletes it and propagates DEL.
-    assert_eq!(master.cli(&["DEBUG", "SET-ACTIVE-EXPIRE", "1"]).trim(), "OK");
+    assert_eq!(
+        master.cli(&["DEBUG", "SET-ACTIVE-EXPIRE", "1"]).trim(),
+        "OK"
+    );
     assert!(wait_until(SYNC_TIMEOUT, || r1.cli(&["DBSIZE"]).trim() == "1"));
     assert_eq!(master.cli(&["DBSIZE"]).trim(), "1");
 
@@ -305,7 +338,9 @@ fn wait_readonly_expiry_and_psync2_promotion() {
     assert_eq!(r1.cli(&["REPLICAOF", "NO", "ONE"]).trim(), "OK");
     assert_eq!(field(&r1, "replication", "role"), "master");
     assert_eq!(field(&r1, "replication", "master_replid2"), old_id);
-    let off: u64 = field(&r1, "replication", "master_repl_offset").parse().unwrap();
+    let off: u64 = field(&r1, "replication", "master_repl_offset")
+        .parse()
+        .unwrap();
     assert_eq!(
         field(&r1, "replication", "second_repl_offset"),
         (off + 1).to_string()
