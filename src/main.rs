@@ -100,6 +100,12 @@ fn main() {
         let srv = Server::new(config);
         shoal::memory::mark_startup();
         let cluster_mode = srv.hot().cluster_enabled;
+        // Loading, and the runtime replica links run on, are set before the
+        // cluster starts: a node whose nodes.conf says replica must not
+        // start syncing under the loader, nor from a thread with no runtime
+        // to spawn the link on (the link was silently never started).
+        srv.persist.loading.store(true, Ordering::Release);
+        let _ = srv.repl.runtime.set(tokio::runtime::Handle::current());
         if cluster_mode {
             if let Err(e) = shoal::cluster::start(&srv, &bind, port).await {
                 log::log(Level::Warning, &e);
@@ -107,7 +113,6 @@ fn main() {
             }
         }
         // Load the data on a thread while serving (clients get LOADING).
-        srv.persist.loading.store(true, Ordering::Release);
         let loader = srv.clone();
         std::thread::spawn(move || {
             if let Err(e) = shoal::persist::load_at_startup(&loader) {

@@ -2,7 +2,8 @@
 //! --cluster create/check` over six Shoal nodes, MOVED/ASK/CROSSSLOT and
 //! `redis-cli -c`, the `redis` crate's async cluster client under a mixed
 //! workload, a SIGTERM restart of every node from nodes.conf, cluster-wide
-//! PUBLISH, and a mixed cluster with Debian's redis-server 7.0.15.
+//! PUBLISH, a SIGKILL restart of every node (AOF + nodes.conf), and a mixed
+//! cluster with Debian's redis-server 7.0.15 (failure detection both ways).
 
 mod common;
 
@@ -974,4 +975,356 @@ fn a_master_claims_the_slots_of_its_keys_when_its_config_is_lost() {
         n.cli(&["cluster", "countkeysinslot", &slots[0]]).trim(),
         "1"
     );
+}
+
+/// Write `count` keys of three types through the `redis` crate's cluster
+/// client; returns once every write is acknowledged.
+fn write_through_cluster_client(rt: &tokio::runtime::Runtime, nodes: &[Node], count: usize) {
+    let urls: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("redis://127.0.0.1:{}/", n.port))
+        .collect();
+    rt.block_on(async {
+        let client = redis::cluster::ClusterClient::new(urls).unwrap();
+        let mut con = tokio::time::timeout(IO_TIMEOUT, client.get_async_connection())
+            .await
+            .expect("cluster connect timed out")
+            .expect("cluster connect");
+        let work = async {
+            for i in 0..count {
+                let r: redis::RedisResult<()> = match i % 3 {
+                    0 => {
+                        redis::cmd("SET")
+                            .arg(format!("s:{i}"))
+                            .arg(i)
+                            .query_async(&mut con)
+                            .await
+                    }
+                    1 => {
+                        redis::cmd("HSET")
+                            .arg(format!("h:{i}"))
+                            .arg("f")
+                            .arg(i)
+                            .query_async(&mut con)
+                            .await
+                    }
+                    _ => {
+                        redis::cmd("RPUSH")
+                            .arg(format!("l:{i}"))
+                            .arg(i)
+                            .arg("x")
+                            .query_async(&mut con)
+                            .await
+                    }
+                };
+                r.unwrap_or_else(|e| panic!("write {i}: {e}"));
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), work)
+            .await
+            .expect("writes timed out");
+    });
+}
+
+/// Read back what `write_through_cluster_client` wrote.
+fn read_through_cluster_client(rt: &tokio::runtime::Runtime, nodes: &[Node], count: usize) {
+    let urls: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("redis://127.0.0.1:{}/", n.port))
+        .collect();
+    rt.block_on(async {
+        let client = redis::cluster::ClusterClient::new(urls).unwrap();
+        let mut con = tokio::time::timeout(IO_TIMEOUT, client.get_async_connection())
+            .await
+            .expect("cluster connect timed out")
+            .expect("cluster connect");
+        let work = async {
+            for i in 0..count {
+                match i % 3 {
+                    0 => {
+                        let v: Option<i64> = redis::cmd("GET")
+                            .arg(format!("s:{i}"))
+                            .query_async(&mut con)
+                            .await
+                            .unwrap();
+                        assert_eq!(v, Some(i as i64), "s:{i}");
+                    }
+                    1 => {
+                        let v: Option<i64> = redis::cmd("HGET")
+                            .arg(format!("h:{i}"))
+                            .arg("f")
+                            .query_async(&mut con)
+                            .await
+                            .unwrap();
+                        assert_eq!(v, Some(i as i64), "h:{i}");
+                    }
+                    _ => {
+                        let v: Vec<String> = redis::cmd("LRANGE")
+                            .arg(format!("l:{i}"))
+                            .arg(0)
+                            .arg(-1)
+                            .query_async(&mut con)
+                            .await
+                            .unwrap();
+                        assert_eq!(v, vec![i.to_string(), "x".to_string()], "l:{i}");
+                    }
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), work)
+            .await
+            .expect("reads timed out");
+    });
+}
+
+/// Every replica holds as many keys as its master.
+fn wait_replicas_synced(nodes: &[Node]) {
+    for r in nodes
+        .iter()
+        .filter(|n| n.cli(&["cluster", "nodes"]).contains("myself,slave"))
+    {
+        let listing = r.cli(&["cluster", "nodes"]);
+        let me = listing.lines().find(|l| l.contains("myself")).unwrap();
+        let master_id = me.split(' ').nth(3).unwrap();
+        let master = nodes
+            .iter()
+            .find(|n| n.cli(&["cluster", "myid"]).trim() == master_id)
+            .expect("the replica's master");
+        let synced = wait_until(CONVERGE, || {
+            r.cli(&["dbsize"]) == master.cli(&["dbsize"])
+                && r.cli(&["info", "replication"])
+                    .contains("master_link_status:up")
+        });
+        assert!(
+            synced,
+            "replica {} of {}: {} vs {}\n{}\n{}\nmaster:\n{}",
+            r.port,
+            master.port,
+            r.cli(&["dbsize"]),
+            master.cli(&["dbsize"]),
+            r.cli(&["info", "replication"]),
+            r.log_text(),
+            master.log_text()
+        );
+    }
+}
+
+/// CLUSTER NODES lines flagged `slave` (including `myself,slave`).
+fn replica_lines(listing: &str) -> usize {
+    listing
+        .lines()
+        .filter(|l| {
+            l.split(' ')
+                .nth(2)
+                .is_some_and(|f| f.split(',').any(|x| x == "slave"))
+        })
+        .count()
+}
+
+fn check_passes(addr: &str) {
+    let out = check(addr);
+    assert!(
+        out.contains("[OK] All nodes agree about slots configuration."),
+        "{out}"
+    );
+    assert!(out.contains("[OK] All 16384 slots covered."), "{out}");
+    assert!(!out.contains("[ERR]"), "{out}");
+}
+
+#[test]
+fn every_node_sigkilled_and_restarted_keeps_ids_slots_and_data() {
+    if !require_tool(REDIS_CLI, "redis-cli") {
+        return;
+    }
+    let (_root, mut nodes) = start_cluster_nodes(6, &["--appendonly", "yes"]);
+    let refs: Vec<&Node> = nodes.iter().collect();
+    let out = create(&refs, 1);
+    assert!(out.contains("[OK] All 16384 slots covered"), "{out}");
+    wait_state_ok(&refs);
+    let replicas_known = wait_until(CONVERGE, || {
+        nodes
+            .iter()
+            .all(|n| replica_lines(&n.cli(&["cluster", "nodes"])) == 3)
+    });
+    assert!(
+        replicas_known,
+        "{}",
+        nodes
+            .iter()
+            .map(|n| format!("{}:\n{}", n.port, n.cli(&["cluster", "nodes"])))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+
+    const KEYS: usize = 3000;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    write_through_cluster_client(&rt, &nodes, KEYS);
+    wait_replicas_synced(&nodes);
+    let sizes = |nodes: &[Node]| -> Vec<String> {
+        nodes
+            .iter()
+            .map(|n| n.cli(&["dbsize"]).trim().to_string())
+            .collect()
+    };
+    let sizes_before = sizes(&nodes);
+    let total: u64 = sizes_before.iter().map(|s| s.parse::<u64>().unwrap()).sum();
+    assert_eq!(
+        total,
+        2 * KEYS as u64,
+        "every key on a master and its replica"
+    );
+
+    // SIGKILL every node (no shutdown work: no final nodes.conf save, no
+    // AOF flush beyond what acknowledged writes already did), then start
+    // each again on its directory.
+    let before: Vec<String> = nodes.iter().map(identity).collect();
+    for n in nodes.iter_mut() {
+        n.kill();
+    }
+    for n in nodes.iter_mut() {
+        n.restart();
+    }
+    let refs: Vec<&Node> = nodes.iter().collect();
+    wait_state_ok(&refs);
+    let after: Vec<String> = nodes.iter().map(identity).collect();
+    assert_eq!(before, after, "ids, roles and slots after SIGKILL");
+    for n in &nodes {
+        assert!(
+            n.log_text().contains("Node configuration loaded, I'm"),
+            "{}",
+            n.log_text()
+        );
+    }
+    // Every node has every other in its table again, none failing.
+    let agreed = wait_until(CONVERGE, || {
+        nodes.iter().all(|n| {
+            let listing = n.cli(&["cluster", "nodes"]);
+            listing.lines().count() == 6
+                && !listing.contains("fail")
+                && !listing.contains("handshake")
+                && replica_lines(&listing) == 3
+        })
+    });
+    assert!(agreed, "{}", nodes[0].cli(&["cluster", "nodes"]));
+    for n in &nodes {
+        check_passes(&n.addr());
+    }
+    read_through_cluster_client(&rt, &nodes, KEYS);
+    wait_replicas_synced(&nodes);
+    assert_eq!(sizes(&nodes), sizes_before);
+}
+
+/// The flags field of `id`'s line in `observer`'s CLUSTER NODES.
+fn flags_of(observer: &Node, id: &str) -> String {
+    observer
+        .cli(&["cluster", "nodes"])
+        .lines()
+        .find(|l| l.starts_with(id))
+        .and_then(|l| l.split(' ').nth(2))
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Kill `victim` and wait until every observer flags it `fail`: first
+/// `fail?` (PFAIL) where seen, then FAIL once a majority of masters agree.
+/// Returns whether any observer was seen at PFAIL on the way.
+fn wait_marked_failing(victim: &mut Node, observers: &[&Node]) -> bool {
+    let id = victim.cli(&["cluster", "myid"]).trim().to_string();
+    for o in observers {
+        assert_eq!(flags_of(o, &id), "master", "before the kill");
+    }
+    victim.kill();
+    let mut saw_pfail = false;
+    for o in observers {
+        let failed = wait_until(Duration::from_secs(15), || {
+            let f = flags_of(o, &id);
+            saw_pfail |= f.split(',').any(|x| x == "fail?");
+            f.split(',').any(|x| x == "fail")
+        });
+        assert!(
+            failed,
+            "node {} never marked {id} fail: {}\n{}",
+            o.port,
+            o.cli(&["cluster", "nodes"]),
+            o.log_text()
+        );
+        // Its own quorum, or a FAIL broadcast by another node (Redis logs
+        // that one differently).
+        let log = o.log_text();
+        assert!(
+            log.contains(&format!("Marking node {id} as failing"))
+                || log.contains(&format!("about {id}")),
+            "{log}"
+        );
+        if let Some(line) = log
+            .lines()
+            .find(|l| l.contains(&id) && l.to_lowercase().contains("fail"))
+        {
+            eprintln!("node {}: {line}", o.port);
+        }
+    }
+    saw_pfail
+}
+
+/// A mixed cluster (one redis-server 7.0.15 master, two Shoal masters) with
+/// a short node timeout, formed and agreed.
+fn mixed_cluster(root: &TempDir, shoal: &[Node]) -> Node {
+    let rdir = root.path().join("redis");
+    std::fs::create_dir_all(&rdir).unwrap();
+    let redis = Node::start(
+        REDIS_SERVER,
+        free_port(),
+        &rdir,
+        &[
+            "--cluster-enabled",
+            "yes",
+            "--appendonly",
+            "no",
+            "--cluster-node-timeout",
+            "1000",
+        ],
+    );
+    let all = [&redis, &shoal[0], &shoal[1]];
+    let out = create(&all, 0);
+    assert!(out.contains("[OK] All 16384 slots covered"), "{out}");
+    wait_state_ok(&all);
+    let ids: Vec<String> = all
+        .iter()
+        .map(|n| n.cli(&["cluster", "myid"]).trim().to_string())
+        .collect();
+    let agreed = wait_until(CONVERGE, || {
+        all.iter()
+            .all(|o| ids.iter().all(|id| flags_of(o, id).ends_with("master")))
+    });
+    assert!(agreed, "{}", redis.cli(&["cluster", "nodes"]));
+    redis
+}
+
+#[test]
+fn a_mixed_cluster_detects_failures_both_ways() {
+    if !require_tool(REDIS_CLI, "redis-cli") || !require_tool(REDIS_SERVER, "redis-server") {
+        return;
+    }
+    let timeout = ["--cluster-node-timeout", "1000"];
+    // Redis dies: both Shoal nodes go PFAIL, agree over the bus, mark FAIL.
+    let (root, shoal) = start_cluster_nodes(2, &timeout);
+    let mut redis = mixed_cluster(&root, &shoal);
+    let pfail = wait_marked_failing(&mut redis, &[&shoal[0], &shoal[1]]);
+    eprintln!("Shoal observers seen at PFAIL before FAIL: {pfail}");
+    for n in &shoal {
+        let down = wait_until(CONVERGE, || {
+            n.cli(&["cluster", "info"]).contains("cluster_state:fail")
+        });
+        assert!(down, "{}", n.cli(&["cluster", "info"]));
+    }
+    drop(shoal);
+    drop(root);
+
+    // A Shoal node dies: Redis counts the other Shoal node's PFAIL report
+    // (from its gossip) with its own and marks it FAIL; so does Shoal.
+    let (root, mut shoal) = start_cluster_nodes(2, &timeout);
+    let redis = mixed_cluster(&root, &shoal);
+    let (dead, alive) = shoal.split_at_mut(1);
+    let pfail = wait_marked_failing(&mut dead[0], &[&redis, &alive[0]]);
+    eprintln!("observers seen at PFAIL before FAIL: {pfail}");
 }
