@@ -437,6 +437,26 @@ for i in range(100):
     p.incr(f"pyc:{i}")
 assert sum(p.execute()) == 100
 assert rc.mget_nonatomic([f"py:{i}" for i in range(5)]) == [b"0", b"1", b"2", b"3", b"4"]
+# A mixed workload over 10,000 keys across all slots; any error fails.
+for i in range(10000):
+    k = f"mix:{i}"
+    op = i % 6
+    if op == 0:
+        rc.set(k, i)
+        assert rc.get(k) == str(i).encode()
+    elif op == 1:
+        assert rc.incrby(k, 5) == 5
+    elif op == 2:
+        rc.hset(k, mapping={"a": i, "b": "x"})
+        assert rc.hget(k, "a") == str(i).encode()
+    elif op == 3:
+        assert rc.rpush(k, "a", "b") == 2
+    elif op == 4:
+        assert rc.sadd(k, "x", "y") == 2
+    else:
+        rc.zadd(k, {"m": i})
+        assert rc.zscore(k, "m") == i
+assert all(rc.exists(f"mix:{i}") == 1 for i in range(0, 10000, 7))
 print("redis-py ok")
 "#;
     let mut c = Command::new("python3");
