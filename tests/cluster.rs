@@ -116,6 +116,14 @@ fn six_shoal_nodes_form_a_cluster_serve_clients_and_survive_a_restart() {
         listing.lines().filter(|l| l.contains(" slave ")).count() == 3
     });
     assert!(replicas_known, "{}", nodes[0].cli(&["cluster", "nodes"]));
+    // redis-cli --cluster info: one line per master, then the totals.
+    let summary = cli_cluster(&["--cluster", "info", &nodes[0].addr()]);
+    assert_eq!(
+        summary.matches("slots | 1 slaves.").count(),
+        3,
+        "{summary}"
+    );
+    assert!(summary.contains("keys in 3 masters."), "{summary}");
 
     // Routing: k1 is in slot 12706, owned by the third master.
     let first = &nodes[0];
