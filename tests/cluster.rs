@@ -118,11 +118,7 @@ fn six_shoal_nodes_form_a_cluster_serve_clients_and_survive_a_restart() {
     assert!(replicas_known, "{}", nodes[0].cli(&["cluster", "nodes"]));
     // redis-cli --cluster info: one line per master, then the totals.
     let summary = cli_cluster(&["--cluster", "info", &nodes[0].addr()]);
-    assert_eq!(
-        summary.matches("slots | 1 slaves.").count(),
-        3,
-        "{summary}"
-    );
+    assert_eq!(summary.matches("slots | 1 slaves.").count(), 3, "{summary}");
     assert!(summary.contains("keys in 3 masters."), "{summary}");
 
     // Routing: k1 is in slot 12706, owned by the third master.
@@ -1355,4 +1351,75 @@ fn a_mixed_cluster_detects_failures_both_ways() {
     let (dead, alive) = shoal.split_at_mut(1);
     let pfail = wait_marked_failing(&mut dead[0], &[&redis, &alive[0]]);
     eprintln!("observers seen at PFAIL before FAIL: {pfail}");
+}
+
+/// The users' walkthrough step: a master and its replica both gone gives
+/// `CLUSTERDOWN The cluster is down` (cluster-require-full-coverage yes);
+/// restarting both brings the shard back and `set k4 v44` works.
+#[test]
+fn a_lost_shard_is_clusterdown_until_it_returns() {
+    if !require_tool(REDIS_CLI, "redis-cli") {
+        return;
+    }
+    let (_root, mut nodes) = start_cluster_nodes(
+        6,
+        &["--cluster-node-timeout", "1000", "--appendonly", "yes"],
+    );
+    let refs: Vec<&Node> = nodes.iter().collect();
+    let out = create(&refs, 1);
+    assert!(out.contains("[OK] All 16384 slots covered"), "{out}");
+    wait_state_ok(&refs);
+    let replicas_known = wait_until(CONVERGE, || {
+        nodes[0]
+            .cli(&["cluster", "nodes"])
+            .matches(" slave ")
+            .count()
+            == 3
+    });
+    assert!(replicas_known, "{}", nodes[0].cli(&["cluster", "nodes"]));
+    assert_eq!(nodes[0].cli(&["-c", "set", "k4", "v4"]).trim(), "OK");
+    let owner_port = owner_port(&nodes[0], "k4");
+    let owner = nodes
+        .iter()
+        .position(|n| n.port == owner_port)
+        .expect("owner");
+    let owner_id = nodes[owner].cli(&["cluster", "myid"]).trim().to_string();
+    let replica = nodes
+        .iter()
+        .position(|n| {
+            n.cli(&["cluster", "nodes"])
+                .lines()
+                .any(|l| l.contains("myself,slave") && l.contains(&owner_id))
+        })
+        .expect("the owner's replica");
+    let synced = wait_until(CONVERGE, || nodes[replica].cli(&["dbsize"]).trim() == "1");
+    assert!(synced, "the replica never got k4");
+    nodes[owner].kill();
+    nodes[replica].kill();
+    let witness = (0..6)
+        .find(|i| *i != owner && *i != replica)
+        .expect("a survivor");
+    let down = wait_until(CONVERGE, || {
+        nodes[witness]
+            .cli(&["cluster", "info"])
+            .contains("cluster_state:fail")
+    });
+    assert!(down, "{}", nodes[witness].cli(&["cluster", "info"]));
+    assert_eq!(
+        nodes[witness].cli(&["set", "k4", "v44"]).trim(),
+        "CLUSTERDOWN The cluster is down"
+    );
+    nodes[owner].restart();
+    nodes[replica].restart();
+    let refs: Vec<&Node> = nodes.iter().collect();
+    wait_state_ok(&refs);
+    let written = wait_until(CONVERGE, || {
+        nodes[witness].cli(&["-c", "set", "k4", "v44"]).trim() == "OK"
+    });
+    assert!(
+        written,
+        "{}",
+        nodes[witness].cli(&["-c", "set", "k4", "v44"])
+    );
+    assert_eq!(nodes[witness].cli(&["-c", "get", "k4"]).trim(), "v44");
 }
