@@ -69,6 +69,8 @@ fn write_fully(sink: &dyn AofSink, buf: &[u8]) -> (usize, Option<io::Error>) {
 
 /// How long everysec/no appends may gather before they are written.
 const COALESCE_MS: u64 = 1;
+/// `always`: how long the first write waits for others to share its fsync.
+const ALWAYS_GATHER_US: u64 = 100;
 /// Write at once when this much is pending, however recent.
 const COALESCE_MAX_BYTES: u64 = 1 << 20;
 
@@ -115,17 +117,22 @@ pub(super) fn writer_loop(
             }
             queue.kick = false;
             // everysec / no: let about a millisecond of appends gather into
-            // one write(2) instead of a syscall per command. Their contract
-            // already allows losing up to a second; `always` never waits.
+            // one write(2) instead of a syscall per command (their contract
+            // already allows losing up to a second). always: wait 100 µs so
+            // more clients share the fsync (replies still wait for it).
             // Rotation, a policy change and shutdown still wake it at once.
+            let gather = if shared.policy() == FsyncPolicy::Always {
+                Duration::from_micros(ALWAYS_GATHER_US)
+            } else {
+                Duration::from_millis(COALESCE_MS)
+            };
             if !queue.shutdown
                 && retry_at.is_none()
-                && shared.policy() != FsyncPolicy::Always
                 && shared.pending_bytes.load(Ordering::Acquire) < COALESCE_MAX_BYTES
             {
                 queue = shared
                     .queue_cv
-                    .wait_timeout(queue, Duration::from_millis(COALESCE_MS))
+                    .wait_timeout(queue, gather)
                     .map(|r| r.0)
                     .unwrap_or_else(|p| p.into_inner().0);
             }
