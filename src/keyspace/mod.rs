@@ -113,12 +113,18 @@ impl Entry {
 }
 
 /// Seconds since the process clock origin, for LRU bookkeeping.
+///
+/// It starts at 2^24 s (Redis's LRU clock range) rather than 0, so an idle
+/// time set from outside (RESTORE … IDLETIME, an RDB's IDLE field) longer
+/// than the uptime is kept instead of clamping at "created now".
 pub fn lru_clock() -> u32 {
+    const BASE_S: u32 = 1 << 24;
     static START: OnceLock<std::time::Instant> = OnceLock::new();
-    START
-        .get_or_init(std::time::Instant::now)
-        .elapsed()
-        .as_secs() as u32
+    BASE_S
+        + START
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_secs() as u32
 }
 
 /// The keys of one hash slot of one database.
