@@ -209,7 +209,8 @@ pub fn call(
     } else {
         None
     };
-    let prop_mark = crate::propagate::mark();
+    // Where a transaction's records start (to wrap them in MULTI/EXEC).
+    let prop_mark = if is_exec { crate::propagate::mark() } else { 0 };
     if is_exec {
         SERVE_AFTER_EXEC.with(|d| *d.borrow_mut() = Some(Vec::new()));
     }

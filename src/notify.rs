@@ -56,7 +56,7 @@ thread_local! {
 
 fn record(db: &Db, new: bool, key: &[u8]) {
     let p = Pending {
-        db: db as *const Db as usize,
+        db: db.addr(),
         new,
         key: Key::from(key),
     };
@@ -91,12 +91,7 @@ pub fn flush(srv: &Server, flags: u32) {
     });
     let Some(pending) = pending else { return };
     for p in &pending {
-        let Some(db) = srv
-            .keyspace
-            .dbs()
-            .find(|(_, d)| *d as *const Db as usize == p.db)
-            .map(|(i, _)| i)
-        else {
+        let Some((db, _)) = srv.keyspace.db_by_addr(p.db) else {
             continue;
         };
         let (class, event) = if p.new {

@@ -270,7 +270,7 @@ thread_local! {
 /// listens to the stream and nothing else forbids deleting it).
 pub fn expire_later(db: &Db, key: &[u8]) {
     if active() && !held() && !crate::snapshot::active() && !is_replica() {
-        EXPIRE_LATER.with(|q| q.borrow_mut().push((db as *const Db as usize, key.into())));
+        EXPIRE_LATER.with(|q| q.borrow_mut().push((db.addr(), key.into())));
     }
 }
 
@@ -290,11 +290,7 @@ pub fn expire_pending(srv: &Server) {
     let hold = hold(srv);
     let now = crate::util::now_ms();
     for (addr, key) in pending {
-        let Some((_, db)) = srv
-            .keyspace
-            .dbs()
-            .find(|(_, d)| *d as *const Db as usize == addr)
-        else {
+        let Some((_, db)) = srv.keyspace.db_by_addr(addr) else {
             continue;
         };
         // With the lock held, the lookup deletes and queues the DEL.
@@ -392,7 +388,7 @@ pub fn deleted_key(db: &Db, key: &[u8]) {
     if held() {
         PENDING.with(|q| {
             q.borrow_mut().push(Record {
-                db: DbRef::Addr(db as *const Db as usize),
+                db: DbRef::Addr(db.addr()),
                 argv: vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)],
             })
         });
@@ -464,11 +460,7 @@ fn encode_records(srv: &Server, st: &mut State, records: &[Record], buf: &mut Ve
         let db = match r.db {
             DbRef::None => None,
             DbRef::Index(i) => Some(i),
-            DbRef::Addr(a) => srv
-                .keyspace
-                .dbs()
-                .find(|(_, d)| *d as *const Db as usize == a)
-                .map(|(i, _)| i),
+            DbRef::Addr(a) => srv.keyspace.db_by_addr(a).map(|(i, _)| i),
         };
         if let Some(d) = db {
             if st.selected != Some(d) {

@@ -160,6 +160,12 @@ impl Db {
         self.keys.load(Ordering::Relaxed).max(0) as u64
     }
 
+    /// An identity for this database that stays valid across SWAPDB (its
+    /// number does not): see `Keyspace::db_by_addr`.
+    pub fn addr(&self) -> usize {
+        self as *const Db as usize
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -474,6 +480,14 @@ impl Keyspace {
 
     pub fn dbs(&self) -> impl Iterator<Item = (usize, &Db)> {
         (0..self.dbs.len()).map(move |i| (i, self.db(i)))
+    }
+
+    /// The database (and its current number) whose address is `addr` (see
+    /// `Db::addr`): how work queued by the keyspace layer, which sees only
+    /// `&Db`, finds its database number later. SWAPDB runs only between
+    /// commands, so the mapping is stable meanwhile.
+    pub fn db_by_addr(&self, addr: usize) -> Option<(usize, &Db)> {
+        self.dbs().find(|(_, d)| d.addr() == addr)
     }
 
     /// Swap the contents of two databases (SWAPDB). The caller holds the

@@ -57,6 +57,16 @@ impl Default for Persistence {
     }
 }
 
+impl Persistence {
+    /// INFO's rdb_last_load_keys_loaded / _expired after an RDB load.
+    pub fn record_load(&self, loaded: &rdb::Loaded) {
+        self.last_load_keys_loaded
+            .store(loaded.keys, Ordering::Relaxed);
+        self.last_load_keys_expired
+            .store(loaded.expired_skipped, Ordering::Relaxed);
+    }
+}
+
 /// `dir/dbfilename`.
 pub fn rdb_path(srv: &Server) -> PathBuf {
     let cfg = srv.config.read();
@@ -291,12 +301,7 @@ pub fn load_rdb_file(srv: &Server) -> Result<bool, String> {
             path.display()
         )
     })?;
-    srv.persist
-        .last_load_keys_loaded
-        .store(loaded.keys, Ordering::Relaxed);
-    srv.persist
-        .last_load_keys_expired
-        .store(loaded.expired_skipped, Ordering::Relaxed);
+    srv.persist.record_load(&loaded);
     crate::log::log(
         Level::Notice,
         &format!(

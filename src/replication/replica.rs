@@ -498,12 +498,7 @@ async fn full_sync(
     srv.persist.loading.store(false, Ordering::Release);
     match loaded {
         Ok(Ok(l)) => {
-            srv.persist
-                .last_load_keys_loaded
-                .store(l.keys, Ordering::Relaxed);
-            srv.persist
-                .last_load_keys_expired
-                .store(l.expired_skipped, Ordering::Relaxed);
+            srv.persist.record_load(&l);
         }
         Ok(Err(e)) => {
             return Err(format!(
