@@ -279,15 +279,16 @@ pub fn serve_keys(srv: &Server, hot: &crate::config::Hot, db: usize, keys: Vec<B
             .map(|e| e.value.type_name());
         let Some(kind) = kind else { continue };
         for w in srv.blocking.waiters_on(db, &key) {
-            let wants = if w.argv[0].len() > 2 && w.argv[0][1].eq_ignore_ascii_case(&b'z') {
+            let Some(cmd) = super::lookup(&w.argv[0]) else {
+                continue;
+            };
+            // The command table's group says which type the waiter pops.
+            let wants = if cmd.group == "sorted_set" {
                 "zset"
             } else {
                 "list"
             };
-            if wants != kind {
-                continue;
-            }
-            if !w.claim(SERVED) {
+            if wants != kind || !w.claim(SERVED) {
                 continue;
             }
             let mut client = Client::new(w.info.clone(), true);
@@ -295,9 +296,6 @@ pub fn serve_keys(srv: &Server, hot: &crate::config::Hot, db: usize, keys: Vec<B
             client.resp3 = w.resp3;
             client.serving_blocked = true;
             let mut out = Out::new(w.resp3);
-            let Some(cmd) = super::lookup(&w.argv[0]) else {
-                continue;
-            };
             if crate::snapshot::active() {
                 crate::snapshot::before_write(srv, w.db, cmd, &w.argv);
             }
