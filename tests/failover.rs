@@ -701,3 +701,225 @@ fn manual_failover_loses_no_acknowledged_write() {
         &missing[..missing.len().min(10)]
     );
 }
+
+// ---------------------------------------------------------------------------
+// A mixed cluster: Debian's redis-server 7.0.15 and Shoal fail over for each
+// other.
+
+/// A node's id (CLUSTER MYID).
+fn myid(port: u16) -> String {
+    try_call(port, &["CLUSTER", "MYID"])
+        .map(|r| text(&r))
+        .unwrap_or_default()
+}
+
+/// Every node on `observers` sees `master` as a flag-free master owning
+/// exactly `slots` and `replica` as its replica (with no fail flags unless
+/// `replica_failed`).
+fn all_see(
+    observers: &[u16],
+    master: &str,
+    slots: &[(u16, u16)],
+    replica: &str,
+    replica_failed: bool,
+) -> bool {
+    observers.iter().all(|&o| {
+        let Some(v) = view(o) else { return false };
+        let m = v.iter().find(|n| n.id == master);
+        let r = v.iter().find(|n| n.id == replica);
+        let clean = |n: &NodeLine| !n.has_flag("fail") && !n.has_flag("fail?");
+        m.is_some_and(|m| m.has_flag("master") && clean(m) && m.slots == slots)
+            && r.is_some_and(|r| {
+                r.has_flag("slave") && r.master == master && (replica_failed || clean(r))
+            })
+    })
+}
+
+/// SET `count` keys `{tag}:i` on the master at `port`, then WAIT for one
+/// replica to have them all.
+fn fill(port: u16, tag: &str, count: usize) {
+    let mut r = Raw::connect(port);
+    let mut req = Vec::new();
+    for i in 0..count {
+        req.extend(encode(&[
+            "SET",
+            &format!("{{{tag}}}:{i}"),
+            &format!("v{i}"),
+        ]));
+    }
+    r.send(&req);
+    for _ in 0..count {
+        assert_eq!(r.read_reply(IO_TIMEOUT).as_deref(), Some(&b"+OK\r\n"[..]));
+    }
+    assert_eq!(r.call(&["WAIT", "1", "10000"]), b":1\r\n");
+}
+
+/// A Redis 7.0.15 replica of a Shoal master and a Shoal replica of a Redis
+/// 7.0.15 master each win the election when their master is SIGKILLed
+/// (votes come from masters of both kinds), keep the data, serve the slots
+/// to `redis-cli -c`; every node of both kinds follows, and each killed node
+/// restarts as a replica of its successor and resyncs from it (Redis from
+/// Shoal, Shoal from Redis).
+#[test]
+fn a_mixed_cluster_fails_over_both_ways() {
+    if !require_tool(REDIS_CLI, "redis-cli") || !require_tool(REDIS_SERVER, "redis-server") {
+        return;
+    }
+    let _serial = serial();
+    let t = NODE_TIMEOUT_MS.to_string();
+    let root = TempDir::new("shoal-mixed-failover");
+    let start = |name: &str, binary: &str| {
+        let dir = root.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut args = vec!["--cluster-enabled", "yes", "--cluster-node-timeout", &t];
+        args.extend(["--appendonly", "no"]);
+        Node::start(binary, free_port(), &dir, &args)
+    };
+    // Masters: Shoal, Redis, Shoal. Replicas: Redis of the first, Shoal of
+    // the second.
+    let mut nodes = vec![
+        start("shoal-master", shoal_bin()),
+        start("redis-master", REDIS_SERVER),
+        start("shoal-master-2", shoal_bin()),
+        start("redis-replica", REDIS_SERVER),
+        start("shoal-replica", shoal_bin()),
+    ];
+    let (sm, rm, s2, rr, sr) = (0, 1, 2, 3, 4);
+    let p: Vec<u16> = nodes.iter().map(|n| n.port).collect();
+    let ids: Vec<String> = p.iter().map(|&port| myid(port)).collect();
+    let dump = |nodes: &[Node]| {
+        nodes
+            .iter()
+            .map(|n| {
+                format!(
+                    "--- {} ({}):\n{}\n{}",
+                    n.port,
+                    n.dir().display(),
+                    n.cli(&["cluster", "nodes"]),
+                    n.log_text()
+                        .lines()
+                        .rev()
+                        .take(30)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                )
+            })
+            .collect::<String>()
+    };
+    let addr = |i: usize| format!("127.0.0.1:{}", p[i]);
+    let mut c = Command::new(REDIS_CLI);
+    c.args([
+        "--cluster",
+        "create",
+        &addr(sm),
+        &addr(rm),
+        &addr(s2),
+        "--cluster-yes",
+    ]);
+    let (_ok, out, err) = run_with_timeout(c, None, Duration::from_secs(120));
+    assert!(out.contains("[OK] All 16384 slots covered"), "{out}{err}");
+    for (replica, master) in [(rr, sm), (sr, rm)] {
+        let mut c = Command::new(REDIS_CLI);
+        c.args(["--cluster", "add-node", &addr(replica), &addr(master)]);
+        c.args(["--cluster-slave", "--cluster-master-id", &ids[master]]);
+        let (_ok, out, err) = run_with_timeout(c, None, Duration::from_secs(120));
+        assert!(out.contains("[OK] New node added correctly."), "{out}{err}");
+    }
+    let slots_of = |port: u16, id: &str| {
+        view(port)
+            .and_then(|v| v.into_iter().find(|n| n.id == id))
+            .map(|n| n.slots)
+            .unwrap_or_default()
+    };
+    let sm_slots = slots_of(p[sm], &ids[sm]);
+    let rm_slots = slots_of(p[sm], &ids[rm]);
+    let formed = wait_until(CONVERGE, || {
+        all_see(&p, &ids[sm], &sm_slots, &ids[rr], false)
+            && all_see(&p, &ids[rm], &rm_slots, &ids[sr], false)
+            && in_sync(p[sm], p[rr])
+            && in_sync(p[rm], p[sr])
+    });
+    assert!(formed, "the mixed cluster never formed:\n{}", dump(&nodes));
+    let (stag, _) = tag_owned_by(p[sm], "shoal-");
+    let (rtag, _) = tag_owned_by(p[rm], "redis-");
+    fill(p[sm], &stag, 500);
+    fill(p[rm], &rtag, 500);
+
+    // kill -9 of each master in turn: (victim, its replica, the keys' tag).
+    for (victim, heir, tag) in [(sm, rr, &stag), (rm, sr, &rtag)] {
+        let slots = slots_of(p[heir], &ids[victim]);
+        let killed = Instant::now();
+        nodes[victim].kill();
+        let live: Vec<u16> = (0..nodes.len())
+            .filter(|&i| i != victim)
+            .map(|i| p[i])
+            .collect();
+        let took_over = wait_until(CONVERGE, || {
+            info_field(&info(p[heir], "replication"), "role").as_deref() == Some("master")
+                && live.iter().all(|&o| {
+                    view(o).is_some_and(|v| {
+                        v.iter().any(|n| n.id == ids[victim] && n.has_flag("fail"))
+                            && v.iter().any(|n| {
+                                n.id == ids[heir] && n.has_flag("master") && n.slots == slots
+                            })
+                    })
+                })
+        });
+        assert!(
+            took_over,
+            "{} never took over from {}:\n{}",
+            p[heir],
+            p[victim],
+            dump(&nodes)
+        );
+        let promoted_ms = killed.elapsed().as_millis();
+        // Writes to the slots through every other node with redis-cli -c.
+        for &o in &live {
+            let key = format!("{{{tag}}}:after:{o}");
+            let mut reply = String::new();
+            let ok = wait_until(CONVERGE, || {
+                reply = redis_cli(o, &["-c", "set", &key, "1"]);
+                reply.trim() == "OK"
+            });
+            assert!(ok, "set through {o}: {reply}\n{}", dump(&nodes));
+        }
+        let keys: Vec<(String, String)> = (0..500)
+            .map(|i| (format!("{{{tag}}}:{i}"), format!("v{i}")))
+            .collect();
+        let missing = missing_on(p[heir], &keys, false);
+        assert!(missing.is_empty(), "lost on {}: {missing:?}", p[heir]);
+
+        // The killed node comes back as its heir's replica and resyncs.
+        nodes[victim].restart();
+        let rejoined = wait_until(CONVERGE, || {
+            all_see(&p, &ids[heir], &slots, &ids[victim], false) && in_sync(p[heir], p[victim])
+        });
+        assert!(
+            rejoined,
+            "{} never rejoined as {}'s replica:\n{}",
+            p[victim],
+            p[heir],
+            dump(&nodes)
+        );
+        let missing = missing_on(p[victim], &keys, true);
+        assert!(missing.is_empty(), "{} lacks {missing:?}", p[victim]);
+        eprintln!(
+            "{} ({}) -> {} ({}): promoted and agreed by all {} ms after the kill; old master resynced",
+            p[victim],
+            if victim == sm { "shoal" } else { "redis" },
+            p[heir],
+            if heir == rr { "redis" } else { "shoal" },
+            promoted_ms
+        );
+    }
+    let mut c = Command::new(REDIS_CLI);
+    c.args(["--cluster", "check", &addr(s2)]);
+    let (_ok, out, err) = run_with_timeout(c, None, Duration::from_secs(60));
+    assert!(
+        out.contains("[OK] All 16384 slots covered.") && !out.contains("[ERR]"),
+        "{out}{err}"
+    );
+}
