@@ -169,6 +169,15 @@ impl ClientInfo {
         self.kill_notify.notify_one();
     }
 
+    /// client-output-buffer-limit reached: log as Redis does, then close.
+    pub fn close_for_output_limit(&self) {
+        crate::warning!(
+            "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
+            self.render(crate::util::now_ms())
+        );
+        self.kill();
+    }
+
     /// One line of CLIENT LIST / CLIENT INFO, with Redis 7.0's fields.
     pub fn render(&self, now_ms: u64) -> String {
         let name = self

@@ -75,9 +75,13 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
                 // MONITOR lines (and later pub/sub messages) for this client.
                 let Some(msg) = msg else { break 'conn };
                 srv.stats.total_net_output_bytes.fetch_add(msg.len() as u64, Ordering::Relaxed);
-                let written = stream.write_all(&msg).await;
+                // Queued pushes count as pending output until written; the
+                // publisher's side enforces the limit on the queue, this
+                // write counts what the socket has not taken and ends on a
+                // kill (a subscriber over its limit that never reads).
                 info.output_buf.fetch_sub(msg.len(), Ordering::Relaxed);
-                if written.is_err() {
+                let unlimited = crate::config::OutputLimit::default();
+                if write_replies(&mut stream, &msg, unlimited, &info).await.is_err() {
                     break 'conn;
                 }
                 continue 'conn;
@@ -142,7 +146,15 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
                 srv.stats
                     .total_net_output_bytes
                     .fetch_add(out.buf.len() as u64, Ordering::Relaxed);
-                if stream.write_all(&out.buf).await.is_err() {
+                let limit = if client.subs.any() {
+                    hot.obuf_pubsub
+                } else {
+                    hot.obuf_normal
+                };
+                if write_replies(&mut stream, &out.buf, limit, &info)
+                    .await
+                    .is_err()
+                {
                     break 'conn;
                 }
                 out.buf.clear();
@@ -216,6 +228,69 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
         &client.subs.patterns,
     );
     srv.clients.remove(info.id);
+}
+
+/// How often a client held over its soft output limit is looked at again.
+const SOFT_LIMIT_RECHECK: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Write a batch's replies. What the client has not taken yet counts against
+/// its client-output-buffer-limit class (and shows as CLIENT LIST's omem):
+/// over the hard limit, or over the soft one for its seconds, the client is
+/// closed and the memory of its replies freed — a client that asks for a
+/// huge reply and never reads cannot hold it forever. CLIENT KILL also ends
+/// a write the client never takes.
+async fn write_replies(
+    stream: &mut TcpStream,
+    buf: &[u8],
+    limit: crate::config::OutputLimit,
+    info: &ClientInfo,
+) -> Result<(), ()> {
+    // The usual case: the socket takes it all at once.
+    let mut pos = match stream.try_write(buf) {
+        Ok(n) => n,
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+        Err(_) => return Err(()),
+    };
+    if pos == buf.len() {
+        return Ok(());
+    }
+    info.output_buf
+        .fetch_add(buf.len() - pos, Ordering::Relaxed);
+    let result = loop {
+        let pending = (buf.len() - pos) as u64;
+        if info.killed.load(Ordering::Relaxed) {
+            break Err(());
+        }
+        if limit.exceeded(pending, &info.obuf_soft_since_ms, crate::util::now_ms()) {
+            info.close_for_output_limit();
+            break Err(());
+        }
+        let recheck = limit.soft_bytes > 0 && pending > limit.soft_bytes;
+        tokio::select! {
+            ready = stream.writable() => {
+                if ready.is_err() {
+                    break Err(());
+                }
+                match stream.try_write(&buf[pos..]) {
+                    Ok(n) => {
+                        pos += n;
+                        info.output_buf.fetch_sub(n, Ordering::Relaxed);
+                        if pos == buf.len() {
+                            break Ok(());
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => break Err(()),
+                }
+            }
+            _ = tokio::time::sleep(SOFT_LIMIT_RECHECK), if recheck => {}
+            _ = info.kill_notify.notified() => break Err(()),
+        }
+    };
+    info.output_buf
+        .fetch_sub(buf.len() - pos, Ordering::Relaxed);
+    info.obuf_soft_since_ms.store(0, Ordering::Relaxed);
+    result
 }
 
 /// The next pushed message, or never if the client receives none.

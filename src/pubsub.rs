@@ -28,7 +28,7 @@ pub struct PubSub {
     shard_channels: Mutex<HashMap<Bytes, Vec<Subscriber>>>,
     patterns: Mutex<Vec<(Bytes, Subscriber)>>,
     /// (hard, soft bytes, soft seconds) of the pubsub output buffer class.
-    pub limits: Mutex<(u64, u64, u64)>,
+    pub limits: Mutex<crate::config::OutputLimit>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -144,25 +144,15 @@ impl PubSub {
 
     /// Queue a message, enforcing the pubsub output buffer limits.
     fn deliver(&self, s: &Subscriber, msg: Bytes) -> bool {
-        let (hard, soft, soft_s) = *self.limits.lock();
+        let limit = *self.limits.lock();
         let queued = s.info.output_buf.fetch_add(msg.len(), Ordering::Relaxed) + msg.len();
-        let now = crate::util::now_ms();
-        if hard > 0 && queued as u64 > hard {
-            crate::warning!("Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits.", s.info.id, s.info.addr);
-            s.info.kill();
+        if limit.exceeded(
+            queued as u64,
+            &s.info.obuf_soft_since_ms,
+            crate::util::now_ms(),
+        ) {
+            s.info.close_for_output_limit();
             return false;
-        }
-        if soft > 0 && queued as u64 > soft {
-            let since = s.info.obuf_soft_since_ms.load(Ordering::Relaxed);
-            if since == 0 {
-                s.info.obuf_soft_since_ms.store(now, Ordering::Relaxed);
-            } else if now.saturating_sub(since) >= soft_s * 1000 {
-                crate::warning!("Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits.", s.info.id, s.info.addr);
-                s.info.kill();
-                return false;
-            }
-        } else {
-            s.info.obuf_soft_since_ms.store(0, Ordering::Relaxed);
         }
         s.tx.send(msg).is_ok()
     }

@@ -127,13 +127,8 @@ impl Server {
             cfg.get_i64("lfu-log-factor"),
             cfg.get_i64("lfu-decay-time"),
         );
-        let parts: Vec<&str> = cfg.get("client-output-buffer-limit").split(' ').collect();
-        for class in parts.chunks(4) {
-            if class.len() == 4 && class[0] == "pubsub" {
-                let n = |s: &str| s.parse::<u64>().unwrap_or(0);
-                *self.pubsub.limits.lock() = (n(class[1]), n(class[2]), n(class[3]));
-            }
-        }
+        *self.pubsub.limits.lock() =
+            crate::config::OutputLimit::of_class(cfg.get("client-output-buffer-limit"), "pubsub");
     }
 
     /// A counted reference to this server (None while it is being dropped).

@@ -427,3 +427,149 @@ fn ten_thousand_connections_at_once() {
     );
     check_survived(&mut srv, &p);
 }
+
+/// CLIENT LIST lines of clients other than the asking connection.
+fn client_line(srv: &Server, id: &str) -> Option<String> {
+    let list = String::from_utf8_lossy(&srv.cmd(&["CLIENT", "LIST"])).into_owned();
+    list.lines()
+        .find(|l| l.split(' ').any(|f| f == format!("id={id}")))
+        .map(str::to_string)
+}
+
+fn field_of(line: &str, name: &str) -> u64 {
+    line.split(' ')
+        .find_map(|f| f.strip_prefix(&format!("{name}=")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A raw connection that asks for `args` and then never reads; returns it
+/// (kept open) and its client id.
+fn hog(srv: &Server, args: &[&str]) -> (Raw, String) {
+    let mut r = srv.raw();
+    let id = String::from_utf8_lossy(&r.call(&["CLIENT", "ID"]))
+        .trim_start_matches(':')
+        .trim()
+        .to_string();
+    r.send(&encode(args));
+    (r, id)
+}
+
+fn used_memory(srv: &Server) -> u64 {
+    let info = String::from_utf8_lossy(&srv.cmd(&["INFO", "memory"])).into_owned();
+    info_field(&info, "used_memory").unwrap().parse().unwrap()
+}
+
+/// Issue 3's hostile reader: a 10,000,000-element LRANGE over a huge list
+/// from a client that never reads. By default (Redis's `normal 0 0 0`) the
+/// reply waits for the client, visible as its omem, while everyone else is
+/// served and CLIENT KILL frees it; with a normal-class
+/// client-output-buffer-limit the server cuts the client off by itself
+/// (hard limit at once, soft limit after its seconds) and the memory of the
+/// reply comes back. Other data stays intact throughout.
+#[test]
+fn huge_range_reply_to_a_client_that_never_reads_is_bounded() {
+    let mut srv = Server::start(&[]);
+    let precious = write_precious(&srv);
+    const ELEMENTS: usize = 10_000_000;
+    const PER_PUSH: usize = 10_000;
+    {
+        let mut r = srv.raw();
+        let mut cmd = format!("*{}\r\n$5\r\nRPUSH\r\n$3\r\nbig\r\n", PER_PUSH + 2).into_bytes();
+        for _ in 0..PER_PUSH {
+            cmd.extend_from_slice(b"$1\r\nx\r\n");
+        }
+        for _ in 0..ELEMENTS / PER_PUSH {
+            r.send(&cmd);
+            r.read_reply(IO_TIMEOUT).expect("RPUSH reply");
+        }
+    }
+    assert_eq!(
+        srv.cmd(&["LLEN", "big"]),
+        format!(":{ELEMENTS}\r\n").into_bytes()
+    );
+    let baseline = used_memory(&srv);
+    let range_end = (ELEMENTS - 1).to_string();
+
+    // Default limits: the reply (70 MB) waits for the client; others go on.
+    let (_hog, id) = hog(&srv, &["LRANGE", "big", "0", &range_end]);
+    let pending = |srv: &Server| client_line(srv, &id).map(|l| field_of(&l, "omem"));
+    assert!(
+        wait_until(IO_TIMEOUT, || pending(&srv).unwrap_or(0) > 10_000_000),
+        "the unread reply never showed as omem: {:?}",
+        client_line(&srv, &id)
+    );
+    check_survived(&mut srv, &precious);
+    assert_eq!(srv.cmd(&["LINDEX", "big", "-1"]), b"$1\r\nx\r\n");
+    assert_eq!(srv.cmd(&["CLIENT", "KILL", "ID", &id]), b":1\r\n");
+    assert!(
+        wait_until(IO_TIMEOUT, || client_line(&srv, &id).is_none()),
+        "CLIENT KILL did not end a client stalled on its reply"
+    );
+
+    // A hard limit cuts the client off as soon as its reply is over it.
+    let set = srv.cmd(&[
+        "CONFIG",
+        "SET",
+        "client-output-buffer-limit",
+        "normal 32mb 16mb 1",
+    ]);
+    assert_eq!(set, b"+OK\r\n");
+    let (_hog, id) = hog(&srv, &["LRANGE", "big", "0", &range_end]);
+    assert!(
+        wait_until(IO_TIMEOUT, || client_line(&srv, &id).is_none()),
+        "a client 70 MB over a 32 MB hard limit was not closed"
+    );
+    // A 28 MB reply is under the hard limit but over the soft one, even
+    // after the kernel's socket buffers took their part: closed once it has
+    // been over it for a second.
+    let started = Instant::now();
+    let (_hog, id) = hog(&srv, &["LRANGE", "big", "0", "3999999"]);
+    assert!(
+        wait_until(IO_TIMEOUT, || client_line(&srv, &id).is_none()),
+        "a client over the soft limit for its seconds was not closed"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    assert!(srv
+        .log_text()
+        .contains("scheduled to be closed ASAP for overcoming of output buffer limits"));
+    // The replies' memory is back (allow for allocator slack).
+    assert!(
+        wait_until(IO_TIMEOUT, || used_memory(&srv) < baseline + 8_000_000),
+        "used_memory {} stayed far above {baseline} after the hogs were closed",
+        used_memory(&srv)
+    );
+    check_survived(&mut srv, &precious);
+    assert_eq!(
+        srv.cmd(&["LLEN", "big"]),
+        format!(":{ELEMENTS}\r\n").into_bytes()
+    );
+}
+
+/// A subscriber that never reads is disconnected by the pubsub class of
+/// client-output-buffer-limit instead of growing the server's memory; the
+/// publisher and other data are unaffected.
+#[test]
+fn subscriber_that_never_reads_is_cut_off() {
+    let mut srv = Server::start(&["--client-output-buffer-limit", "pubsub 1mb 256kb 60"]);
+    let precious = write_precious(&srv);
+    let (_sub, id) = hog(&srv, &["SUBSCRIBE", "firehose"]);
+    assert!(wait_until(IO_TIMEOUT, || client_line(&srv, &id)
+        .is_some_and(|l| l.contains("flags=P"))));
+    let payload = "m".repeat(16 * 1024);
+    let mut publisher = srv.raw();
+    let deadline = Instant::now() + IO_TIMEOUT;
+    let mut published = 0;
+    while client_line(&srv, &id).is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "subscriber still connected after {published} unread messages"
+        );
+        publisher.call(&["PUBLISH", "firehose", &payload]);
+        published += 1;
+    }
+    // Kernel buffers take some, the limit the rest: far less than unbounded.
+    assert!(published < 2_000, "{published} messages before the cut");
+    assert_eq!(publisher.call(&["PUBLISH", "firehose", "x"]), b":0\r\n");
+    check_survived(&mut srv, &precious);
+}

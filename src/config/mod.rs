@@ -7,6 +7,7 @@
 //! rebuilt whenever a value changes.
 
 pub mod special;
+pub use special::OutputLimit;
 pub mod table;
 
 use std::collections::HashSet;
@@ -49,6 +50,9 @@ pub struct Hot {
     pub maxmemory_samples: usize,
     /// notify-keyspace-events as `NOTIFY_*` bits (see `crate::notify`).
     pub notify_keyspace_events: u32,
+    /// client-output-buffer-limit of the normal and pubsub classes.
+    pub obuf_normal: OutputLimit,
+    pub obuf_pubsub: OutputLimit,
 }
 
 /// A startup error in Redis's words.
@@ -343,6 +347,8 @@ impl Config {
                 self.get("notify-keyspace-events"),
             )
             .unwrap_or(0),
+            obuf_normal: OutputLimit::of_class(self.get("client-output-buffer-limit"), "normal"),
+            obuf_pubsub: OutputLimit::of_class(self.get("client-output-buffer-limit"), "pubsub"),
         }
     }
 

@@ -4,6 +4,7 @@
 //! reason for refusing the value.
 
 use super::table::Special;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub fn parse(kind: Special, args: &[String]) -> Result<String, String> {
     match kind {
@@ -281,5 +282,56 @@ mod tests {
             parse_save(&a(&["1 2 3"])).unwrap_err(),
             "Invalid save parameters"
         );
+    }
+}
+
+/// One class of `client-output-buffer-limit` (0: no limit).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OutputLimit {
+    pub hard_bytes: u64,
+    pub soft_bytes: u64,
+    pub soft_seconds: u64,
+}
+
+impl OutputLimit {
+    /// The limits of `class` ("normal", "slave", "pubsub"; "replica" is
+    /// "slave") in the directive's canonical value.
+    pub fn of_class(value: &str, class: &str) -> OutputLimit {
+        let class = if class == "replica" { "slave" } else { class };
+        let parts: Vec<&str> = value.split(' ').collect();
+        let n = |s: &str| s.parse::<u64>().unwrap_or(0);
+        parts
+            .chunks(4)
+            .find(|c| c.len() == 4 && c[0] == class)
+            .map(|c| OutputLimit {
+                hard_bytes: n(c[1]),
+                soft_bytes: n(c[2]),
+                soft_seconds: n(c[3]),
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn is_unlimited(&self) -> bool {
+        self.hard_bytes == 0 && self.soft_bytes == 0
+    }
+
+    /// Whether `pending` bytes (not yet taken by the client) break the limit,
+    /// Redis's `checkClientOutputBufferLimits`: over the hard limit at once,
+    /// or over the soft limit continuously for `soft_seconds`. `soft_since_ms`
+    /// remembers when the soft limit was first exceeded (0: it is not).
+    pub fn exceeded(&self, pending: u64, soft_since_ms: &AtomicU64, now_ms: u64) -> bool {
+        if self.hard_bytes > 0 && pending > self.hard_bytes {
+            return true;
+        }
+        if self.soft_bytes > 0 && pending > self.soft_bytes {
+            let since = soft_since_ms.load(Ordering::Relaxed);
+            if since == 0 {
+                soft_since_ms.store(now_ms.max(1), Ordering::Relaxed);
+                return false;
+            }
+            return now_ms.saturating_sub(since) >= self.soft_seconds * 1000;
+        }
+        soft_since_ms.store(0, Ordering::Relaxed);
+        false
     }
 }

@@ -40,12 +40,7 @@ impl Reader {
 }
 
 /// client-output-buffer-limit for the replica class.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct OutputLimit {
-    pub hard_bytes: u64,
-    pub soft_bytes: u64,
-    pub soft_seconds: u64,
-}
+pub use crate::config::OutputLimit;
 
 struct Ring {
     chunks: VecDeque<Vec<u8>>,
@@ -198,16 +193,9 @@ impl Backlog {
         let mut cut = false;
         for rd in &r.readers {
             let lag = end.saturating_sub(rd.pos.load(Ordering::Acquire));
-            if lag > limit.soft_bytes {
-                let since = rd.soft_since_ms.load(Ordering::Relaxed);
-                if since == 0 {
-                    rd.soft_since_ms.store(now_ms, Ordering::Relaxed);
-                } else if now_ms.saturating_sub(since) >= limit.soft_seconds * 1000 {
-                    rd.dropped.store(true, Ordering::Release);
-                    cut = true;
-                }
-            } else {
-                rd.soft_since_ms.store(0, Ordering::Relaxed);
+            if limit.exceeded(lag, &rd.soft_since_ms, now_ms) {
+                rd.dropped.store(true, Ordering::Release);
+                cut = true;
             }
         }
         if cut {

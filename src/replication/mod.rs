@@ -191,19 +191,7 @@ pub fn master_link(srv: &Server) -> (bool, u64) {
 
 /// The replica class of client-output-buffer-limit.
 pub fn output_limit(srv: &Server) -> OutputLimit {
-    let cfg = srv.config.read();
-    let parts: Vec<&str> = cfg.get("client-output-buffer-limit").split(' ').collect();
-    for class in parts.chunks(4) {
-        if class.len() == 4 && (class[0] == "slave" || class[0] == "replica") {
-            let n = |s: &str| s.parse::<u64>().unwrap_or(0);
-            return OutputLimit {
-                hard_bytes: n(class[1]),
-                soft_bytes: n(class[2]),
-                soft_seconds: n(class[3]),
-            };
-        }
-    }
-    OutputLimit::default()
+    OutputLimit::of_class(srv.config.read().get("client-output-buffer-limit"), "slave")
 }
 
 fn backlog_size(srv: &Server) -> u64 {
