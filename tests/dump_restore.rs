@@ -1092,3 +1092,54 @@ fn dump_bytes_equal_redis_for_common_values() {
     }
     let _ = std::io::stderr().flush();
 }
+
+/// Writes racing a MIGRATE of their key are never lost: each APPEND that
+/// was acknowledged is in the copy the target got, or in the key the source
+/// holds after the move (a write after the delete recreates it there), never
+/// deleted unsent. Without any AOF or replica attached, so no propagation
+/// lock serializes the writers behind MIGRATE.
+#[test]
+fn writes_racing_migrate_are_never_lost() {
+    let source = Server::start(&[]);
+    let target = Server::start(&[]);
+    let tport = target.port.to_string();
+    let (mut s, mut t) = (Conn::to(&source), Conn::to(&target));
+    for round in 0..30 {
+        assert_eq!(s.s(&["SET", "k", ""]), "+OK\r\n");
+        assert_eq!(
+            t.s(&["DEL", "k"]),
+            if round == 0 { ":0\r\n" } else { ":1\r\n" }
+        );
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let stop = stop.clone();
+            let mut w = Conn::to(&source);
+            std::thread::spawn(move || {
+                let mut acked = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let r = w.s(&["APPEND", "k", "x"]);
+                    assert!(r.starts_with(':'), "APPEND: {r}");
+                    acked += 1;
+                }
+                acked
+            })
+        };
+        // Let some appends land first, then move the key under the writer.
+        while s.int(&["STRLEN", "k"]) < 20 {}
+        assert_eq!(
+            s.s(&["MIGRATE", "127.0.0.1", &tport, "k", "0", "5000", "REPLACE"]),
+            "+OK\r\n"
+        );
+        // A few more appends recreate the key on the source.
+        while s.int(&["STRLEN", "k"]) < 5 {}
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let acked = writer.join().expect("writer");
+        let moved = t.int(&["STRLEN", "k"]) as u64;
+        let after = s.int(&["STRLEN", "k"]) as u64;
+        assert_eq!(
+            moved + after,
+            acked,
+            "round {round}: {acked} appends acknowledged, {moved} moved + {after} after the move"
+        );
+    }
+}

@@ -3,9 +3,12 @@
 //! with Redis 7.0's), re-created from one, and moved to another server
 //! over a (cached) blocking connection, as Redis's cluster.c does.
 //!
-//! MIGRATE never holds a slot lock while it talks to the target: it
-//! serializes the keys under their locks, releases them, sends the batch
-//! of RESTOREs, and re-locks only to delete what the target acknowledged.
+//! MIGRATE holds the slots of its keys locked from serializing them until it
+//! deletes what the target acknowledged, as Redis's single thread holds
+//! everything: a write to a key in flight waits, and so lands either before
+//! the copy (and moves with it) or after the delete (and is redirected),
+//! never in between to be deleted unsent. Only clients of those slots wait;
+//! the rest of the keyspace is served meanwhile.
 
 use super::{Command, Ctx, KeySpec};
 use crate::error;
@@ -328,20 +331,20 @@ pub fn migrate(ctx: &mut Ctx, out: &mut Out) {
         Ok(a) => a,
         Err(e) => return out.error(e),
     };
-    // Serialize the keys that are here, each under its own slot lock only
-    // for as long as that takes.
+    // Serialize the keys that are here; their slots stay locked until the
+    // acknowledged ones are deleted (see the module comment).
     let compress = rdb_compression(ctx);
     let mut batch = Vec::new();
+    let db = ctx.db();
+    let mut slots = db.lock_keys(args.keys.iter().map(|k| &k[..]));
     for key in args.keys {
-        let mut g = ctx.db().lock_key(key);
+        let g = slots.for_key(key);
         let Some(e) = g.get(key, ctx.now_ms) else {
-            drop(g);
             ctx.miss_key(key);
             continue;
         };
         let expire_at = e.expire_at_ms;
         let payload = payload_of(ctx, e, compress);
-        drop(g);
         ctx.hit();
         let payload = match payload {
             Ok(p) => p,
@@ -422,12 +425,13 @@ pub fn migrate(ctx: &mut Ctx, out: &mut Out) {
         let mut removed: Vec<Bytes> = Vec::new();
         for i in acked {
             let key = &batch[i].key;
-            let mut g = ctx.db().lock_key(key);
-            if g.remove(key).is_some() {
-                drop(g);
-                notify(ctx, NOTIFY_GENERIC, "del", key);
+            if slots.for_key(key).remove(key).is_some() {
                 removed.push(key.clone());
             }
+        }
+        drop(slots);
+        for key in &removed {
+            notify(ctx, NOTIFY_GENERIC, "del", key);
         }
         if !removed.is_empty() {
             ctx.dirty += removed.len() as u64;
