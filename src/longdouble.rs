@@ -391,6 +391,32 @@ fn mul(a: &Big, b: &Big) -> Big {
 }
 
 impl LongDouble {
+    /// A double, exactly (every double is a long double).
+    pub fn from_f64(v: f64) -> LongDouble {
+        let bits = v.to_bits();
+        let neg = bits >> 63 == 1;
+        let e = ((bits >> 52) & 0x7ff) as i64;
+        let frac = bits & ((1 << 52) - 1);
+        let (mant, exp) = if e == 0 {
+            (frac, -1074)
+        } else {
+            (frac | (1 << 52), e - 1075)
+        };
+        if mant == 0 {
+            return LongDouble {
+                neg,
+                mant: 0,
+                exp: 0,
+            };
+        }
+        let shift = mant.leading_zeros() as i64;
+        LongDouble {
+            neg,
+            mant: mant << shift,
+            exp: exp - shift,
+        }
+    }
+
     /// a + b rounded to long double; None when the result overflows.
     pub fn add(self, other: LongDouble) -> Option<LongDouble> {
         if other.mant == 0 {

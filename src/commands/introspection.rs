@@ -26,7 +26,7 @@ fn write_info(out: &mut Out, c: &Command) {
         KeySpec::Range { first, last, step } => (first, last, step),
         KeySpec::Keynum { extra_first, .. } if extra_first > 0 => (extra_first, extra_first, 1),
         KeySpec::Keynum { .. } => (0, 0, 0),
-        KeySpec::SortStore => (1, 1, 1),
+        KeySpec::SortStore | KeySpec::GeoRadius { .. } => (1, 1, 1),
         KeySpec::Migrate => (3, 3, 1),
     };
     out.int(first as i64);
@@ -36,9 +36,14 @@ fn write_info(out: &mut Out, c: &Command) {
     for cat in &c.acl_categories {
         out.simple(&format!("@{cat}"));
     }
-    out.array(0); // tips
+    out.set(0); // tips
     write_key_specs(out, c);
-    out.array(c.subcommands.len());
+    // No subcommands: an empty set, as Redis replies.
+    if c.subcommands.is_empty() {
+        out.set(0);
+    } else {
+        out.array(c.subcommands.len());
+    }
     for s in &c.subcommands {
         write_info(out, s);
     }
@@ -47,9 +52,9 @@ fn write_info(out: &mut Out, c: &Command) {
 fn write_spec_flags(out: &mut Out, c: &Command) {
     out.bulk(b"flags");
     let flags: &[&str] = if c.has(WRITE) {
-        &["RW", "UPDATE"]
+        &["RW", "update"]
     } else if c.has(READONLY) {
-        &["RO", "ACCESS"]
+        &["RO", "access"]
     } else {
         &["RO"]
     };
@@ -78,7 +83,7 @@ fn write_key_specs(out: &mut Out, c: &Command) {
         step,
     } = c.keys
     {
-        out.array(if extra_first > 0 { 2 } else { 1 });
+        out.set(if extra_first > 0 { 2 } else { 1 });
         if extra_first > 0 {
             out.map(3);
             write_spec_flags(out, c);
@@ -105,13 +110,16 @@ fn write_key_specs(out: &mut Out, c: &Command) {
     if c.keys == KeySpec::Migrate {
         return write_migrate_key_specs(out);
     }
+    if let KeySpec::GeoRadius { store_from } = c.keys {
+        return write_georadius_key_specs(out, store_from);
+    }
     let (first, last, step) = match c.keys {
         KeySpec::Range { first, last, step } => (first, last, step),
         // SORT's source; its STORE destination has an "unknown" spec in Redis.
         KeySpec::SortStore => (1, 1, 1),
-        _ => return out.array(0),
+        _ => return out.set(0),
     };
-    out.array(1);
+    out.set(1);
     out.map(3);
     write_spec_flags(out, c);
     write_index_search(out, first);
@@ -121,14 +129,14 @@ fn write_key_specs(out: &mut Out, c: &Command) {
 /// MIGRATE's two specs: the key at 3, and everything after a KEYS found
 /// searching back from the end.
 fn write_migrate_key_specs(out: &mut Out) {
-    out.array(2);
+    out.set(2);
     for incomplete in [false, true] {
         out.map(3);
         out.bulk(b"flags");
         let flags: &[&str] = if incomplete {
-            &["RW", "ACCESS", "DELETE", "INCOMPLETE"]
+            &["RW", "access", "delete", "incomplete"]
         } else {
-            &["RW", "ACCESS", "DELETE"]
+            &["RW", "access", "delete"]
         };
         out.set(flags.len());
         for f in flags {
@@ -150,6 +158,41 @@ fn write_migrate_key_specs(out: &mut Out) {
             write_index_search(out, 3);
             write_range(out, 0, 1);
         }
+    }
+}
+
+/// GEORADIUS*'s three specs: the source at 1, and the keys after STORE
+/// and STOREDIST, searched from `store_from`.
+fn write_georadius_key_specs(out: &mut Out, store_from: i32) {
+    out.set(3);
+    for keyword in [None, Some("STORE"), Some("STOREDIST")] {
+        out.map(3);
+        out.bulk(b"flags");
+        let flags: &[&str] = if keyword.is_some() {
+            &["OW", "update"]
+        } else {
+            &["RO", "access"]
+        };
+        out.set(flags.len());
+        for f in flags {
+            out.simple(f);
+        }
+        match keyword {
+            None => write_index_search(out, 1),
+            Some(k) => {
+                out.bulk(b"begin_search");
+                out.map(2);
+                out.bulk(b"type");
+                out.bulk(b"keyword");
+                out.bulk(b"spec");
+                out.map(2);
+                out.bulk(b"keyword");
+                out.bulk(k.as_bytes());
+                out.bulk(b"startfrom");
+                out.int(store_from as i64);
+            }
+        }
+        write_range(out, 0, 1);
     }
 }
 
@@ -272,9 +315,9 @@ pub fn command_getkeysandflags(ctx: &mut Ctx, out: &mut Out) {
     match keys_of(argv) {
         Ok((cmd, keys)) => {
             let flags: &[&str] = if cmd.has(WRITE) {
-                &["RW", "UPDATE"]
+                &["RW", "update"]
             } else {
-                &["RO", "ACCESS"]
+                &["RO", "access"]
             };
             out.array(keys.len());
             for k in keys {

@@ -17,6 +17,7 @@ pub mod cluster;
 pub mod connection;
 pub mod dump;
 pub mod function;
+pub mod geo;
 pub mod hash;
 pub mod hyperloglog;
 pub mod info;
@@ -114,6 +115,11 @@ pub enum KeySpec {
     SortStore,
     /// MIGRATE: the key at 3, or (when it is "") every argument after KEYS.
     Migrate,
+    /// GEORADIUS / GEORADIUSBYMEMBER: the key at 1, and the argument after
+    /// the last STORE or STOREDIST (options start at `store_from`).
+    GeoRadius {
+        store_from: i32,
+    },
 }
 
 /// Buckets of the per-command latency histogram: bucket `i` counts calls
@@ -232,7 +238,10 @@ impl Command {
         // Keys found by reading arguments make a command "movablekeys".
         if matches!(
             self.keys,
-            KeySpec::Keynum { .. } | KeySpec::SortStore | KeySpec::Migrate
+            KeySpec::Keynum { .. }
+                | KeySpec::SortStore
+                | KeySpec::Migrate
+                | KeySpec::GeoRadius { .. }
         ) {
             v.push("movablekeys");
         }
@@ -271,6 +280,16 @@ impl Command {
                 out.extend(store);
             }
             KeySpec::Migrate => out.extend(migrate_keys(argv)),
+            KeySpec::GeoRadius { store_from } => {
+                out.push(1);
+                // As Redis's key specs: the argument after the first STORE,
+                // and after the first STOREDIST, searched from store_from.
+                for word in [&b"store"[..], b"storedist"] {
+                    let found = (store_from.max(1) as usize..argv.len().saturating_sub(1))
+                        .find(|&i| argv[i].eq_ignore_ascii_case(word));
+                    out.extend(found.map(|i| i + 1));
+                }
+            }
             KeySpec::Keynum {
                 extra_first,
                 numkeys_at,

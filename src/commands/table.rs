@@ -157,6 +157,7 @@ pub fn build() -> Vec<Command> {
         super::list::commands,
         super::set::commands,
         super::zset::commands,
+        super::geo::commands,
         super::pubsub::commands,
         super::blocking::commands,
         super::hyperloglog::commands,

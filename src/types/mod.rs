@@ -2,6 +2,7 @@
 //! for small values and a large form that keeps operations cheap as they
 //! grow — the roles Redis's listpack/intset and hashtable/skiplist play.
 
+pub mod geohash;
 pub mod hash;
 pub mod list;
 pub mod set;

@@ -5,6 +5,7 @@
 //! and the reply shapes the family uses.
 
 mod basic;
+pub(crate) use basic::zadd;
 pub(crate) mod pop;
 mod range;
 mod setops;
@@ -71,7 +72,7 @@ pub fn commands() -> Vec<Command> {
     ]
 }
 
-fn limits(ctx: &super::Ctx) -> Limits {
+pub(crate) fn limits(ctx: &super::Ctx) -> Limits {
     Limits {
         max_entries: ctx.hot.zset_max_listpack_entries,
         max_value: ctx.hot.zset_max_listpack_value,
@@ -79,7 +80,7 @@ fn limits(ctx: &super::Ctx) -> Limits {
 }
 
 /// The sorted set at `key`: `Ok(None)` if missing, `Err(())` if another type.
-fn get_zset<'e>(
+pub(crate) fn get_zset<'e>(
     g: &'e mut SlotGuard<'_>,
     key: &[u8],
     now_ms: u64,
@@ -140,7 +141,7 @@ fn notify_stored(ctx: &super::Ctx, dst: &[u8], stored: Option<bool>) {
 
 /// A score argument as Redis's getDoubleFromObject reads it: strict, no
 /// NaN, and no overflow to ±inf or underflow to 0.
-fn parse_score(arg: &[u8]) -> Option<f64> {
+pub(crate) fn parse_score(arg: &[u8]) -> Option<f64> {
     let v = crate::util::parse_f64(arg)?;
     if v.is_infinite() && !arg.iter().any(|b| b.eq_ignore_ascii_case(&b'i')) {
         return None;
