@@ -74,21 +74,29 @@ formed() {
 
 # start_cluster KIND TIMEOUT -> NODE_PORTS, NODE_PIDS, PORT_PID[port]
 start_cluster() {
-    local kind=$1 t=$2 i addrs=() out
-    NODE_PORTS=(); NODE_PIDS=(); declare -gA PORT_PID=()
-    for i in 1 2 3 4 5 6; do
-        PORT_PICKER=free_cluster_port start_server "$kind" --cluster-enabled yes \
-            --cluster-node-timeout "$t" --cluster-config-file nodes.conf
-        NODE_PORTS+=("$SERVER_PORT"); NODE_PIDS+=("$SERVER_PID")
-        PORT_PID[$SERVER_PORT]=$SERVER_PID
-        addrs+=("127.0.0.1:$SERVER_PORT")
+    local kind=$1 t=$2 i addrs attempt out
+    for attempt in 1 2 3; do
+        NODE_PORTS=(); NODE_PIDS=(); declare -gA PORT_PID=(); addrs=()
+        for i in 1 2 3 4 5 6; do
+            PORT_PICKER=free_cluster_port start_server "$kind" --cluster-enabled yes \
+                --cluster-node-timeout "$t" --cluster-config-file nodes.conf
+            NODE_PORTS+=("$SERVER_PORT"); NODE_PIDS+=("$SERVER_PID")
+            PORT_PID[$SERVER_PORT]=$SERVER_PID
+            addrs+=("127.0.0.1:$SERVER_PORT")
+        done
+        out=$(timeout 120 "$REDIS_CLI" --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes 2>&1) || true
+        [[ $out == *"[OK] All 16384 slots covered"* ]] && break
+        # A fresh node that already knows other nodes was met by a stray
+        # process of the shared machine (a node of another cluster that
+        # used the port before): try other ports.
+        stop_cluster
+        if [[ $attempt == 3 || $out != *"is not empty"* ]]; then
+            echo "failover.sh: redis-cli --cluster create failed for $kind:" >&2
+            echo "$out" >&2
+            exit 1
+        fi
+        echo "   ($kind: a node was not empty; new ports)" >&2
     done
-    out=$(timeout 120 "$REDIS_CLI" --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes 2>&1) || true
-    if [[ $out != *"[OK] All 16384 slots covered"* ]]; then
-        echo "failover.sh: redis-cli --cluster create failed for $kind:" >&2
-        echo "$out" >&2
-        exit 1
-    fi
     for i in $(seq 1 300); do
         formed && return 0
         sleep 0.1

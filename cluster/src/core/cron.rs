@@ -148,9 +148,43 @@ impl ClusterCore {
         let node_delay = ping_delay.min(data_delay);
         if node_delay > timeout && !node.has(flags::PFAIL | flags::FAIL) {
             self.nodes.get_mut(&id).expect("exists").flags |= flags::PFAIL;
+            self.stats_pfail_nodes += 1;
+            self.suspect_found(id);
             return true;
         }
         false
+    }
+
+    /// A node just became PFAIL here. Redis waits for the next gossip to
+    /// count reports; two things make the FAIL quorum quicker without
+    /// changing what it needs: reports already held from other masters are
+    /// counted now (with my own if I am a master), and a master tells the
+    /// other slot masters at once (a PING carries every PFAIL node in its
+    /// gossip) instead of at their next scheduled ping, up to node_timeout/2
+    /// away.
+    fn suspect_found(&mut self, suspect: NodeId) {
+        // As when a report arrives: only with another master's report in
+        // hand (never on my own suspicion alone, even in a slot-less cluster).
+        if self.failure_reports_count(suspect) > 0 {
+            self.mark_node_as_failing_if_needed(suspect);
+        }
+        if !self.myself_is_master() || self.me().numslots == 0 || self.nodes[&suspect].failed() {
+            return;
+        }
+        for id in self.node_ids() {
+            let node = &self.nodes[&id];
+            if id == self.myself
+                || id == suspect
+                || !node.is_master()
+                || node.numslots == 0
+                || node.has(flags::PFAIL | flags::FAIL | flags::HANDSHAKE)
+            {
+                continue;
+            }
+            if let Some(link) = node.link.filter(|l| self.link_connected(Some(*l))) {
+                self.send_ping(link, MsgType::Ping);
+            }
+        }
     }
 
     /// PFAIL → FAIL when I see it timed out and a majority of the masters
@@ -178,6 +212,9 @@ impl ClusterCore {
         let name = node.name;
         self.send_fail(name);
         self.todo.update_state = true;
+        if self.me().slaveof == Some(id) {
+            self.todo.handle_failover = true;
+        }
         self.save_config(false);
     }
 
@@ -210,7 +247,7 @@ impl ClusterCore {
 mod tests {
     use super::*;
     use crate::core::nodes::Node;
-    use crate::core::{Config, Output};
+    use crate::core::{Config, LinkId, Output};
 
     fn core() -> ClusterCore {
         let mut cfg = Config::with_port(7000, 9);
@@ -233,6 +270,61 @@ mod tests {
         assert!(!c.nodes[&id].timed_out());
         c.tick(1_001_200);
         assert!(c.nodes[&id].timed_out());
+    }
+
+    /// Masters `a` (answering) and `b` (a ping unanswered since 1_000_000),
+    /// both with connected links, and myself, each with one slot.
+    fn three_masters() -> (ClusterCore, NodeId, NodeId, LinkId) {
+        let mut c = core();
+        let me = c.myself;
+        c.add_slot(me, 0);
+        let mut ids = Vec::new();
+        for (name, slot) in [(b'a', 1), (b'b', 2)] {
+            let id = c.add_node(Node::new([name; 40], flags::MASTER, 1_000_000));
+            c.add_slot(id, slot);
+            let link = c.new_link(Some(id), false, b"", b"");
+            c.links.get_mut(&link).unwrap().connected = true;
+            let n = c.nodes.get_mut(&id).unwrap();
+            n.link = Some(link);
+            n.pong_received_ms = 1_001_000;
+            ids.push(id);
+        }
+        c.size = 3;
+        let b = c.nodes.get_mut(&ids[1]).unwrap();
+        b.ping_sent_ms = 1_000_000;
+        b.data_received_ms = 1_000_000;
+        let a_link = c.nodes[&ids[0]].link.unwrap();
+        c.drain();
+        (c, ids[0], ids[1], a_link)
+    }
+
+    #[test]
+    fn a_master_reports_a_new_suspect_to_the_other_masters_at_once() {
+        let (mut c, _a, b, a_link) = three_masters();
+        c.tick(1_001_100);
+        assert!(c.nodes[&b].timed_out());
+        let b_name = c.nodes[&b].name;
+        let told = c.drain().into_iter().any(|o| match o {
+            Output::Send { link, msg } if link == a_link && msg.header.kind == MsgType::Ping => {
+                matches!(&msg.body, crate::msg::Body::Ping { gossip, .. }
+                    if gossip.iter().any(|g| g.node == b_name && g.flags & flags::PFAIL != 0))
+            }
+            _ => false,
+        });
+        assert!(told, "a PING to the other master carrying the PFAIL");
+    }
+
+    #[test]
+    fn a_suspect_with_a_report_in_hand_fails_at_once() {
+        let (mut c, a, b, _) = three_masters();
+        // a reported b before I suspected it myself: a and I are 2 of 3.
+        c.add_failure_report(b, a);
+        c.tick(1_001_100);
+        assert!(c.nodes[&b].failed());
+        assert!(c
+            .drain()
+            .iter()
+            .any(|o| matches!(o, Output::Send { msg, .. } if msg.header.kind == MsgType::Fail)));
     }
 
     #[test]

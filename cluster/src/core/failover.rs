@@ -12,17 +12,34 @@ use super::nodes::NodeId;
 use super::{ClusterCore, REPLICA_MIGRATION_DELAY_MS};
 
 /// When a replica of a FAILed master asks for votes: after a fixed delay,
-/// a random part (so replicas of one master rarely collide) and a step per
-/// rank (the replica with the most data goes first), as Redis: 500 ms +
-/// 0..500 ms + rank × 1000 ms. Safety does not depend on these (one vote
-/// per master per epoch, a majority to win); they give the FAIL broadcast
-/// time to reach the masters first. A faster schedule (100 + 0..100 +
-/// rank × 250 ms) was tried and the simulator found a two-sided partition
-/// that then failed to converge (cluster/tests/sim.rs, SIM_SEEDS=60, seed
-/// 42), so it stays Redis's until that is understood.
-pub(crate) const ELECTION_FIXED_DELAY_MS: u64 = 500;
-pub(crate) const ELECTION_RANDOM_DELAY_MS: u64 = 500;
-pub(crate) const ELECTION_RANK_DELAY_MS: u64 = 1000;
+/// a random part (so replicas of one master, and elections for different
+/// masters, rarely pick the same moment and epoch) and a step per rank (the
+/// replica with the most data goes first). Redis waits 500 ms + 0..500 ms +
+/// rank × 1000 ms so that the FAIL broadcast reaches every master before
+/// the request (a master refuses to vote for the replica of a master it
+/// does not flag FAIL, and Redis's replica then waits auth_retry, 4 × node
+/// timeout, for its next try). Shoal re-sends the request every
+/// ELECTION_RESEND_MS to the masters that have not voted yet, in the same
+/// epoch, while the election runs (a master that refused for want of the
+/// FAIL votes once the FAIL reached it; one that voted, or that voted for
+/// another candidate in this epoch, still refuses: one vote per master per
+/// epoch is the voter's rule, not the candidate's). That makes waiting for
+/// the FAIL to spread unnecessary, so the fixed part is 100 ms. The random
+/// part is 0..250 ms for each slot master flagged FAIL (one election per
+/// failed master may be starting at once; two candidates that ask within a
+/// network delay of each other pick the same epoch and split the votes, and
+/// one whose request reaches a voter after a later candidate's higher epoch
+/// is refused, so concurrent elections need Redis's spread, single ones do
+/// not), and the rank step 500 ms. Safety never depends on these; the
+/// simulator (cluster/tests/sim.rs) checks elections under loss, delay and
+/// partitions, including the two-sided partition (two masters failed at
+/// once) that a fixed 0..100 ms spread failed to heal (seed 42 of 60, and
+/// with a fixed 0..200 ms spread seed 177 of 200).
+pub(crate) const ELECTION_FIXED_DELAY_MS: u64 = 100;
+pub(crate) const ELECTION_RANDOM_DELAY_MS: u64 = 250;
+pub(crate) const ELECTION_RANK_DELAY_MS: u64 = 500;
+/// How often a running election asks the masters that have not voted again.
+pub(crate) const ELECTION_RESEND_MS: u64 = 100;
 
 impl ClusterCore {
     /// `clusterGetSlaveRank`: how many sibling replicas have a greater offset.
@@ -38,6 +55,15 @@ impl ClusterCore {
             .filter_map(|r| self.nodes.get(r))
             .filter(|r| !r.has(flags::NOFAILOVER) && r.repl_offset > my_offset)
             .count()
+    }
+
+    /// Masters with slots flagged FAIL: how many elections may be starting
+    /// at once (each replaces one of them).
+    fn failed_slot_masters(&self) -> u64 {
+        self.nodes
+            .values()
+            .filter(|n| n.is_master() && n.numslots > 0 && n.failed())
+            .count() as u64
     }
 
     /// Milliseconds since the replica last heard from its master, minus
@@ -76,9 +102,10 @@ impl ClusterCore {
         }
         if auth_age > auth_retry {
             let rank = self.replica_rank();
+            let spread = ELECTION_RANDOM_DELAY_MS * self.failed_slot_masters().max(1);
             self.election.auth_time_ms = now
                 + ELECTION_FIXED_DELAY_MS
-                + self.rng.below(ELECTION_RANDOM_DELAY_MS)
+                + self.rng.below(spread)
                 + rank as u64 * ELECTION_RANK_DELAY_MS;
             self.election.voters.clear();
             self.election.auth_sent = false;
@@ -117,19 +144,52 @@ impl ClusterCore {
                 self.me_mut().config_epoch = epoch;
             }
             self.replace_my_master();
+            return;
+        }
+        if now.saturating_sub(self.election.requested_ms) >= ELECTION_RESEND_MS
+            && self.current_epoch == self.election.auth_epoch
+        {
+            self.resend_failover_auth();
         }
     }
 
-    fn request_failover_auth(&mut self) {
+    fn auth_request(&self) -> Message {
         let mut header = self.build_header(MsgType::FailoverAuthRequest);
         if self.mf.end_ms != 0 {
             header.mflags[0] |= mflags::FORCEACK;
         }
-        let msg = Message {
+        Message {
             header,
             body: Body::Empty,
-        };
+        }
+    }
+
+    fn request_failover_auth(&mut self) {
+        self.election.requested_ms = self.now_ms;
+        let msg = self.auth_request();
         self.broadcast(&msg);
+    }
+
+    /// The same request (same epoch) again, to the slot masters that have
+    /// not voted for it yet.
+    fn resend_failover_auth(&mut self) {
+        self.election.requested_ms = self.now_ms;
+        let my_master = self.me().slaveof;
+        let msg = self.auth_request();
+        for id in self.node_ids() {
+            let node = &self.nodes[&id];
+            if id == self.myself
+                || Some(id) == my_master
+                || !node.is_master()
+                || node.numslots == 0
+                || node.failed()
+                || self.election.voters.contains(&id)
+            {
+                continue;
+            }
+            let link = node.link;
+            self.send(link, msg.clone());
+        }
     }
 
     pub(crate) fn failover_auth_ack_received(&mut self, sender: NodeId, sender_current_epoch: u64) {
@@ -231,6 +291,8 @@ impl ClusterCore {
         self.save_config(true);
         self.broadcast_pong(false);
         self.reset_manual_failover();
+        // The election is over: nothing of it may count in a later one.
+        self.election = Default::default();
     }
 
     /// `clusterHandleSlaveMigration`: the replica with the smallest name
@@ -300,7 +362,7 @@ impl ClusterCore {
 mod tests {
     use super::*;
     use crate::core::nodes::Node;
-    use crate::core::{Config, Output};
+    use crate::core::{Config, LinkId, Output};
     use crate::msg::SlotBitmap;
 
     fn core() -> ClusterCore {
@@ -405,14 +467,70 @@ mod tests {
         let mut c = orphan_replica(1_000_000);
         c.handle_replica_failover();
         let start = c.election.auth_time_ms;
+        let earliest = 1_000_000 + ELECTION_FIXED_DELAY_MS;
         assert!(
-            (1_000_500..1_001_000).contains(&start),
-            "500 ms + random 0..500, rank 0"
+            (earliest..earliest + ELECTION_RANDOM_DELAY_MS).contains(&start),
+            "fixed + random delay, rank 0"
         );
         c.now_ms = start;
         c.handle_replica_failover();
         assert!(c.election.auth_sent);
         assert_eq!(c.current_epoch, 1);
         assert_eq!(c.election.auth_epoch, 1);
+    }
+
+    fn requests_sent(c: &mut ClusterCore) -> Vec<LinkId> {
+        c.drain()
+            .into_iter()
+            .filter_map(|o| match o {
+                Output::Send { link, msg } if msg.header.kind == MsgType::FailoverAuthRequest => {
+                    assert_eq!(msg.header.current_epoch, 1, "same epoch");
+                    Some(link)
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_running_election_asks_the_masters_that_have_not_voted_again() {
+        let mut c = orphan_replica(1_000_000);
+        let o = c.lookup(&[b'o'; 40]).unwrap();
+        let link = c.new_link(Some(o), false, b"", b"");
+        c.links.get_mut(&link).unwrap().connected = true;
+        c.nodes.get_mut(&o).unwrap().link = Some(link);
+        c.handle_replica_failover();
+        c.now_ms = c.election.auth_time_ms;
+        c.handle_replica_failover();
+        assert_eq!(requests_sent(&mut c), vec![link]);
+        // The voter had not seen the FAIL yet: no ack. Asked again, in the
+        // same epoch, once ELECTION_RESEND_MS passed.
+        c.now_ms += ELECTION_RESEND_MS - 1;
+        c.handle_replica_failover();
+        assert!(requests_sent(&mut c).is_empty());
+        c.now_ms += 1;
+        c.handle_replica_failover();
+        assert_eq!(requests_sent(&mut c), vec![link]);
+        // A master that voted is not asked again.
+        c.failover_auth_ack_received(o, 1);
+        c.now_ms += ELECTION_RESEND_MS;
+        c.handle_replica_failover();
+        assert!(requests_sent(&mut c).is_empty());
+        assert!(!c.is_master(), "1 vote of the 2 needed");
+    }
+
+    #[test]
+    fn a_promotion_leaves_no_election_state_behind() {
+        let mut c = orphan_replica(1_000_000);
+        let o = c.lookup(&[b'o'; 40]).unwrap();
+        c.handle_replica_failover();
+        c.now_ms = c.election.auth_time_ms;
+        c.handle_replica_failover();
+        c.failover_auth_ack_received(o, 1);
+        c.size = 1;
+        c.handle_replica_failover();
+        assert!(c.is_master());
+        assert!(!c.election.auth_sent && c.election.voters.is_empty());
+        assert_eq!(c.election.auth_time_ms, 0);
     }
 }

@@ -651,6 +651,10 @@ impl ClusterCore {
         node.fail_time_ms = now;
         self.save_config(false);
         self.todo.update_state = true;
+        if self.me().slaveof == Some(id) {
+            // My master: schedule the election now, not at the next tick.
+            self.todo.handle_failover = true;
+        }
     }
 
     fn update_received(&mut self, config_epoch: u64, name: &NodeName, slots: &SlotBitmap) {

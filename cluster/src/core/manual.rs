@@ -80,6 +80,11 @@ impl ClusterCore {
             return Err(ClusterError::MasterDown);
         }
         self.reset_manual_failover();
+        // An operator's request starts a fresh election: the state of an
+        // earlier one (Redis keeps it for auth_retry, 4 × node timeout)
+        // would otherwise count that election's votes, or hold this one
+        // back. A new election bumps the epoch, so no vote is reused.
+        self.election = Default::default();
         self.mf.end_ms = self.now_ms + MF_TIMEOUT_MS;
         match mode {
             FailoverMode::Takeover => {

@@ -201,6 +201,8 @@ struct Election {
     auth_rank: usize,
     auth_sent: bool,
     auth_epoch: u64,
+    /// When the request last went out (first send or re-send).
+    requested_ms: u64,
     /// Masters that voted for us in `auth_epoch` (Redis counts acks; a set
     /// keeps a duplicated ack from counting twice).
     voters: BTreeSet<NodeId>,
@@ -375,6 +377,19 @@ impl ClusterCore {
     /// A link failed to connect or was closed by the peer / an I/O error.
     pub fn link_down(&mut self, link: LinkId, now_ms: u64) {
         self.begin(now_ms);
+        // An established outbound link that dropped: the node is out of
+        // reach from now, so failure detection starts counting now (as the
+        // ping a reconnect claims would, up to a tick later).
+        let owner = self
+            .links
+            .get(&link)
+            .filter(|l| l.connected && !l.inbound)
+            .and_then(|l| l.node);
+        if let Some(node) = owner.and_then(|id| self.nodes.get_mut(&id)) {
+            if node.link == Some(link) && node.ping_sent_ms == 0 {
+                node.ping_sent_ms = self.now_ms;
+            }
+        }
         self.forget_link(link);
         self.finish();
     }
