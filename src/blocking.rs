@@ -40,6 +40,17 @@ impl Waiter {
     }
 }
 
+/// A waiter left without being served by a write (timeout, CLIENT
+/// UNBLOCK, a deleted stream): its command's call is counted now.
+pub fn count_unblocked(w: &Waiter, failed: bool) {
+    if let Some(cmd) = crate::commands::lookup(&w.argv[0]) {
+        cmd.stats.calls.fetch_add(1, Ordering::Relaxed);
+        if failed {
+            cmd.stats.failed_calls.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Blocking {
     waiters: Mutex<HashMap<(usize, Bytes), VecDeque<Arc<Waiter>>>>,

@@ -382,6 +382,7 @@ async fn wait_unblocked(
             _ = sleep => {
                 if w.claim(CANCELLED) {
                     srv.blocking.unregister(&w);
+                    crate::blocking::count_unblocked(&w, false);
                     let reply: &[u8] = match (blocked.null_array, client.resp3) {
                         (_, true) => b"_\r\n",
                         (true, false) => b"*-1\r\n",

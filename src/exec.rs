@@ -235,7 +235,11 @@ pub fn call(
     }
     let elapsed_us = started.elapsed().as_micros() as u64;
 
-    cmd.stats.calls.fetch_add(1, Ordering::Relaxed);
+    // A command that blocked is counted once, when it is served or
+    // times out (as Redis's updateStatsOnUnblock).
+    if client.blocked.is_none() {
+        cmd.stats.calls.fetch_add(1, Ordering::Relaxed);
+    }
     cmd.stats.usec.fetch_add(elapsed_us, Ordering::Relaxed);
     if hot.latency_tracking {
         cmd.stats.record_latency(elapsed_us);

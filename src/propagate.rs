@@ -373,7 +373,8 @@ impl Drop for MasterApply<'_> {
 
 /// Queue `argv` as run in database `db`.
 pub fn command(db: usize, argv: Vec<Bytes>) {
-    if held() {
+    // An empty argv: the command propagated itself in other forms.
+    if held() && !argv.is_empty() {
         PENDING.with(|q| {
             q.borrow_mut().push(Record {
                 db: DbRef::Index(db),

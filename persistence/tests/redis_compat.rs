@@ -476,6 +476,7 @@ fn populate(c: &mut Conn, keys: &[Key]) {
                     args.extend([score_text(*s).into_bytes(), m.clone()]);
                 }
             }
+            Object::Stream(_) => unreachable!("the fixtures hold no streams"),
         }
         let refs: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
         c.ok(&refs);

@@ -277,16 +277,20 @@ pub fn serve_keys(srv: &Server, hot: &crate::config::Hot, db: usize, keys: Vec<B
             .lock_key(&key)
             .get_mut(&key, now)
             .map(|e| e.value.type_name());
+        if kind != Some("stream") {
+            // XREADGROUP waiters of a stream that is gone get -UNBLOCKED.
+            super::stream::unblock_deleted_readgroup(srv, db, &key);
+        }
         let Some(kind) = kind else { continue };
         for w in srv.blocking.waiters_on(db, &key) {
             let Some(cmd) = super::lookup(&w.argv[0]) else {
                 continue;
             };
-            // The command table's group says which type the waiter pops.
-            let wants = if cmd.group == "sorted_set" {
-                "zset"
-            } else {
-                "list"
+            // The command table's group says which type the waiter reads.
+            let wants = match cmd.group {
+                "sorted_set" => "zset",
+                "stream" => "stream",
+                _ => "list",
             };
             if wants != kind || !w.claim(SERVED) {
                 continue;
@@ -310,8 +314,13 @@ pub fn serve_keys(srv: &Server, hot: &crate::config::Hot, db: usize, keys: Vec<B
                 crate::notify::flush(srv, hot.notify_keyspace_events);
             }
             if out.buf.is_empty() {
-                // Nothing left for this waiter: it keeps waiting, and so do the ones behind it.
                 w.state.store(WAITING, Ordering::Release);
+                if kind == "stream" {
+                    // A stream reader wants entries after its own ID:
+                    // the ones behind it may still be served.
+                    continue;
+                }
+                // Nothing left for this waiter: it keeps waiting, and so do the ones behind it.
                 break;
             }
             srv.blocking.unregister(&w);
@@ -322,6 +331,10 @@ pub fn serve_keys(srv: &Server, hot: &crate::config::Hot, db: usize, keys: Vec<B
                 }
             }
             cmd.stats.calls.fetch_add(1, Ordering::Relaxed);
+            if !out.errors.is_empty() {
+                cmd.stats.failed_calls.fetch_add(1, Ordering::Relaxed);
+                srv.stats.count_errors(&out.errors);
+            }
             let _ = w.tx.send(out.buf.freeze());
             if w.argv.len() > 2 && matches!(cmd.name.as_str(), "blmove" | "brpoplpush") {
                 queue.push_back(w.argv[2].clone());

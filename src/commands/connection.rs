@@ -340,6 +340,7 @@ pub fn client_unblock(ctx: &mut Ctx, out: &mut Out) {
         return out.int(0);
     }
     ctx.srv.blocking.unregister(&w);
+    crate::blocking::count_unblocked(&w, as_error);
     let reply: &'static [u8] = if as_error {
         b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n"
     } else if w.resp3 {

@@ -28,6 +28,7 @@ fn write_info(out: &mut Out, c: &Command) {
         KeySpec::Keynum { .. } => (0, 0, 0),
         KeySpec::SortStore | KeySpec::GeoRadius { .. } => (1, 1, 1),
         KeySpec::Migrate => (3, 3, 1),
+        KeySpec::Streams { .. } => (0, 0, 0),
     };
     out.int(first as i64);
     out.int(last as i64);
@@ -112,6 +113,35 @@ fn write_key_specs(out: &mut Out, c: &Command) {
     }
     if let KeySpec::GeoRadius { store_from } = c.keys {
         return write_georadius_key_specs(out, store_from);
+    }
+    if let KeySpec::Streams { from } = c.keys {
+        // Redis: keyword STREAMS searched from `from`, then half the rest.
+        out.set(1);
+        out.map(3);
+        write_spec_flags(out, c);
+        out.bulk(b"begin_search");
+        out.map(2);
+        out.bulk(b"type");
+        out.bulk(b"keyword");
+        out.bulk(b"spec");
+        out.map(2);
+        out.bulk(b"keyword");
+        out.bulk(b"STREAMS");
+        out.bulk(b"startfrom");
+        out.int(from as i64);
+        out.bulk(b"find_keys");
+        out.map(2);
+        out.bulk(b"type");
+        out.bulk(b"range");
+        out.bulk(b"spec");
+        out.map(3);
+        out.bulk(b"lastkey");
+        out.int(-1);
+        out.bulk(b"keystep");
+        out.int(1);
+        out.bulk(b"limit");
+        out.int(2);
+        return;
     }
     let (first, last, step) = match c.keys {
         KeySpec::Range { first, last, step } => (first, last, step),

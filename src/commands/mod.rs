@@ -29,6 +29,7 @@ pub mod pubsub;
 pub mod server;
 pub mod set;
 pub mod sort;
+pub mod stream;
 pub mod string;
 mod table;
 pub mod transaction;
@@ -119,6 +120,11 @@ pub enum KeySpec {
     /// the last STORE or STOREDIST (options start at `store_from`).
     GeoRadius {
         store_from: i32,
+    },
+    /// XREAD / XREADGROUP: the first half of the arguments after the
+    /// keyword STREAMS, searched from index `from`.
+    Streams {
+        from: i32,
     },
 }
 
@@ -242,6 +248,7 @@ impl Command {
                 | KeySpec::SortStore
                 | KeySpec::Migrate
                 | KeySpec::GeoRadius { .. }
+                | KeySpec::Streams { .. }
         ) {
             v.push("movablekeys");
         }
@@ -288,6 +295,15 @@ impl Command {
                     let found = (store_from.max(1) as usize..argv.len().saturating_sub(1))
                         .find(|&i| argv[i].eq_ignore_ascii_case(word));
                     out.extend(found.map(|i| i + 1));
+                }
+            }
+            KeySpec::Streams { from } => {
+                let from = from.max(1) as usize;
+                if let Some(at) =
+                    (from..argv.len()).find(|&i| argv[i].eq_ignore_ascii_case(b"streams"))
+                {
+                    let n = (argv.len() - at - 1) / 2;
+                    out.extend(at + 1..at + 1 + n);
                 }
             }
             KeySpec::Keynum {

@@ -30,7 +30,24 @@ pub fn flushdb(ctx: &mut Ctx, out: &mut Out) {
     touch_live_watched(ctx, |d| d == db);
     let n = ctx.db().clear();
     ctx.dirty += n.max(1);
+    wake_blocked_in(ctx, |d| d == db);
     out.ok()
+}
+
+/// After a flush: clients blocked on keys of the flushed databases are
+/// looked at again (XREADGROUP ones get -UNBLOCKED, as in Redis 7.0).
+fn wake_blocked_in(ctx: &Ctx, affected: impl Fn(usize) -> bool) {
+    if !ctx.srv.blocking.any() {
+        return;
+    }
+    for d in 0..ctx.srv.keyspace.db_count() {
+        if affected(d) {
+            let keys = ctx.srv.blocking.keys_in_db(d);
+            if !keys.is_empty() {
+                crate::exec::serve_later(d, keys);
+            }
+        }
+    }
 }
 
 /// Flag WATCHers of keys that are live in the databases about to be emptied.
@@ -57,6 +74,7 @@ pub fn flushall(ctx: &mut Ctx, out: &mut Out) {
         n += db.clear();
     }
     ctx.dirty += n.max(1);
+    wake_blocked_in(ctx, |_| true);
     out.ok()
 }
 
@@ -302,9 +320,41 @@ fn digest_value(v: &Value) -> [u8; 20] {
                 crate::protocol::reply::format_double(score).as_bytes(),
             );
         }),
+        Value::Stream(s) => digest_stream(&mut d, s),
     }
     mix_digest(&mut d, v.type_name().as_bytes());
     d
+}
+
+/// A stream's entries in order, its IDs and counters, then its groups
+/// with their pending entries and consumers.
+fn digest_stream(d: &mut [u8; 20], s: &crate::types::StreamValue) {
+    use crate::types::stream::StreamId;
+    for e in s.range(StreamId::MIN, StreamId::MAX, false, 0) {
+        mix_digest(d, &e.id.encode_be());
+        for f in &e.fields {
+            mix_digest(d, f);
+        }
+    }
+    for id in [s.last_id, s.first_id, s.max_deleted_id] {
+        mix_digest(d, &id.encode_be());
+    }
+    mix_digest(d, &s.entries_added.to_le_bytes());
+    for (name, g) in &s.groups {
+        mix_digest(d, name);
+        mix_digest(d, &g.last_id.encode_be());
+        mix_digest(d, &g.entries_read.to_le_bytes());
+        for (id, n) in &g.pel {
+            mix_digest(d, &id.encode_be());
+            mix_digest(d, &n.consumer);
+            mix_digest(d, &n.delivery_time.to_le_bytes());
+            mix_digest(d, &n.delivery_count.to_le_bytes());
+        }
+        for (cname, c) in &g.consumers {
+            mix_digest(d, cname);
+            mix_digest(d, &c.seen_time.to_le_bytes());
+        }
+    }
 }
 
 /// Fold `data` into `d` with four differently seeded 64-bit hashes.
@@ -613,6 +663,7 @@ fn entry_usage(key: &[u8], v: &Value) -> usize {
             z.for_each_ordered(|_, m| n += 64 + if m.len() > 22 { m.len() } else { 0 });
             n
         }
+        Value::Stream(s) => s.heap_bytes(),
     };
     ENTRY_BYTES + key_heap + value_heap
 }

@@ -162,6 +162,7 @@ pub fn build() -> Vec<Command> {
         super::blocking::commands,
         super::hyperloglog::commands,
         super::sort::commands,
+        super::stream::commands,
         super::dump::commands,
         super::cluster::commands,
     ] {

@@ -5,7 +5,9 @@
 
 use crate::config::Hot;
 use crate::keyspace::{Entry, StrVal, Value};
-use crate::types::{HashValue, ListValue, SetValue, ZSetValue};
+use crate::types::stream::{Group, Nack, NodeLimits, StreamId};
+use crate::types::{HashValue, ListValue, SetValue, StreamValue, ZSetValue};
+use shoal_persistence::rdb::stream as rs;
 use shoal_persistence::rdb::{
     Element, EncodeOptions, EncodingLimits, KeyMeta, Object, ObjectEncoder, RdbWriter,
 };
@@ -62,6 +64,7 @@ pub fn write_entry<W: Write>(w: &mut RdbWriter<W>, key: &[u8], e: &Entry) -> io:
             z.len(),
             z.members().map(|(s, m)| (Element::Bytes(m), s)),
         ),
+        Value::Stream(s) => w.object(key, &meta, &Object::Stream(Box::new(stream_object(s)))),
     }
 }
 
@@ -76,6 +79,7 @@ pub fn encode_object(enc: &mut ObjectEncoder, v: &Value) -> io::Result<Vec<u8>> 
         },
         Value::Hash(h) => enc.hash(h.len(), hash_pairs(h)),
         Value::ZSet(z) => enc.zset(z.len(), z.members().map(|(s, m)| (Element::Bytes(m), s))),
+        Value::Stream(s) => enc.object(&Object::Stream(Box::new(stream_object(s)))),
     }
 }
 
@@ -139,5 +143,128 @@ pub fn value_from_object(obj: Object, hot: &Hot) -> Option<Value> {
             }
             Value::ZSet(Box::new(z))
         }
+        Object::Stream(s) => Value::Stream(Box::new(stream_value(*s, hot))),
     })
+}
+
+fn pid(id: StreamId) -> (u64, u64) {
+    (id.ms, id.seq)
+}
+
+fn sid(id: (u64, u64)) -> StreamId {
+    StreamId::new(id.0, id.1)
+}
+
+/// The codec's view of a stream (node by node, groups in name order).
+pub fn stream_object(s: &StreamValue) -> rs::StreamObject {
+    let mut o = rs::StreamObject {
+        length: s.len(),
+        last_id: pid(s.last_id),
+        first_id: pid(s.first_id),
+        max_deleted_id: pid(s.max_deleted_id),
+        entries_added: s.entries_added,
+        ..Default::default()
+    };
+    for (master, c) in s.chunks() {
+        let entries = s.chunk_entries(*master, c);
+        if entries.is_empty() {
+            continue;
+        }
+        o.nodes.push(rs::StreamNode {
+            master: pid(*master),
+            master_fields: c
+                .master_field_names()
+                .into_iter()
+                .map(|f| f.to_vec())
+                .collect(),
+            entries: entries
+                .into_iter()
+                .map(|e| rs::StreamEntry {
+                    id: pid(e.id),
+                    fields: e.fields.iter().map(|f| f.to_vec()).collect(),
+                })
+                .collect(),
+        });
+    }
+    for (name, g) in &s.groups {
+        o.groups.push(rs::StreamGroup {
+            name: name.to_vec(),
+            last_id: pid(g.last_id),
+            entries_read: g.entries_read,
+            pel: g
+                .pel
+                .iter()
+                .map(|(id, n)| rs::StreamNack {
+                    id: pid(*id),
+                    delivery_time: n.delivery_time,
+                    delivery_count: n.delivery_count,
+                })
+                .collect(),
+            consumers: g
+                .consumers
+                .iter()
+                .map(|(cn, c)| rs::StreamConsumer {
+                    name: cn.to_vec(),
+                    seen_time: c.seen_time,
+                    pel: c.pel.iter().map(|id| pid(*id)).collect(),
+                })
+                .collect(),
+        });
+    }
+    o
+}
+
+/// A stream from its codec view, keeping the file's node boundaries.
+pub fn stream_value(o: rs::StreamObject, hot: &Hot) -> StreamValue {
+    let limits = NodeLimits {
+        max_bytes: hot.stream_node_max_bytes,
+        max_entries: hot.stream_node_max_entries,
+    };
+    let mut s = StreamValue::new();
+    for n in &o.nodes {
+        let fields: Vec<&[u8]> = n.master_fields.iter().map(|f| &f[..]).collect();
+        s.start_chunk(sid(n.master), &fields);
+        for e in &n.entries {
+            let pairs: Vec<&[u8]> = e.fields.iter().map(|f| &f[..]).collect();
+            s.append_to_last_chunk(sid(e.id), &pairs);
+        }
+    }
+    let _ = limits;
+    s.length = o.length;
+    s.last_id = sid(o.last_id);
+    s.first_id = sid(o.first_id);
+    s.max_deleted_id = sid(o.max_deleted_id);
+    s.entries_added = o.entries_added;
+    for g in o.groups {
+        let mut grp = Group::new(sid(g.last_id), g.entries_read);
+        if o.legacy {
+            grp.entries_read = s.estimate_distance(grp.last_id);
+        }
+        for c in &g.consumers {
+            grp.create_consumer(&c.name, c.seen_time);
+        }
+        for n in &g.pel {
+            grp.pel.insert(
+                sid(n.id),
+                Nack {
+                    delivery_time: n.delivery_time,
+                    delivery_count: n.delivery_count,
+                    consumer: Box::default(),
+                },
+            );
+        }
+        for c in &g.consumers {
+            for id in &c.pel {
+                let id = sid(*id);
+                if let Some(n) = grp.pel.get_mut(&id) {
+                    n.consumer = c.name.clone().into_boxed_slice();
+                }
+                if let Some(cc) = grp.consumers.get_mut(&c.name[..]) {
+                    cc.pel.insert(id);
+                }
+            }
+        }
+        s.groups.insert(g.name.into_boxed_slice(), grp);
+    }
+    s
 }

@@ -469,18 +469,14 @@ impl<R: BufRead> Iterator for RdbReader<R> {
 /// Rejects type bytes that are not objects Shoal loads, before the key.
 fn check_object_type(t: u8, at: u64) -> Result<(), Error> {
     match t {
-        types::STRING..=types::ZSET_2
-        | types::HASH_ZIPMAP..=types::LIST_QUICKLIST
-        | types::HASH_LISTPACK..=types::LIST_QUICKLIST_2 => Ok(()),
-        types::MODULE | types::MODULE_2 | types::STREAM_LISTPACKS | types::STREAM_LISTPACKS_2 => {
-            Err(Error::new(
-                at,
-                ErrorKind::Unsupported {
-                    type_byte: t,
-                    name: types::name(t),
-                },
-            ))
-        }
+        types::STRING..=types::ZSET_2 | types::HASH_ZIPMAP..=types::STREAM_LISTPACKS_2 => Ok(()),
+        types::MODULE | types::MODULE_2 => Err(Error::new(
+            at,
+            ErrorKind::Unsupported {
+                type_byte: t,
+                name: types::name(t),
+            },
+        )),
         _ => Err(Error::corrupt(
             at,
             format!("unknown opcode or object type {t}"),
@@ -765,11 +761,7 @@ mod tests {
 
     #[test]
     fn unsupported_types_name_the_type() {
-        for t in [
-            types::STREAM_LISTPACKS,
-            types::STREAM_LISTPACKS_2,
-            types::MODULE_2,
-        ] {
+        for t in [types::MODULE, types::MODULE_2] {
             let e = read_all(&file_with(&[t, 1, b'k'])).unwrap_err();
             assert!(matches!(e.kind, ErrorKind::Unsupported { type_byte, .. } if type_byte == t));
             assert_eq!(e.offset, 9);

@@ -558,7 +558,23 @@ impl<W: Write> Core<W> {
             Object::Set(v) => self.set(key, v.len(), v.iter()),
             Object::Hash(v) => self.hash(key, v.len(), v.iter().map(|(f, v)| (f, v))),
             Object::ZSet(v) => self.zset(key, v.len(), v.iter().map(|(m, s)| (m, *s))),
+            Object::Stream(s) => {
+                self.start(types::STREAM_LISTPACKS_2, key)?;
+                super::stream::write_body(self, s)
+            }
         }
+    }
+}
+
+impl<W: Write> super::stream::Writer for Core<W> {
+    fn len(&mut self, n: u64) -> io::Result<()> {
+        self.sink.len(n)
+    }
+    fn raw(&mut self, b: &[u8]) -> io::Result<()> {
+        self.sink.put(b)
+    }
+    fn string(&mut self, s: &[u8]) -> io::Result<()> {
+        self.string_out(s)
     }
 }
 

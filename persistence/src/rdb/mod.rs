@@ -17,6 +17,7 @@ pub mod listpack;
 mod object;
 #[cfg(test)]
 mod roundtrip_tests;
+pub mod stream;
 pub mod ziplist;
 pub mod zipmap;
 
@@ -120,6 +121,7 @@ pub enum Object {
     Set(Vec<Vec<u8>>),
     Hash(Vec<(Vec<u8>, Vec<u8>)>),
     ZSet(Vec<(Vec<u8>, f64)>),
+    Stream(Box<stream::StreamObject>),
 }
 
 impl Object {
@@ -130,6 +132,8 @@ impl Object {
             Object::List(v) | Object::Set(v) => v.is_empty(),
             Object::Hash(v) => v.is_empty(),
             Object::ZSet(v) => v.is_empty(),
+            // Redis keeps empty streams (their IDs and groups matter).
+            Object::Stream(_) => false,
         }
     }
 }

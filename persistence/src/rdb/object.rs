@@ -145,6 +145,9 @@ pub(crate) fn read_object<R: BufRead>(
             let blob = input.string()?;
             read_blob(t, at, &blob)
         }
+        types::STREAM_LISTPACKS | types::STREAM_LISTPACKS_2 => Ok(Object::Stream(Box::new(
+            super::stream::read_body(input, t == types::STREAM_LISTPACKS_2)?,
+        ))),
         _ => Err(Error::corrupt(type_at, format!("unknown object type {t}"))),
     }
 }
