@@ -407,6 +407,16 @@ impl std::error::Error for LoadError {}
 /// fsync it, rename it over `path`, fsync the directory. (Redis rewrites in
 /// place, padding and truncating; rename is the safer way to the same end.)
 pub fn save_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+    save_replacing(path, contents, true)
+}
+
+/// `save_atomic`, with the fsyncs only when `durable`: what Redis's
+/// `clusterSaveConfig(do_fsync)` does. Votes and epoch changes must be on
+/// disk before the messages that depend on them leave; routine changes
+/// (SETSLOT, a node's address, flags) need only survive the process, and
+/// two fsyncs each would make every `redis-cli --cluster reshard` step wait
+/// on the disk. A process crash still leaves the old or the new file.
+pub fn save_replacing(path: &Path, contents: &[u8], durable: bool) -> io::Result<()> {
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let name = path.file_name().ok_or_else(|| {
         io::Error::new(io::ErrorKind::InvalidInput, "config path has no file name")
@@ -426,14 +436,19 @@ pub fn save_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     let written = (|| {
         let mut f = open_for_write(&tmp)?;
         f.write_all(contents)?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
         std::fs::rename(&tmp, path)
     })();
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     written?;
-    File::open(&dir)?.sync_all()
+    if durable {
+        File::open(&dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 fn open_for_write(path: &Path) -> io::Result<File> {

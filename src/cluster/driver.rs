@@ -342,9 +342,9 @@ impl Driver {
                     h.close();
                 }
             }
-            Output::SaveConfig { fsync: _ } => {
-                // save_atomic always fsyncs: the file and its directory.
-                if let Err(e) = self.save_config() {
+            Output::SaveConfig { fsync } => {
+                // fsynced (file and directory) when the core asks for it.
+                if let Err(e) = self.save_config_with(fsync) {
                     // clusterSaveConfigOrDie.
                     log::log(
                         Level::Warning,
@@ -357,10 +357,15 @@ impl Driver {
         }
     }
 
-    /// Write nodes.conf now (CLUSTER SAVECONFIG, and every SaveConfig).
+    /// Write nodes.conf now, fsynced (CLUSTER SAVECONFIG).
     pub fn save_config(&self) -> std::io::Result<()> {
+        self.save_config_with(true)
+    }
+
+    /// Write nodes.conf now; fsync it (and its directory) when `durable`.
+    pub fn save_config_with(&self, durable: bool) -> std::io::Result<()> {
         let text = self.core.to_nodes_conf().format();
-        shoal_cluster::nodes_conf::save_atomic(&self.shared.config_path, &text)
+        shoal_cluster::nodes_conf::save_replacing(&self.shared.config_path, &text, durable)
     }
 
     fn event(&mut self, e: Event) {
