@@ -167,6 +167,9 @@ pub fn process<'a>(
     gate.ensure(cmd.has(EXCLUSIVE));
     let reply_start = out.buf.len();
     call(srv, client, cmd, argv, out, hot);
+    if client.postponed.is_some() {
+        return;
+    }
     // Subscription confirmations are pushes, which CLIENT REPLY OFF/SKIP
     // does not silence (Redis's CLIENT_PUSHING): keep them, still
     // advancing the reply mode.
@@ -209,6 +212,16 @@ pub fn call(
     } else {
         None
     };
+    // A pause that began after the dispatcher's check (a manual failover's,
+    // on another thread) holds this write too: the master announces the
+    // offset it took under this lock, so a write that ran after it would
+    // be acknowledged here and missing on the replica that takes over.
+    // (Inside EXEC or the master's stream no hold is taken here.)
+    if hold.is_some() && srv.pause.active() && srv.pause.holds(may_write(client, cmd)) {
+        drop(hold);
+        client.postponed = Some(argv.to_vec());
+        return;
+    }
     // Where a transaction's records start (to wrap them in MULTI/EXEC).
     let prop_mark = if is_exec { crate::propagate::mark() } else { 0 };
     if is_exec {

@@ -47,6 +47,12 @@ impl Pause {
         }
     }
 
+    /// Whether any pause is in place (a cheap first test).
+    #[inline]
+    pub fn active(&self) -> bool {
+        self.active.load(Ordering::Acquire)
+    }
+
     /// Whether a command with these properties must wait now.
     #[inline]
     pub fn holds(&self, writes: bool) -> bool {

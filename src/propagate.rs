@@ -108,6 +108,17 @@ impl Propagator {
         self.offset.load(Ordering::Acquire)
     }
 
+    /// The offset once the writes now running have appended: a write runs
+    /// holding the propagation lock, so taking it waits them out (for up to
+    /// `wait`; the published offset if they take longer). What a paused
+    /// master announces to the replica taking over (see `exec::call`).
+    pub fn offset_after_running_writes(&self, wait: std::time::Duration) -> u64 {
+        match self.state.try_lock_for(wait) {
+            Some(st) => st.offset,
+            None => self.offset(),
+        }
+    }
+
     /// Set the offset (loading a replication offset from an RDB's aux
     /// fields, or a replica adopting its master's).
     pub fn set_offset(&self, offset: u64) {

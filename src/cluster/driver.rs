@@ -184,7 +184,15 @@ impl Driver {
     /// elections by.
     fn tick(&mut self) {
         let now = crate::util::now_ms();
-        let offset = crate::replication::repl_offset(&self.srv);
+        // While writes are paused (a manual failover), the offset after
+        // the writes already running, none of them missed.
+        let offset = if self.srv.pause.deadline().is_some() {
+            self.srv
+                .prop
+                .offset_after_running_writes(Duration::from_millis(50))
+        } else {
+            crate::replication::repl_offset(&self.srv)
+        };
         self.core.set_repl_offset(offset, now);
         let (up, since_ms) = crate::replication::master_link(&self.srv);
         self.core.set_master_link(up, since_ms, now);
