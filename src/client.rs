@@ -43,6 +43,10 @@ pub struct Client {
     pub in_exec: bool,
     /// A stand-in client serving a blocked client's command.
     pub serving_blocked: bool,
+    /// The client a script's redis.call commands run as (MONITOR shows "lua").
+    pub script: bool,
+    /// EVAL / FCALL handed to the script thread: its reply comes here.
+    pub script_wait: Option<tokio::sync::oneshot::Receiver<crate::scripting::worker::Done>>,
     /// Set when the last command blocked.
     pub blocked: Option<Blocked>,
     /// A command held back by CLIENT PAUSE, to run when the pause ends.
@@ -287,6 +291,8 @@ impl Client {
             subs: Subscriptions::default(),
             in_exec: false,
             serving_blocked: false,
+            script: false,
+            script_wait: None,
             blocked: None,
             postponed: None,
             repl: Default::default(),

@@ -120,7 +120,10 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
         loop {
             let propagated_before = crate::propagate::last_offset();
             // A command held by CLIENT PAUSE or blocked stops the batch until it is done.
-            let step = if client.postponed.is_some() || client.blocked.is_some() {
+            let step = if client.postponed.is_some()
+                || client.blocked.is_some()
+                || client.script_wait.is_some()
+            {
                 Batch::Blocked
             } else {
                 run_batch(
@@ -180,7 +183,7 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
                         // Run the held command now, then carry on with the buffer.
                         let argv = client.postponed.take().expect("postponed");
                         {
-                            let mut gate = Gate::shared(&srv);
+                            let mut gate = Gate::for_batch(&srv);
                             out.resp3 = client.resp3;
                             exec::process(&srv, &mut client, &argv, &mut out, &hot, &mut gate);
                         }
@@ -191,6 +194,25 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
                             out.buf.clear();
                         }
                         // Held again (a new pause) or not: the loop decides.
+                        continue;
+                    }
+                    Err(()) => break 'conn,
+                }
+            }
+            if step == Batch::Blocked && client.script_wait.is_some() {
+                match wait_script(&srv, &mut client, &mut stream, &mut inbuf, &mut out).await {
+                    Ok(()) => {
+                        srv.stats.count_errors(&out.errors);
+                        out.errors.clear();
+                        if !out.buf.is_empty() {
+                            srv.stats
+                                .total_net_output_bytes
+                                .fetch_add(out.buf.len() as u64, Ordering::Relaxed);
+                            if stream.write_all(&out.buf).await.is_err() {
+                                break 'conn;
+                            }
+                            out.buf.clear();
+                        }
                         continue;
                     }
                     Err(()) => break 'conn,
@@ -410,6 +432,44 @@ async fn wait_unblocked(
     result
 }
 
+/// Wait for the script thread's reply to this client's EVAL / FCALL,
+/// buffering what the client sends meanwhile; the reply goes to `out`.
+async fn wait_script(
+    srv: &Server,
+    client: &mut Client,
+    stream: &mut TcpStream,
+    inbuf: &mut BytesMut,
+    out: &mut Out,
+) -> Result<(), ()> {
+    let Some(mut rx) = client.script_wait.take() else {
+        return Ok(());
+    };
+    let info = client.info.clone();
+    let done = loop {
+        tokio::select! {
+            r = &mut rx => break r,
+            r = stream.read_buf(inbuf) => {
+                if !matches!(r, Ok(n) if n > 0) {
+                    return Err(());
+                }
+            }
+            _ = info.kill_notify.notified() => return Err(()),
+        }
+    };
+    let Ok(done) = done else {
+        out.error("ERR the script thread stopped before replying");
+        return Ok(());
+    };
+    let start = out.buf.len();
+    out.buf.extend_from_slice(&done.reply);
+    out.errors.extend(done.errors);
+    exec::apply_reply_mode(client, out, start);
+    if srv.wait_durable.load(Ordering::Acquire) {
+        wait_durable(srv, done.offset).await;
+    }
+    Ok(())
+}
+
 /// Wait until the AOF has fsynced the stream up to `offset` (or the AOF
 /// was turned off meanwhile).
 async fn wait_durable(srv: &Server, offset: u64) {
@@ -430,7 +490,7 @@ fn run_batch(
     hot: &mut Arc<crate::config::Hot>,
     hot_epoch: &mut u64,
 ) -> Batch {
-    let mut gate = Gate::shared(srv);
+    let mut gate = Gate::for_batch(srv);
     while out.buf.len() < OUTPUT_FLUSH_BYTES {
         let limits = Limits {
             proto_max_bulk_len: hot.proto_max_bulk_len,
@@ -451,6 +511,7 @@ fn run_batch(
                 if client.blocked.is_some()
                     || client.postponed.is_some()
                     || client.repl.handoff.is_some()
+                    || client.script_wait.is_some()
                 {
                     return Batch::Blocked;
                 }

@@ -35,7 +35,11 @@ pub async fn run(srv: Arc<Server>) {
 
 fn active_expire(srv: &Server) {
     let ks = &srv.keyspace;
-    let _gate = ks.gate.read();
+    // Skip the cycle while a script or another exclusive holder runs
+    // (waiting would stall every client of this thread).
+    let Some(_gate) = ks.gate.try_read() else {
+        return;
+    };
     // A snapshot in progress sees expired keys as they were; they are
     // reclaimed once it ends.
     if crate::snapshot::active() {

@@ -4,7 +4,9 @@
 //! slowlog, latency monitor, error stats, CLIENT REPLY modes).
 //!
 //! The keyspace gate is held by the caller for the whole pipeline batch and
-//! switched to exclusive only for commands flagged EXCLUSIVE.
+//! switched to exclusive only for commands flagged EXCLUSIVE. While a
+//! script runs past busy-reply-threshold the batch holds no gate at all
+//! ("busy" mode): commands flagged allow_busy run, others get BUSY.
 
 use crate::client::{Client, ReplyMode};
 use crate::commands::{self, Command, Ctx, EXCLUSIVE, NO_AUTH, NO_MULTI};
@@ -34,6 +36,52 @@ impl<'a> Gate<'a> {
         }
     }
 
+    /// The gate for a batch: shared, or none while a script runs past the
+    /// busy threshold (the script holds it exclusively; waiting for it
+    /// would leave this thread's clients without their BUSY replies).
+    pub fn for_batch(srv: &'a Server) -> Self {
+        let mut gate = Gate {
+            srv,
+            shared: None,
+            exclusive: None,
+        };
+        gate.refresh();
+        gate
+    }
+
+    /// Busy mode: no hold while a script is past its threshold.
+    fn busy(&self) -> bool {
+        self.shared.is_none() && self.exclusive.is_none()
+    }
+
+    /// Take the shared hold again once no script is busy any more.
+    fn refresh(&mut self) {
+        if !self.busy() {
+            return;
+        }
+        let running = &self.srv.scripting.running;
+        loop {
+            if running.busy() {
+                return;
+            }
+            if let Some(g) = self
+                .srv
+                .keyspace
+                .gate
+                .try_read_for(std::time::Duration::from_millis(5))
+            {
+                self.shared = Some(g);
+                return;
+            }
+        }
+    }
+
+    /// Let go of the gate (a script handed to the script thread needs it).
+    fn release(&mut self) {
+        self.shared = None;
+        self.exclusive = None;
+    }
+
     fn ensure(&mut self, exclusive: bool) {
         if exclusive && self.exclusive.is_none() {
             // Release our shared hold first, or we would wait on ourselves.
@@ -56,6 +104,7 @@ pub fn process<'a>(
     hot: &Hot,
     gate: &mut Gate<'a>,
 ) {
+    gate.refresh();
     let asking = crate::cluster::route::take_asking(client);
     let Some(cmd) = commands::lookup(&argv[0]) else {
         reject(srv, client, out, &error::unknown_command(argv), None);
@@ -81,6 +130,18 @@ pub fn process<'a>(
         crate::cluster::route::discard_if_exec(srv, client, cmd);
         reject(srv, client, out, &e, Some(cmd));
         return;
+    }
+    // A script past busy-reply-threshold: only allow_busy commands run
+    // (SHUTDOWN first stops the script, as SHUTDOWN NOSAVE does in Redis).
+    if gate.busy() {
+        if !cmd.has(commands::ALLOW_BUSY) {
+            let e = srv.scripting.running.busy_error();
+            reject(srv, client, out, e, Some(cmd));
+            return;
+        }
+        if cmd.name == "shutdown" {
+            srv.scripting.running.kill.store(true, Ordering::Release);
+        }
     }
     if srv.aof.has_write_error.load(Ordering::Relaxed) && may_write(client, cmd) {
         let e = srv.aof.write_error.lock().clone().unwrap_or_default();
@@ -164,6 +225,28 @@ pub fn process<'a>(
         out.simple("QUEUED");
         return;
     }
+    // A script runs on the script thread; the connection awaits its reply.
+    if cmd.has(commands::SCRIPT) && !client.script {
+        gate.release();
+        let (done, rx) = tokio::sync::oneshot::channel();
+        let job = crate::scripting::worker::Job {
+            srv: srv.handle(),
+            cmd,
+            argv: argv.to_vec(),
+            hot: srv.hot(),
+            info: client.info.clone(),
+            db: client.db,
+            resp3: client.resp3,
+            cluster: client.cluster,
+            done,
+        };
+        if crate::scripting::worker::submit(job) {
+            client.script_wait = Some(rx);
+        } else {
+            out.error("ERR the script thread is not running");
+        }
+        return;
+    }
     gate.ensure(cmd.has(EXCLUSIVE));
     let reply_start = out.buf.len();
     call(srv, client, cmd, argv, out, hot);
@@ -206,7 +289,8 @@ pub fn call(
         .info
         .last_cmd
         .store(cmd as *const Command as *mut Command, Ordering::Relaxed);
-    let is_exec = cmd.name == "exec";
+    // EXEC and scripts: what they run propagates as one transaction.
+    let is_exec = cmd.name == "exec" || cmd.has(commands::SCRIPT);
     let hold = if cmd.has(commands::WRITE | commands::MAY_REPLICATE) || is_exec {
         crate::propagate::hold(srv)
     } else {
@@ -264,8 +348,12 @@ pub fn call(
         .total_commands_processed
         .fetch_add(1, Ordering::Relaxed);
     if srv.monitors.any() && !cmd.has(commands::SKIP_MONITOR | commands::ADMIN) {
-        srv.monitors
-            .feed(client.db, &client.info.addr.to_string(), argv);
+        let addr = if client.script {
+            "lua".to_string()
+        } else {
+            client.info.addr.to_string()
+        };
+        srv.monitors.feed(client.db, &addr, argv);
     }
     if dirty > 0 {
         srv.stats.dirty.fetch_add(dirty, Ordering::Relaxed);
@@ -475,7 +563,7 @@ fn reject(srv: &Server, client: &mut Client, out: &mut Out, msg: &str, cmd: Opti
 }
 
 /// CLIENT REPLY OFF / SKIP: drop the reply just written.
-fn apply_reply_mode(client: &mut Client, out: &mut Out, reply_start: usize) {
+pub fn apply_reply_mode(client: &mut Client, out: &mut Out, reply_start: usize) {
     match client.reply_mode {
         ReplyMode::On => {}
         ReplyMode::Off => out.buf.truncate(reply_start),

@@ -27,6 +27,7 @@ pub mod propagate;
 pub mod protocol;
 pub mod pubsub;
 pub mod replication;
+pub mod scripting;
 pub mod server;
 pub mod snapshot;
 pub mod stats;

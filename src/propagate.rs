@@ -412,6 +412,11 @@ pub fn mark() -> usize {
     PENDING.with(|q| q.borrow().len())
 }
 
+/// Drop the records queued since `mark` (a script's redis.set_repl(REPL_NONE)).
+pub fn truncate(mark: usize) {
+    PENDING.with(|q| q.borrow_mut().truncate(mark));
+}
+
 /// Wrap the records queued since `mark` in MULTI/EXEC when there are
 /// several, as Redis propagates a transaction.
 pub fn wrap_transaction(mark: usize) {

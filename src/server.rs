@@ -34,6 +34,8 @@ pub struct Server {
     pub pause: crate::pause::Pause,
     /// The propagation point (AOF, replication).
     pub prop: crate::propagate::Propagator,
+    /// The script cache and the running script (EVAL, FUNCTION).
+    pub scripting: crate::scripting::Scripting,
     /// The point-in-time snapshot in progress (BGSAVE, AOF rewrite, full sync).
     pub snapshots: crate::snapshot::Snapshots,
     /// The propagation offset known to be on disk (AOF fsync); replies to
@@ -74,6 +76,12 @@ pub fn random_hex_id() -> String {
 }
 
 impl Server {
+    /// An owning handle to this server (for work that outlives a borrow,
+    /// e.g. a script's busy hook).
+    pub fn handle(&self) -> Arc<Server> {
+        self.me.upgrade().expect("the server outlives its users")
+    }
+
     pub fn new(config: Config) -> Arc<Server> {
         let hot = config.hot();
         let now = crate::util::now_ms();
@@ -90,6 +98,7 @@ impl Server {
             blocking: Default::default(),
             pause: Default::default(),
             prop: Default::default(),
+            scripting: Default::default(),
             snapshots: Default::default(),
             durable: tokio::sync::watch::Sender::new(0),
             wait_durable: AtomicBool::new(false),

@@ -26,12 +26,13 @@ pub mod keys;
 pub mod list;
 pub mod persistence;
 pub mod pubsub;
+pub mod scripting;
 pub mod server;
 pub mod set;
 pub mod sort;
 pub mod stream;
 pub mod string;
-mod table;
+pub(crate) mod table;
 pub mod transaction;
 pub mod zset;
 
@@ -70,6 +71,9 @@ pub const NO_ASYNC_LOADING: u64 = 1 << 18;
 pub const EXCLUSIVE: u64 = 1 << 40;
 /// Shoal: a container whose first argument names a subcommand.
 pub const CONTAINER: u64 = 1 << 41;
+/// Shoal: runs a script (EVAL*, FCALL*): what it runs propagates as one
+/// MULTI/EXEC and blocked clients are served after it, as for EXEC.
+pub const SCRIPT: u64 = 1 << 42;
 
 const FLAG_NAMES: &[(u64, &str)] = &[
     (WRITE, "write"),

@@ -6,7 +6,7 @@ use super::*;
 /// Build one command. `flags` is a space-separated list of COMMAND INFO flag
 /// names, plus Shoal's `exclusive`, plus extra `@category` ACL names.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn c(
+pub(crate) fn c(
     name: &str,
     arity: i32,
     flags: &'static str,
@@ -30,7 +30,7 @@ pub(super) fn c(
 
 /// Like `c`, with any key spec (e.g. `KeySpec::Keynum` for numkeys commands).
 #[allow(clippy::too_many_arguments)]
-pub(super) fn c_with_keys(
+pub(crate) fn c_with_keys(
     name: &str,
     arity: i32,
     flags: &'static str,
@@ -50,6 +50,7 @@ pub(super) fn c_with_keys(
         bits |= match f {
             "exclusive" => EXCLUSIVE,
             "container" => CONTAINER,
+            "script" => SCRIPT,
             other => {
                 FLAG_NAMES
                     .iter()
@@ -137,7 +138,7 @@ fn categories(flags: u64, group: &str, extra: &[&'static str]) -> Vec<&'static s
     v
 }
 
-pub(super) fn with_subs(mut parent: Command, subs: Vec<Command>) -> Command {
+pub(crate) fn with_subs(mut parent: Command, subs: Vec<Command>) -> Command {
     parent.flags |= CONTAINER;
     // A pure container's own categories are just @slow (its subcommands
     // carry the rest); COMMAND, which also runs bare, keeps its own.
@@ -165,6 +166,7 @@ pub fn build() -> Vec<Command> {
         super::stream::commands,
         super::dump::commands,
         super::cluster::commands,
+        super::scripting::commands,
     ] {
         all.extend(family());
     }
