@@ -555,10 +555,18 @@ fn reject(srv: &Server, client: &mut Client, out: &mut Out, msg: &str, cmd: Opti
     if let Some(c) = cmd {
         c.stats.rejected_calls.fetch_add(1, Ordering::Relaxed);
     }
+    // A refused EXEC discards the transaction (Redis's execCommandAbort).
+    if cmd.is_some_and(|c| c.name == "exec") && client.multi.is_some() {
+        client.multi = None;
+        srv.watches.unwatch_all(&mut client.watch);
+        client.info.multi_len.store(0, Ordering::Relaxed);
+        return out.error(&format!(
+            "EXECABORT Transaction discarded because of: {msg}"
+        ));
+    }
     if let Some(m) = client.multi.as_mut() {
         m.aborted = true;
     }
-    let _ = srv;
     out.error(msg);
 }
 

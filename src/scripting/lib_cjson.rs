@@ -503,17 +503,18 @@ fn config_int(
 ) -> mlua::Result<MultiValue> {
     let args = args.into_vec();
     if let Some(v) = args.first() {
-        let n =
-            match v {
-                Value::Integer(i) => *i,
-                Value::Number(n) => *n as i64,
-                _ => return fail_str(
+        let n = match v {
+            Value::Integer(i) => *i,
+            Value::Number(n) => *n as i64,
+            _ => {
+                return fail_str(
                     lua,
                     &format!(
                         "bad argument #1 to '{fname}' (expected integer between {min} and {max})"
                     ),
-                ),
-            };
+                )
+            }
+        };
         if n < min || n > max {
             return fail_str(
                 lua,
