@@ -425,13 +425,22 @@ fn script_effects_survive_a_restart_from_the_aof() {
         &["EVAL", "return redis.call('spop', KEYS[1])", "1", "set"],
     );
     let dir = srv.dir().join("appendonlydir");
-    let aof: String = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".incr.aof"))
-        .map(|e| String::from_utf8_lossy(&std::fs::read(e.path()).unwrap()).into_owned())
-        .collect();
-    assert!(aof.contains("MULTI") && aof.contains("EXEC"), "{aof}");
+    let read_aof = || -> String {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".incr.aof"))
+            .map(|e| String::from_utf8_lossy(&std::fs::read(e.path()).unwrap()).into_owned())
+            .collect()
+    };
+    // The AOF writer thread appends shortly after the reply (everysec).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut aof = read_aof();
+    while !(aof.contains("MULTI") && aof.contains("EXEC") && aof.contains("SREM")) {
+        assert!(Instant::now() < deadline, "no MULTI/EXEC in the AOF: {aof}");
+        std::thread::sleep(Duration::from_millis(10));
+        aof = read_aof();
+    }
     assert!(
         !aof.contains("EVAL"),
         "effects, not the script, are logged: {aof}"
