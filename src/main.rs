@@ -50,9 +50,8 @@ fn main() {
     }
     let port: u16 = config.get_i64("port") as u16;
     let bind = config.get("bind").to_string();
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    // Threads that serve connections (the main one included): io-threads.
+    let threads = config.get_i64("io-threads").max(1) as usize;
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -41,7 +41,7 @@ use crate::keyspace::Db;
 use crate::protocol::Out;
 use crate::server::Server;
 use bytes::Bytes;
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 

