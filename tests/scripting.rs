@@ -501,3 +501,135 @@ print("lock ok")
     let (ok, out, err) = run_with_timeout(c, None, Duration::from_secs(60));
     assert!(ok && out.contains("lock ok"), "{out}\n{err}");
 }
+
+#[test]
+fn functions_load_call_list_dump_restore() {
+    let srv = Server::start(&[]);
+    let lib = "#!lua name=mylib\nredis.register_function('myfunc', function(keys, args) return redis.call('set', keys[1], args[1]) end)\nredis.register_function{function_name='myro', callback=function(keys) return redis.call('get', keys[1]) end, flags={'no-writes'}, description='reads'}";
+    assert_eq!(reply(&srv, &["FUNCTION", "LOAD", lib]), "$5\r\nmylib\r\n");
+    assert_eq!(
+        reply(&srv, &["FUNCTION", "LOAD", lib]),
+        "-ERR Library 'mylib' already exists\r\n"
+    );
+    assert_eq!(
+        reply(&srv, &["FUNCTION", "LOAD", "REPLACE", lib]),
+        "$5\r\nmylib\r\n"
+    );
+    assert_eq!(reply(&srv, &["FCALL", "myfunc", "1", "k", "v"]), "+OK\r\n");
+    assert_eq!(reply(&srv, &["FCALL_RO", "myro", "1", "k"]), "$1\r\nv\r\n");
+    assert_eq!(
+        reply(&srv, &["FCALL_RO", "myfunc", "1", "k", "w"]),
+        "-ERR Can not execute a script with write flag using *_ro command.\r\n"
+    );
+    assert_eq!(
+        reply(&srv, &["FCALL", "nosuch", "0"]),
+        "-ERR Function not found\r\n"
+    );
+    assert_eq!(
+        reply(&srv, &["FCALL", "myro", "x"]),
+        "-ERR Bad number of keys provided\r\n"
+    );
+    for (code, err) in [
+        ("return 1", "-ERR Missing library metadata\r\n"),
+        ("#!lua\nreturn 1", "-ERR Library name was not given\r\n"),
+        ("#!python name=x\nreturn 1", "-ERR Engine 'python' not found\r\n"),
+        ("#!lua name=x\nreturn 1", "-ERR No functions registered\r\n"),
+        ("#!lua name=x\nbad code", "-ERR Error compiling function: user_function:2: '=' expected near 'code'\r\n"),
+        ("#!lua name=x\nlocal a = string.len('a')", "-ERR Error registering functions: ERR user_function:2: Script attempted to access nonexistent global variable 'string'\r\n"),
+        ("#!lua name=x\nredis.register_function('myfunc', function() end)", "-ERR Function myfunc already exists\r\n"),
+        ("#!lua name=x\nredis.register_function()", "-ERR Error registering functions: ERR wrong number of arguments to redis.register_function\r\n"),
+    ] {
+        assert_eq!(reply(&srv, &["FUNCTION", "LOAD", code]), err, "{code}");
+    }
+    let list = reply(&srv, &["FUNCTION", "LIST", "LIBRARYNAME", "my*"]);
+    assert!(
+        list.contains("mylib")
+            && list.contains("myro")
+            && list.contains("reads")
+            && list.contains("+no-writes"),
+        "{list}"
+    );
+    assert_eq!(
+        reply(&srv, &["FUNCTION", "LIST", "LIBRARYNAME", "zz*"]),
+        "*0\r\n"
+    );
+    let stats = reply(&srv, &["FUNCTION", "STATS"]);
+    assert!(
+        stats.contains("libraries_count\r\n:1\r\n$15\r\nfunctions_count\r\n:2"),
+        "{stats}"
+    );
+    // DUMP / RESTORE, in Redis's payload format (checked against
+    // redis-server in the cross test below).
+    let dump = srv.cmd(&["FUNCTION", "DUMP"]);
+    let payload = bulk_body(&dump);
+    assert_eq!(reply(&srv, &["FUNCTION", "FLUSH"]), "+OK\r\n");
+    assert_eq!(
+        reply(&srv, &["FCALL", "myro", "1", "k"]),
+        "-ERR Function not found\r\n"
+    );
+    let mut c = srv.raw();
+    c.send(&encode_bytes(&[b"FUNCTION", b"RESTORE", &payload]));
+    assert_eq!(c.read_reply(IO_TIMEOUT).unwrap(), b"+OK\r\n");
+    c.send(&encode_bytes(&[b"FUNCTION", b"RESTORE", &payload]));
+    assert_eq!(
+        c.read_reply(IO_TIMEOUT).unwrap(),
+        b"-ERR Library mylib already exists\r\n"
+    );
+    c.send(&encode_bytes(&[
+        b"FUNCTION",
+        b"RESTORE",
+        &payload,
+        b"REPLACE",
+    ]));
+    assert_eq!(c.read_reply(IO_TIMEOUT).unwrap(), b"+OK\r\n");
+    assert_eq!(reply(&srv, &["FCALL_RO", "myro", "1", "k"]), "$1\r\nv\r\n");
+    assert_eq!(reply(&srv, &["FUNCTION", "DELETE", "mylib"]), "+OK\r\n");
+    assert_eq!(
+        reply(&srv, &["FUNCTION", "DELETE", "mylib"]),
+        "-ERR Library not found\r\n"
+    );
+}
+
+fn bulk_body(reply: &[u8]) -> Vec<u8> {
+    let nl = reply.iter().position(|&b| b == b'\n').unwrap();
+    reply[nl + 1..reply.len() - 2].to_vec()
+}
+
+/// Functions move between Shoal and redis-server 7.0.15: a FUNCTION DUMP
+/// payload restores on the other, and an RDB saved with libraries loads.
+#[test]
+fn functions_dump_and_rdb_cross_redis() {
+    let shoal = Server::start(&[]);
+    let redis = Server::start_binary(REDIS_SERVER, &[]);
+    let lib = "#!lua name=crosslib\nredis.register_function('cross', function(keys, args) return 'from a library whose code is long enough to be compressed by LZF in the payload' end)";
+    assert_eq!(
+        reply(&redis, &["FUNCTION", "LOAD", lib]),
+        "$8\r\ncrosslib\r\n"
+    );
+    let from_redis = bulk_body(&redis.cmd(&["FUNCTION", "DUMP"]));
+    let mut c = shoal.raw();
+    c.send(&encode_bytes(&[b"FUNCTION", b"RESTORE", &from_redis]));
+    assert_eq!(c.read_reply(IO_TIMEOUT).unwrap(), b"+OK\r\n");
+    assert!(reply(&shoal, &["FCALL", "cross", "0"]).contains("long enough"));
+    // Shoal's payload is byte for byte Redis's.
+    assert_eq!(bulk_body(&shoal.cmd(&["FUNCTION", "DUMP"])), from_redis);
+    // An RDB with the library: Shoal saves, Redis loads it.
+    assert_eq!(reply(&shoal, &["SAVE"]), "+OK\r\n");
+    let rdb = shoal.dir().join("dump.rdb");
+    let dir = TempDir::new("fn-rdb");
+    std::fs::copy(&rdb, dir.path().join("dump.rdb")).unwrap();
+    let redis2 = Server::restart_in_binary(REDIS_SERVER, dir, &[]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while reply(&redis2, &["PING"]) != "+PONG\r\n" {
+        assert!(Instant::now() < deadline);
+    }
+    assert!(reply(&redis2, &["FCALL", "cross", "0"]).contains("long enough"));
+    // And Shoal restarts with it.
+    let dir = shoal.terminate();
+    let shoal = Server::restart_in(dir, &[]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while reply(&shoal, &["PING"]) != "+PONG\r\n" {
+        assert!(Instant::now() < deadline);
+    }
+    assert!(reply(&shoal, &["FCALL", "cross", "0"]).contains("long enough"));
+}

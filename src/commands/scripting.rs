@@ -57,6 +57,26 @@ pub fn commands() -> Vec<Command> {
             "Execute a read-only Lua script server side",
             evalsha_ro,
         ),
+        c_with_keys(
+            "fcall",
+            -3,
+            "noscript skip_monitor may_replicate no_mandatory_keys stale exclusive script",
+            keys,
+            "scripting",
+            "7.0.0",
+            "Invoke a function",
+            super::function::fcall,
+        ),
+        c_with_keys(
+            "fcall_ro",
+            -3,
+            "noscript skip_monitor no_mandatory_keys stale readonly exclusive script",
+            keys,
+            "scripting",
+            "7.0.0",
+            "Invoke a read-only function",
+            super::function::fcall_ro,
+        ),
         with_subs(
             c(
                 "script",

@@ -41,6 +41,10 @@ pub fn write_snapshot<W: Write>(
         w.aux_int(b"repl-offset", srv.prop.offset() as i64)?;
     }
     w.aux_int(b"aof-base", (purpose == Purpose::AofBase) as i64)?;
+    // Function libraries come before the keys, as Redis writes them.
+    for lib in srv.scripting.functions.snapshot() {
+        w.function(&lib.code)?;
+    }
     for db in 0..snap.dbs() {
         let (keys, volatile) = snap.db_size(db);
         if keys == 0 {
@@ -82,6 +86,7 @@ pub fn load<R: BufRead>(srv: &Server, input: R) -> Result<Loaded, LoadError> {
         && srv.config.read().get("replicaof").trim().is_empty();
     let mut db_index = 0usize;
     let mut loaded = Loaded::default();
+    let mut libraries = Vec::new();
     while let Some(item) = reader.next_item().map_err(LoadError::Rdb)? {
         match item {
             Item::SelectDb(n) => {
@@ -117,9 +122,20 @@ pub fn load<R: BufRead>(srv: &Server, input: R) -> Result<Loaded, LoadError> {
                 _ => {}
             },
             Item::ResizeDb { .. } => {}
-            Item::Function(_) => return Err(LoadError::Functions),
+            Item::Function(code) => libraries.push(bytes::Bytes::from(code)),
         }
     }
+    // The file's libraries replace the registry (a full sync, DEBUG RELOAD).
+    let mut libs = Vec::new();
+    for code in &libraries {
+        let lib = crate::scripting::engine::with_engine(srv, |eng| {
+            crate::scripting::functions::compile_library(eng, code)
+        })
+        .and_then(|r| r)
+        .map_err(LoadError::Function)?;
+        libs.push(lib.0);
+    }
+    srv.scripting.functions.replace_all(libs);
     Ok(loaded)
 }
 
@@ -127,7 +143,8 @@ pub fn load<R: BufRead>(srv: &Server, input: R) -> Result<Loaded, LoadError> {
 pub enum LoadError {
     Rdb(rdb::Error),
     TooManyDatabases(u64),
-    Functions,
+    /// A function library that does not load.
+    Function(String),
 }
 
 impl std::fmt::Display for LoadError {
@@ -139,7 +156,7 @@ impl std::fmt::Display for LoadError {
                 "FATAL: Data file was created with a Redis server configured to handle more than {} databases. Exiting",
                 n
             ),
-            LoadError::Functions => write!(f, "the file holds function libraries, which Shoal does not run"),
+            LoadError::Function(e) => write!(f, "a function library failed to load: {e}"),
         }
     }
 }

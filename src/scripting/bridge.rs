@@ -86,6 +86,10 @@ pub fn raw_table(lua: &Lua) -> mlua::Result<Table> {
         lua.create_function(|lua, a: MultiValue| redis_call(lua, a, false))?,
     )?;
     raw.set("random", lua.create_function(math_random)?)?;
+    raw.set(
+        "register_function",
+        lua.create_function(super::functions::register_function)?,
+    )?;
     raw.set("randomseed", lua.create_function(math_randomseed)?)?;
     raw.set("version", crate::REDIS_VERSION)?;
     raw.set("version_num", version_num())?;

@@ -22,7 +22,16 @@ pub struct Engine {
     pub lua: Lua,
     /// The hidden table the (empty, protected) globals read through.
     pub globals: Table,
+    /// The globals' metatable (its __index switches to `load_api` while a
+    /// library loads).
+    pub globals_mt: Table,
+    pub load_api: Table,
+    /// pcall(f) without Redis's error conversion (library loading).
+    pub protected: Function,
     run: Function,
+    /// Registry epoch the library functions below were loaded at.
+    pub libs_epoch: u64,
+    pub lib_funcs: HashMap<String, Function>,
     /// Compiled scripts by SHA1 (EVAL) or library functions (FCALL).
     funcs: HashMap<String, Function>,
     epoch: u64,
@@ -51,7 +60,13 @@ impl Engine {
         libs.set("bit", super::lib_bit::table(&lua)?)?;
         libs.set("struct", super::lib_struct::table(&lua)?)?;
         libs.set("cmsgpack", super::lib_cmsgpack::table(&lua)?)?;
-        let (globals, run): (Table, Function) = lua
+        let (globals, run, globals_mt, load_api, protected): (
+            Table,
+            Function,
+            Table,
+            Table,
+            Function,
+        ) = lua
             .load(sandbox::INIT)
             .set_name(sandbox::CHUNK_NAME)
             .call((raw, libs, sandbox::wrapper_factory(&lua)?))?;
@@ -60,7 +75,12 @@ impl Engine {
         Ok(Engine {
             lua,
             globals,
+            globals_mt,
+            load_api,
+            protected,
             run,
+            libs_epoch: u64::MAX,
+            lib_funcs: HashMap::new(),
             funcs: HashMap::new(),
             epoch,
             client_info,
@@ -224,6 +244,7 @@ pub fn run(ctx: &mut Ctx, out: &mut Out, eng: &mut Engine, func: Function, inv: 
 
     let running = &srv.scripting.running;
     *running.name.lock() = inv.name.to_string();
+    *running.argv.lock() = ctx.argv.to_vec();
     running.is_eval.store(inv.eval, Ordering::Relaxed);
     running.kill.store(false, Ordering::Relaxed);
     running.wrote.store(false, Ordering::Relaxed);

@@ -13,6 +13,7 @@
 pub mod bridge;
 pub mod convert;
 pub mod engine;
+pub mod functions;
 pub mod lib_bit;
 pub mod lib_cjson;
 pub mod lib_cmsgpack;
@@ -65,6 +66,8 @@ pub struct Scripting {
     pub epoch: AtomicU64,
     pub cache_bytes: AtomicU64,
     pub running: Running,
+    /// Redis 7 Functions: the libraries.
+    pub functions: functions::Registry,
 }
 
 /// The script running now (at most one: scripts hold the gate exclusively).
@@ -82,6 +85,8 @@ pub struct Running {
     /// Sent by our master or replayed from the AOF: cannot be killed.
     pub from_master: AtomicBool,
     pub name: Mutex<String>,
+    /// The command that runs it (FUNCTION STATS).
+    pub argv: Mutex<Vec<Bytes>>,
 }
 
 impl Running {

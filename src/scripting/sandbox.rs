@@ -179,12 +179,24 @@ if smt then smt.__metatable = frozen end
 
 for k in _pairs(G) do _rawset(G, k, nil) end
 backing._G = G
-_setmetatable(G, {__index = backing, __newindex = readonly_error, __metatable = frozen})
+local gmt = {__index = backing, __newindex = readonly_error, __metatable = frozen}
+_setmetatable(G, gmt)
 protected[G] = true
+
+-- What a library's top-level code sees while FUNCTION LOAD runs it.
+local load_redis = {register_function = wrap(raw.register_function), log = redis.log}
+for _, k in _pairs({'LOG_DEBUG', 'LOG_VERBOSE', 'LOG_NOTICE', 'LOG_WARNING', 'REDIS_VERSION', 'REDIS_VERSION_NUM'}) do
+  load_redis[k] = redis[k]
+end
+local load_api = {redis = readonly(load_redis)}
+_setmetatable(load_api, {__index = function(_, k)
+  _error("Script attempted to access nonexistent global variable '" .. _tostring(k) .. "'", 2)
+end})
+local function protected_call(f) return _pcall(f) end
 
 local function run(f, ...)
   local n, args = _select('#', ...), {...}
   return _xpcall(function() return f(_unpack(args, 1, n)) end, handler)
 end
-return backing, run
+return backing, run, gmt, load_api, protected_call
 "#;

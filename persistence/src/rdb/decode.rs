@@ -499,6 +499,31 @@ pub fn decode_object(data: &[u8], opts: DecodeOptions) -> Result<(Object, usize)
     Ok((obj, input.offset() as usize))
 }
 
+/// The function libraries' code in the body of a FUNCTION DUMP payload
+/// (FUNCTION2 records, each an opcode and a string; the pre-release
+/// FUNCTION opcode is refused). `data` excludes the version and CRC.
+pub fn decode_function_records(data: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    let opts = DecodeOptions {
+        input_len: Some(data.len() as u64),
+        ..DecodeOptions::default()
+    };
+    let mut input = Input::new(data, opts);
+    let mut codes = Vec::new();
+    while (input.offset() as usize) < data.len() {
+        let t = input
+            .byte()
+            .map_err(|_| "can not read data type".to_string())?;
+        if t != opcodes::FUNCTION2 {
+            return Err("given type is not a function".into());
+        }
+        let code = input
+            .string()
+            .map_err(|_| "failed loading the given functions payload".to_string())?;
+        codes.push(code);
+    }
+    Ok(codes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -761,6 +761,17 @@ impl ObjectEncoder {
         self.take(r)
     }
 
+    /// A function library record (FUNCTION2 opcode and its code), as in
+    /// a FUNCTION DUMP payload.
+    pub fn function(&mut self, code: &[u8]) -> io::Result<Vec<u8>> {
+        let r = self
+            .core
+            .sink
+            .byte(opcodes::FUNCTION2)
+            .and_then(|()| self.core.string_out(code));
+        self.take(r)
+    }
+
     pub fn list<'e, I>(&mut self, len: usize, items: I) -> io::Result<Vec<u8>>
     where
         I: IntoIterator,

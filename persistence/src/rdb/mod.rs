@@ -21,7 +21,7 @@ pub mod stream;
 pub mod ziplist;
 pub mod zipmap;
 
-pub use decode::{decode_object, DecodeOptions, RdbReader};
+pub use decode::{decode_function_records, decode_object, DecodeOptions, RdbReader};
 pub use encode::{EncodeOptions, EncodingLimits, ObjectEncoder, RdbWriter};
 
 /// The RDB version this crate writes (Redis 7.0).
