@@ -132,8 +132,19 @@ fn to_argv(args: &[Value]) -> Result<Vec<Bytes>, &'static str> {
 
 /// raw.call / raw.pcall (`raise`): the reply as a Lua value; `false, err`
 /// when `raise` and the reply is an error (pcall returns error tables as values).
-fn redis_call(lua: &Lua, args: MultiValue, raise: bool) -> mlua::Result<MultiValue> {
-    let args = args.into_vec();
+fn redis_call(lua: &Lua, packed: MultiValue, raise: bool) -> mlua::Result<MultiValue> {
+    // (args table, count): see sandbox::raise_from_packed.
+    let packed = packed.into_vec();
+    let n = match packed.get(1) {
+        Some(Value::Integer(n)) => *n as usize,
+        _ => 0,
+    };
+    let mut args = Vec::with_capacity(n);
+    if let Some(Value::Table(t)) = packed.first() {
+        for i in 1..=n {
+            args.push(t.raw_get::<Value>(i)?);
+        }
+    }
     let outcome = RUN.with(|r| {
         let mut r = r.borrow_mut();
         let Some(ctx) = r.as_mut() else {

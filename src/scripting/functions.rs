@@ -38,7 +38,11 @@ impl Registry {
     pub fn find(&self, name: &[u8]) -> Option<(Arc<Library>, u64)> {
         let libs = self.libs.lock();
         for lib in libs.values() {
-            if let Some(f) = lib.functions.iter().find(|f| f.name.as_bytes() == name) {
+            if let Some(f) = lib
+                .functions
+                .iter()
+                .find(|f| f.name.as_bytes().eq_ignore_ascii_case(name))
+            {
                 return Some((lib.clone(), f.flags));
             }
         }
@@ -62,9 +66,12 @@ impl Registry {
             return Err(format!("ERR Library '{}' already exists", lib.name));
         }
         for f in &lib.functions {
-            let clash = libs
-                .values()
-                .any(|l| l.name != lib.name && l.functions.iter().any(|g| g.name == f.name));
+            let clash = libs.values().any(|l| {
+                l.name != lib.name
+                    && l.functions
+                        .iter()
+                        .any(|g| g.name.eq_ignore_ascii_case(&f.name))
+            });
             if clash {
                 return Err(format!("ERR Function {} already exists", f.name));
             }
@@ -243,7 +250,8 @@ pub fn lua_function(eng: &mut Engine, reg: &Registry, name: &str) -> Option<Func
             match load_into(eng, &lib.code, start) {
                 Ok(fs) => {
                     for r in fs {
-                        eng.lib_funcs.insert(r.info.name, r.func);
+                        eng.lib_funcs
+                            .insert(r.info.name.to_ascii_lowercase(), r.func);
                     }
                 }
                 Err(e) => crate::warning!("Failed reloading library {}: {e}", lib.name),
@@ -251,7 +259,7 @@ pub fn lua_function(eng: &mut Engine, reg: &Registry, name: &str) -> Option<Func
         }
         eng.libs_epoch = epoch;
     }
-    eng.lib_funcs.get(name).cloned()
+    eng.lib_funcs.get(&name.to_ascii_lowercase()).cloned()
 }
 
 /// redis.register_function(name, callback) or
@@ -299,7 +307,7 @@ pub fn register_function(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue
     let dup = LOADING.with(|l| {
         l.borrow()
             .as_ref()
-            .is_some_and(|v| v.iter().any(|r| r.info.name == name))
+            .is_some_and(|v| v.iter().any(|r| r.info.name.eq_ignore_ascii_case(&name)))
     });
     if dup {
         return fail("Function already exists in the library");

@@ -26,9 +26,36 @@ use std::os::raw::c_int;
 /// leading `true`, or raise its error (strings with the caller's position).
 unsafe extern "C-unwind" fn raise_from(state: *mut ffi::lua_State) -> c_int {
     let nargs = ffi::lua_gettop(state);
+    ffi::lua_checkstack(state, 2);
     ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
     ffi::lua_insert(state, 1);
     ffi::lua_call(state, nargs, ffi::LUA_MULTRET);
+    raise_or_return(state)
+}
+
+/// Like [`raise_from`], but the arguments reach `f` as one table and their
+/// count (`f(args, n)`): redis.call may get thousands (`unpack(t)`), more
+/// than a Lua C stack may hold twice.
+unsafe extern "C-unwind" fn raise_from_packed(state: *mut ffi::lua_State) -> c_int {
+    let nargs = ffi::lua_gettop(state);
+    ffi::lua_checkstack(state, 4);
+    ffi::lua_createtable(state, nargs, 0);
+    for i in 1..=nargs {
+        ffi::lua_pushvalue(state, i);
+        ffi::lua_rawseti(state, -2, i as ffi::lua_Integer);
+    }
+    ffi::lua_insert(state, 1);
+    ffi::lua_settop(state, 1);
+    ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
+    ffi::lua_insert(state, 1);
+    ffi::lua_pushinteger(state, nargs as ffi::lua_Integer);
+    ffi::lua_call(state, 2, ffi::LUA_MULTRET);
+    raise_or_return(state)
+}
+
+/// After `f` returned on the stack: its results after a leading `true`,
+/// or raise its error.
+unsafe fn raise_or_return(state: *mut ffi::lua_State) -> c_int {
     let top = ffi::lua_gettop(state);
     if top >= 1 && ffi::lua_toboolean(state, 1) != 0 {
         ffi::lua_remove(state, 1);
@@ -47,10 +74,16 @@ unsafe extern "C-unwind" fn raise_from(state: *mut ffi::lua_State) -> c_int {
     ffi::lua_error(state)
 }
 
-/// `wrap(f)`: a C closure over `f` (see [`raise_from`]).
+/// `wrap(f [, packed])`: a C closure over `f` (see [`raise_from`],
+/// [`raise_from_packed`]).
 unsafe extern "C-unwind" fn make_wrapper(state: *mut ffi::lua_State) -> c_int {
+    let packed = ffi::lua_toboolean(state, 2) != 0;
     ffi::lua_settop(state, 1);
-    ffi::lua_pushcclosure(state, raise_from, 1);
+    if packed {
+        ffi::lua_pushcclosure(state, raise_from_packed, 1);
+    } else {
+        ffi::lua_pushcclosure(state, raise_from, 1);
+    }
     1
 }
 
@@ -163,8 +196,8 @@ backing.math = readonly(math)
 for name, t in _pairs(libs) do backing[name] = readonly(lib(t)) end
 
 local redis = lib(raw.api)
-redis.call = wrap(raw.call)
-redis.pcall = wrap(raw.pcall)
+redis.call = wrap(raw.call, true)
+redis.pcall = wrap(raw.pcall, true)
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
 redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
 redis.REDIS_VERSION, redis.REDIS_VERSION_NUM = raw.version, raw.version_num

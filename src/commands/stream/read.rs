@@ -114,6 +114,12 @@ fn read_generic(ctx: &mut Ctx, out: &mut Out, group_cmd: bool) {
         Ok(a) => a,
         Err(e) => return out.error(&e),
     };
+    if a.block_ms.is_some() && ctx.client.script {
+        return out.error(&format!(
+            "ERR {} command is not allowed with BLOCK option from scripts",
+            ctx.cmd.name
+        ));
+    }
     let now = ctx.now_ms;
     let keys: Vec<Bytes> = ctx.argv[a.streams_at..a.streams_at + a.nstreams].to_vec();
     let id_args: Vec<Bytes> = ctx.argv[a.streams_at + a.nstreams..].to_vec();
