@@ -18,7 +18,7 @@ use mlua::{Lua, Table, Value};
 
 /// Deeper replies than this answer "reached lua stack limit" (Redis's
 /// limit comes from the Lua C stack).
-const MAX_DEPTH: usize = 1000;
+const MAX_DEPTH: usize = 200;
 
 /// Parse one RESP reply from `buf` at `*pos` into a Lua value.
 pub fn resp_to_lua(lua: &Lua, buf: &[u8], pos: &mut usize) -> mlua::Result<Value> {

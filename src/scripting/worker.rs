@@ -41,6 +41,8 @@ pub struct Done {
     pub offset: u64,
 }
 
+const SCRIPT_THREAD_STACK_BYTES: usize = 64 << 20;
+
 static QUEUE: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
 
 fn sender() -> mpsc::Sender<Job> {
@@ -49,6 +51,8 @@ fn sender() -> mpsc::Sender<Job> {
             let (tx, rx) = mpsc::channel::<Job>();
             std::thread::Builder::new()
                 .name("shoal-scripts".into())
+                // Deep reply conversions and Lua's own C recursion.
+                .stack_size(SCRIPT_THREAD_STACK_BYTES)
                 .spawn(move || {
                     while let Ok(job) = rx.recv() {
                         run(job);
