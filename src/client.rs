@@ -56,6 +56,8 @@ pub struct Client {
     pub repl: crate::replication::ClientRepl,
     /// ASKING / READONLY state in cluster mode.
     pub cluster: crate::cluster::ClientFlags,
+    /// CLIENT TRACKING state only this connection uses.
+    pub tracking: crate::tracking::ClientTracking,
 }
 
 /// What a blocked client waits for.
@@ -117,6 +119,15 @@ pub struct ClientInfo {
     pub kind: std::sync::atomic::AtomicU8,
     /// Subscribed to any channel or pattern (TYPE pubsub, flag P).
     pub subscribed: AtomicBool,
+    /// CLIENT TRACKING flags (`crate::tracking::ON`…) and REDIRECT id.
+    pub tracking: std::sync::atomic::AtomicU8,
+    pub redir: AtomicU64,
+    /// The sending side of this connection's push channel, once it has one
+    /// (tracking invalidations from other connections go there).
+    pub push_tx: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Bytes>>>,
+    /// The connection is closing (QUIT answered, peer gone): it no longer
+    /// counts as a live redirection target.
+    pub closing: AtomicBool,
 }
 
 /// A connection from an ordinary client.
@@ -149,6 +160,10 @@ impl ClientInfo {
             blocked: AtomicBool::new(false),
             kind: std::sync::atomic::AtomicU8::new(KIND_NORMAL),
             subscribed: AtomicBool::new(false),
+            tracking: std::sync::atomic::AtomicU8::new(0),
+            redir: AtomicU64::new(0),
+            push_tx: Mutex::new(None),
+            closing: AtomicBool::new(false),
         }
     }
 
@@ -193,22 +208,45 @@ impl ClientInfo {
         let age = now_ms.saturating_sub(self.created_ms) / 1000;
         let idle = now_ms.saturating_sub(self.last_interaction_ms.load(Ordering::Relaxed)) / 1000;
         let multi = self.multi_len.load(Ordering::Relaxed);
-        let flags = if self.kind.load(Ordering::Relaxed) == KIND_REPLICA {
-            "S"
-        } else if self.kind.load(Ordering::Relaxed) == KIND_MASTER {
-            "M"
-        } else if self.blocked.load(Ordering::Relaxed) {
-            "b"
-        } else if self.subscribed.load(Ordering::Relaxed) {
-            "P"
-        } else if multi > 0 {
-            "x"
+        // Redis's flag letters, in its order; N when none applies.
+        let mut flags = String::new();
+        let kind = self.kind.load(Ordering::Relaxed);
+        if kind == KIND_REPLICA {
+            flags.push('S');
+        }
+        if kind == KIND_MASTER {
+            flags.push('M');
+        }
+        if self.subscribed.load(Ordering::Relaxed) {
+            flags.push('P');
+        }
+        if multi > 0 {
+            flags.push('x');
+        }
+        if self.blocked.load(Ordering::Relaxed) {
+            flags.push('b');
+        }
+        let tracking = self.tracking.load(Ordering::Relaxed);
+        if tracking & crate::tracking::ON != 0 {
+            flags.push('t');
+        }
+        if tracking & crate::tracking::BROKEN_REDIR != 0 {
+            flags.push('R');
+        }
+        if tracking & crate::tracking::BCAST != 0 {
+            flags.push('B');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
+        let redir = if tracking & crate::tracking::ON != 0 {
+            self.redir.load(Ordering::Relaxed) as i64
         } else {
-            "N"
+            -1
         };
         let multi = if multi > 0 { (multi - 1) as i64 } else { -1 };
         format!(
-            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem={} tot-mem=1024 events=r cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem={} tot-mem=1024 events=r cmd={} user=default redir={} resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -221,6 +259,7 @@ impl ClientInfo {
             self.query_buf.load(Ordering::Relaxed),
             self.output_buf.load(Ordering::Relaxed),
             last_cmd_name(&self.last_cmd),
+            redir,
             self.resp.load(Ordering::Relaxed),
         )
     }
@@ -297,6 +336,7 @@ impl Client {
             postponed: None,
             repl: Default::default(),
             cluster: Default::default(),
+            tracking: Default::default(),
         }
     }
 
@@ -308,6 +348,7 @@ impl Client {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         self.pushes = Some(rx);
         self.push_tx = Some(tx.clone());
+        *self.info.push_tx.lock() = Some(tx.clone());
         tx
     }
 

@@ -68,8 +68,10 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
                 .min(inbuf.len().max(READ_CHUNK_BYTES));
             inbuf.reserve(READ_CHUNK_BYTES.max(want));
         }
+        // Pushes queued before the next request are written before its
+        // reply (a tracking invalidation, then the PING that follows it).
         let read = tokio::select! {
-            r = stream.read_buf(&mut inbuf) => r,
+            biased;
             _ = info.kill_notify.notified() => break 'conn,
             msg = next_push(&mut client.pushes) => {
                 // MONITOR lines (and later pub/sub messages) for this client.
@@ -86,6 +88,7 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
                 }
                 continue 'conn;
             }
+            r = stream.read_buf(&mut inbuf) => r,
         };
         match read {
             Ok(0) | Err(_) => break,
@@ -137,6 +140,9 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
                 )
             };
             close = step == Batch::Close;
+            if close {
+                info.closing.store(true, Ordering::Relaxed);
+            }
             srv.stats.count_errors(&out.errors);
             out.errors.clear();
             // appendfsync always: a write is acknowledged once it is on disk
@@ -240,8 +246,10 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
             out.buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
         }
     }
+    info.closing.store(true, Ordering::Relaxed);
     let _ = stream.shutdown().await;
     srv.watches.unwatch_all(&mut client.watch);
+    srv.tracking.disable(&mut client);
     srv.monitors.remove(info.id);
     srv.pubsub.remove_client(
         info.id,

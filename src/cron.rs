@@ -18,6 +18,14 @@ pub async fn run(srv: Arc<Server>) {
     loop {
         let hz = srv.hot().hz;
         tokio::time::sleep(Duration::from_millis(1000 / hz.max(1))).await;
+        if srv.cron_paused.load(Ordering::Relaxed) {
+            continue;
+        }
+        // Also while idle: a CONFIG SET of tracking-table-max-keys takes
+        // effect without another command.
+        if srv.tracking.clients() > 0 {
+            srv.tracking.limit(&srv, srv.hot().tracking_table_max_keys);
+        }
         if last_second.elapsed() >= Duration::from_secs(1) {
             last_second = std::time::Instant::now();
             crate::replication::cron(&srv);
@@ -53,6 +61,7 @@ fn active_expire(srv: &Server) {
             drop(hold);
             if expired > 0 {
                 crate::notify::flush(srv, crate::notify::flags());
+                srv.tracking.flush(srv);
             }
             if checked == 0 || expired * 100 / checked < EXPIRE_REPEAT_PERCENT {
                 break;

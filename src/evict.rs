@@ -83,8 +83,23 @@ static USED_CACHE: AtomicU64 = AtomicU64::new(0);
 static CALLS: AtomicU64 = AtomicU64::new(0);
 const REFRESH_EVERY: u64 = 16;
 
+/// A command that may have grown memory ran: the next check reads the
+/// allocator instead of the cache (so the command after a big write
+/// evicts, as in Redis).
+static STALE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn memory_grew() {
+    STALE.store(true, Ordering::Relaxed);
+}
+
 fn used_memory(force: bool) -> u64 {
-    if force || CALLS.fetch_add(1, Ordering::Relaxed) % REFRESH_EVERY == 0 {
+    let stale = STALE.load(Ordering::Relaxed) && STALE.swap(false, Ordering::Relaxed);
+    if force
+        || stale
+        || CALLS
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(REFRESH_EVERY)
+    {
         let u = crate::memory::used_memory();
         USED_CACHE.store(u, Ordering::Relaxed);
         return u;
@@ -164,6 +179,7 @@ fn evict_one(srv: &Server, policy: &str, samples: usize, rng: &mut impl Rng) -> 
             ],
         );
         srv.watches.touch(db, &key);
+        srv.tracking.removed(srv, &key);
         crate::notify::notify_db(
             srv,
             crate::notify::flags(),

@@ -95,8 +95,28 @@ impl<'a> Gate<'a> {
     }
 }
 
-/// Handle one request from a client, writing its reply (if any) to `out`.
+/// Handle one request from a client, writing its reply (if any) to `out`,
+/// followed by the tracking invalidations it caused for this client.
 pub fn process<'a>(
+    srv: &'a Server,
+    client: &mut Client,
+    argv: &[Bytes],
+    out: &mut Out,
+    hot: &Hot,
+    gate: &mut Gate<'a>,
+) {
+    crate::tracking::set_current(client.id);
+    process_checked(srv, client, argv, out, hot, gate);
+    // CLIENT CACHING applies to the next command only (a whole MULTI).
+    if client.tracking.caching && client.multi.is_none() && !argv[0].eq_ignore_ascii_case(b"client")
+    {
+        client.tracking.caching = false;
+    }
+    crate::tracking::take_own(&mut out.buf);
+    crate::tracking::set_current(0);
+}
+
+fn process_checked<'a>(
     srv: &'a Server,
     client: &mut Client,
     argv: &[Bytes],
@@ -169,9 +189,17 @@ pub fn process<'a>(
         reject(srv, client, out, error::LOADING, Some(cmd));
         return;
     }
+    // Keep the tracking table within tracking-table-max-keys; what that
+    // invalidates for this client comes before the reply.
+    if srv.tracking.clients() > 0 {
+        srv.tracking.limit(srv, hot.tracking_table_max_keys);
+        crate::tracking::take_own(&mut out.buf);
+    }
     // maxmemory: make room (or refuse) before a command that may grow memory.
     // Inside MULTI a refused command flags the transaction, as in Redis.
-    if hot.maxmemory > 0 && (cmd.has(commands::DENYOOM) || is_exec_with_denyoom(client, cmd)) {
+    // Like Redis, evict before any command; refuse only those that may
+    // grow memory.
+    if hot.maxmemory > 0 {
         let hold = crate::propagate::hold(srv);
         let room = crate::evict::make_room(
             srv,
@@ -180,7 +208,9 @@ pub fn process<'a>(
             hot.maxmemory_samples,
         );
         drop(hold);
-        if room.is_err() {
+        // Evicted keys' invalidations for this client precede the reply.
+        crate::tracking::take_own(&mut out.buf);
+        if room.is_err() && (cmd.has(commands::DENYOOM) || is_exec_with_denyoom(client, cmd)) {
             if cmd.name == "exec" {
                 client.multi = None;
                 srv.watches.unwatch_all(&mut client.watch);
@@ -314,9 +344,13 @@ pub fn call(
     if crate::snapshot::active() && cmd.has(commands::WRITE) {
         crate::snapshot::before_write(srv, client.db, cmd, argv);
     }
+    CALL_DEPTH.with(|d| d.set(d.get() + 1));
     let mut ctx = Ctx::new(srv, client, argv, cmd, hot);
     (cmd.handler)(&mut ctx, out);
     let dirty = ctx.dirty;
+    if hot.maxmemory > 0 && cmd.has(commands::DENYOOM) {
+        crate::evict::memory_grew();
+    }
     let modified = ctx.modified.take();
     let propagate = ctx.propagate.take();
     if crate::propagate::held() {
@@ -355,10 +389,28 @@ pub fn call(
         };
         srv.monitors.feed(client.db, &addr, argv);
     }
+    // A tracking client's read: remember the keys it may now cache.
+    if cmd.has(commands::READONLY)
+        && !cmd.has(commands::PUBSUB)
+        && client.info.tracking.load(Ordering::Relaxed) & crate::tracking::ON != 0
+    {
+        let keys = cmd.keys_in(argv);
+        srv.tracking
+            .remember(client, keys.iter().map(|&i| &argv[i][..]));
+    }
     if dirty > 0 {
         srv.stats.dirty.fetch_add(dirty, Ordering::Relaxed);
-        if srv.watches.any() {
-            touch_watched(srv, client.db, cmd, argv, modified.as_deref());
+        let watching = srv.watches.any();
+        let tracking = srv.tracking.active();
+        if watching || tracking {
+            for_each_changed(client.db, cmd, argv, modified.as_deref(), |db, key| {
+                if watching {
+                    srv.watches.touch(db, key);
+                }
+                if tracking {
+                    srv.tracking.invalidate(srv, key);
+                }
+            });
         }
         if srv.blocking.any() && !client.serving_blocked {
             let keys = modified.unwrap_or_else(|| {
@@ -395,6 +447,18 @@ pub fn call(
     drop(hold);
     if crate::propagate::active() {
         crate::propagate::expire_pending(srv);
+    }
+    // Keys that expired under this command, then (once the outermost
+    // command is done) what BCAST clients must hear.
+    let depth = CALL_DEPTH.with(|d| {
+        d.set(d.get() - 1);
+        d.get()
+    });
+    if srv.tracking.active() {
+        srv.tracking.invalidate_removed(srv);
+        if depth == 0 {
+            srv.tracking.broadcast(srv);
+        }
     }
     if hot.slowlog_log_slower_than_us >= 0
         && elapsed_us >= hot.slowlog_log_slower_than_us as u64
@@ -434,6 +498,8 @@ pub fn serve_later(db: usize, keys: Vec<Bytes>) {
 }
 
 thread_local! {
+    /// How many `call`s are running on this thread (EXEC nests them).
+    static CALL_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
     /// Keys made ready by the running command beyond its own key positions.
     static SERVE_LATER: std::cell::RefCell<Vec<(usize, Vec<Bytes>)>> =
         const { std::cell::RefCell::new(Vec::new()) };
@@ -442,25 +508,26 @@ thread_local! {
         const { std::cell::RefCell::new(None) };
 }
 
-/// A write changed the keyspace: flag the clients watching its keys.
-fn touch_watched(
-    srv: &Server,
+/// A write changed the keyspace: each (db, key) it changed, for WATCH and
+/// tracking (the keys it reports, else its key positions).
+fn for_each_changed(
     db: usize,
     cmd: &Command,
     argv: &[Bytes],
     modified: Option<&[Bytes]>,
+    mut touch: impl FnMut(usize, &[u8]),
 ) {
     if let Some(keys) = modified {
-        keys.iter().for_each(|k| srv.watches.touch(db, k));
+        keys.iter().for_each(|k| touch(db, k));
         return;
     }
     match cmd.name.as_str() {
         // These flag their watchers themselves, before the data changes.
         "flushall" | "flushdb" | "swapdb" => {}
         "move" => {
-            srv.watches.touch(db, &argv[1]);
+            touch(db, &argv[1]);
             if let Some(d) = crate::util::parse_i64(&argv[2]) {
-                srv.watches.touch(d as usize, &argv[1]);
+                touch(d as usize, &argv[1]);
             }
         }
         "copy" => {
@@ -471,11 +538,11 @@ fn touch_watched(
                 .and_then(|i| argv.get(i + 1))
                 .and_then(|d| crate::util::parse_i64(d))
                 .map_or(db, |d| d as usize);
-            srv.watches.touch(dst_db, &argv[2]);
+            touch(dst_db, &argv[2]);
         }
         _ => {
             for i in cmd.keys_in(argv) {
-                srv.watches.touch(db, &argv[i]);
+                touch(db, &argv[i]);
             }
         }
     }

@@ -31,6 +31,7 @@ pub mod scripting;
 pub mod server;
 pub mod snapshot;
 pub mod stats;
+pub mod tracking;
 pub mod types;
 pub mod util;
 pub mod watch;

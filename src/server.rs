@@ -28,6 +28,7 @@ pub struct Server {
     pub stats: Stats,
     pub clients: Registry,
     pub watches: crate::watch::Watches,
+    pub tracking: crate::tracking::Tracking,
     pub monitors: crate::monitor::Monitors,
     pub pubsub: crate::pubsub::PubSub,
     pub blocking: crate::blocking::Blocking,
@@ -60,6 +61,8 @@ pub struct Server {
     pub shutdown: Notify,
     pub shutting_down: AtomicBool,
     pub active_expire_enabled: AtomicBool,
+    /// DEBUG PAUSE-CRON: skip the periodic work (tests).
+    pub cron_paused: AtomicBool,
     pub listen_port: AtomicU64,
     pub executable: String,
     pub last_save_s: AtomicU64,
@@ -93,6 +96,7 @@ impl Server {
             stats: Stats::default(),
             clients: Registry::default(),
             watches: Default::default(),
+            tracking: Default::default(),
             monitors: Default::default(),
             pubsub: Default::default(),
             blocking: Default::default(),
@@ -116,6 +120,7 @@ impl Server {
             shutdown: Notify::new(),
             shutting_down: AtomicBool::new(false),
             active_expire_enabled: AtomicBool::new(true),
+            cron_paused: AtomicBool::new(false),
             listen_port: AtomicU64::new(0),
             executable: std::env::current_exe()
                 .map(|p| p.display().to_string())

@@ -336,6 +336,12 @@ pub fn serve_keys(srv: &Server, hot: &crate::config::Hot, db: usize, keys: Vec<B
                 srv.stats.count_errors(&out.errors);
             }
             let _ = w.tx.send(out.buf.freeze());
+            // Tracking clients hear of the change after the served reply.
+            if dirty > 0 && srv.tracking.active() {
+                for i in cmd.keys_in(&w.argv) {
+                    srv.tracking.invalidate(srv, &w.argv[i]);
+                }
+            }
             if w.argv.len() > 2 && matches!(cmd.name.as_str(), "blmove" | "brpoplpush") {
                 queue.push_back(w.argv[2].clone());
             }

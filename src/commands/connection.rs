@@ -110,6 +110,11 @@ pub fn hello(ctx: &mut Ctx, out: &mut Out) {
         ctx.client.resp3 = v == 3;
         ctx.client.info.resp.store(v as usize, Ordering::Relaxed);
         out.resp3 = ctx.client.resp3;
+        // A RESP3 client may receive pushes (tracking invalidations
+        // redirected to it) from other connections.
+        if v == 3 {
+            ctx.client.push_sender();
+        }
     }
     let cluster = ctx.hot.cluster_enabled;
     out.map(7);
@@ -141,8 +146,10 @@ pub fn reset(ctx: &mut Ctx, out: &mut Out) {
     ctx.srv
         .pubsub
         .remove_client(ctx.client.id, &subs.channels, &subs.shard, &subs.patterns);
+    ctx.srv.tracking.disable(ctx.client);
     ctx.client.pushes = None;
     ctx.client.push_tx = None;
+    *ctx.client.info.push_tx.lock() = None;
     let c = &mut *ctx.client;
     c.multi = None;
     c.info.multi_len.store(0, Ordering::Relaxed);
@@ -384,6 +391,10 @@ pub fn client_help(_ctx: &mut Ctx, out: &mut Out) {
         out,
         "CLIENT",
         &[
+            "CACHING (YES|NO)",
+            "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+            "GETREDIR",
+            "    Return the client ID we are redirecting to when tracking is enabled.",
             "GETNAME",
             "    Return the name of the current connection.",
             "ID",
@@ -404,20 +415,27 @@ pub fn client_help(_ctx: &mut Ctx, out: &mut Out) {
             "      Kill connections authenticated by <username>.",
             "    * SKIPME (YES|NO)",
             "      Skip killing current connection (default: yes).",
-            "    * ID <client-id>",
-            "      Kill connections by client id.",
             "LIST [options ...]",
             "    Return information about client connections. Options:",
             "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
             "      Return clients of specified type.",
-            "NO-EVICT (ON|OFF)",
-            "    Protect current client connection from eviction.",
+            "UNPAUSE",
+            "    Stop the current client pause, resuming traffic.",
+            "PAUSE <timeout> [WRITE|ALL]",
+            "    Suspend all, or just write, clients for <timeout> milliseconds.",
             "REPLY (ON|OFF|SKIP)",
             "    Control the replies sent to the current connection.",
             "SETNAME <name>",
             "    Assign the name <name> to the current connection.",
             "UNBLOCK <clientid> [TIMEOUT|ERROR]",
             "    Unblock the specified blocked client.",
+            "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+            "         [OPTIN] [OPTOUT] [NOLOOP]",
+            "    Control server assisted client side caching.",
+            "TRACKINGINFO",
+            "    Report tracking status for the current connection.",
+            "NO-EVICT (ON|OFF)",
+            "    Protect current client connection from eviction.",
         ],
     )
 }

@@ -139,7 +139,7 @@ fn render_section(ctx: &Ctx, section: &str, t: &mut String) {
                 "blocked_clients:{}",
                 srv.blocking.blocked_clients() + srv.pause.postponed()
             );
-            f!("tracking_clients:0");
+            f!("tracking_clients:{}", srv.tracking.clients());
             f!("clients_in_timeout_table:0");
         }
         "memory" => {
@@ -390,9 +390,10 @@ fn render_section(ctx: &Ctx, section: &str, t: &mut String) {
             f!("active_defrag_key_misses:0");
             f!("total_active_defrag_time:0");
             f!("current_active_defrag_time:0");
-            f!("tracking_total_keys:0");
-            f!("tracking_total_items:0");
-            f!("tracking_total_prefixes:0");
+            let (keys, items, prefixes) = srv.tracking.totals();
+            f!("tracking_total_keys:{keys}");
+            f!("tracking_total_items:{items}");
+            f!("tracking_total_prefixes:{prefixes}");
             f!(
                 "unexpected_error_replies:{}",
                 l(&s.unexpected_error_replies)

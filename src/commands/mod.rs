@@ -33,6 +33,7 @@ pub mod sort;
 pub mod stream;
 pub mod string;
 pub(crate) mod table;
+pub mod tracking;
 pub mod transaction;
 pub mod zset;
 

@@ -28,6 +28,8 @@ pub fn flushdb(ctx: &mut Ctx, out: &mut Out) {
     }
     let db = ctx.client.db;
     touch_live_watched(ctx, |d| d == db);
+    // Tracking clients hear a null invalidation (whatever the database).
+    ctx.srv.tracking.flushed(ctx.srv);
     let n = ctx.db().clear();
     ctx.dirty += n.max(1);
     wake_blocked_in(ctx, |d| d == db);
@@ -69,6 +71,7 @@ pub fn flushall(ctx: &mut Ctx, out: &mut Out) {
         return out.error(error::SYNTAX);
     }
     touch_live_watched(ctx, |_| true);
+    ctx.srv.tracking.flushed(ctx.srv);
     let mut n = 0;
     for (_, db) in ctx.srv.keyspace.dbs() {
         n += db.clear();
@@ -172,6 +175,12 @@ pub fn debug(ctx: &mut Ctx, out: &mut Out) {
             };
             // DEBUG holds the keyspace gate exclusively: like Redis, the whole server waits.
             std::thread::sleep(std::time::Duration::from_secs_f64(secs));
+            out.ok()
+        }
+        // Undocumented in Redis too: its tests stop serverCron with it.
+        "pause-cron" if argc == 3 => {
+            let on = crate::util::parse_i64(ctx.arg(2)).unwrap_or(0) != 0;
+            ctx.srv.cron_paused.store(on, Ordering::Relaxed);
             out.ok()
         }
         "set-active-expire" if argc == 3 => {

@@ -176,7 +176,7 @@ pub fn build() -> Vec<Command> {
 fn core() -> Vec<Command> {
     use super::{
         bits as b, connection as cn, function as fun, introspection as it, keys as k,
-        persistence as ps, server as sv, string as s, transaction as tx,
+        persistence as ps, server as sv, string as s, tracking as tr, transaction as tx,
     };
     use crate::replication::commands as rp;
     let none = (0, 0, 0);
@@ -201,6 +201,10 @@ fn core() -> Vec<Command> {
                 c("client|info", 2, "noscript loading stale", none, "connection", "6.2.0", "Returns information about the current client connection.", cn::client_info),
                 c("client|kill", -3, "admin noscript loading stale", none, "connection", "2.4.0", "Kill the connection of a client", cn::client_kill),
                 c("client|unblock", -3, "admin noscript loading stale", none, "connection", "5.0.0", "Unblock a client blocked in a blocking command from a different connection", cn::client_unblock),
+                c("client|tracking", -3, "noscript loading stale", none, "connection", "6.0.0", "Enable or disable server assisted client side caching support", tr::client_tracking),
+                c("client|caching", 3, "noscript loading stale", none, "connection", "6.0.0", "Instruct the server about tracking or not keys in the next request", tr::client_caching),
+                c("client|getredir", 2, "noscript loading stale", none, "connection", "6.0.0", "Get tracking notifications redirection client ID if any", tr::client_getredir),
+                c("client|trackinginfo", 2, "noscript loading stale", none, "connection", "6.2.0", "Return information about server assisted client side caching for the current connection", tr::client_trackinginfo),
                 c("client|no-evict", 3, "admin noscript loading stale", none, "connection", "7.0.0", "Set client eviction mode for the current connection", cn::client_no_evict),
                 c("client|reply", 3, "noscript loading stale", none, "connection", "3.2.0", "Instruct the server whether to reply to commands", cn::client_reply),
                 c("client|pause", -3, "admin noscript loading stale", none, "connection", "2.9.50", "Stop processing commands from clients for some time", cn::client_pause),

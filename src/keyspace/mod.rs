@@ -307,6 +307,7 @@ impl<'a> SlotGuard<'a> {
                 crate::propagate::deleted_key(self.db, key);
                 EXPIRED_KEYS.fetch_add(1, Ordering::Relaxed);
                 crate::notify::record_expired(self.db, key);
+                crate::tracking::record_removed(key);
                 true
             }
             _ => false,
@@ -419,6 +420,7 @@ impl<'a> SlotGuard<'a> {
             self.remove(k);
             crate::propagate::deleted_key(self.db, k);
             crate::notify::record_expired(self.db, k);
+            crate::tracking::record_removed(k);
         }
         EXPIRED_KEYS.fetch_add(dead.len() as u64, Ordering::Relaxed);
         (checked, dead.len())

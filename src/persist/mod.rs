@@ -323,6 +323,7 @@ pub fn load_rdb_file(srv: &Server) -> Result<bool, String> {
 pub fn empty_keyspace(srv: &Server) {
     crate::snapshot::before_everything(srv);
     srv.watches.touch_where(|_, _| true);
+    srv.tracking.flushed(srv);
     for (_, db) in srv.keyspace.dbs() {
         db.clear();
     }
