@@ -129,7 +129,9 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
             {
                 Batch::Blocked
             } else {
-                run_batch(
+                let leads = srv.wait_durable.load(Ordering::Acquire);
+                crate::persist::aof::set_leads(leads);
+                let step = run_batch(
                     &srv,
                     &mut client,
                     &mut parser,
@@ -137,7 +139,11 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
                     &mut out,
                     &mut hot,
                     &mut hot_epoch,
-                )
+                );
+                if leads {
+                    crate::persist::aof::set_leads(false);
+                }
+                step
             };
             close = step == Batch::Close;
             if close {
@@ -149,7 +155,7 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
             // (every client whose writes went into one fsync shares it).
             let propagated = crate::propagate::last_offset();
             if propagated > propagated_before && srv.wait_durable.load(Ordering::Acquire) {
-                wait_durable(&srv, propagated).await;
+                crate::persist::aof::wait_durable(&srv, propagated).await;
             }
             if !out.buf.is_empty() {
                 srv.stats
@@ -473,18 +479,9 @@ async fn wait_script(
     out.errors.extend(done.errors);
     exec::apply_reply_mode(client, out, start);
     if srv.wait_durable.load(Ordering::Acquire) {
-        wait_durable(srv, done.offset).await;
+        crate::persist::aof::wait_durable(srv, done.offset).await;
     }
     Ok(())
-}
-
-/// Wait until the AOF has fsynced the stream up to `offset` (or the AOF
-/// was turned off meanwhile).
-async fn wait_durable(srv: &Server, offset: u64) {
-    let mut rx = srv.durable.subscribe();
-    let _ = rx
-        .wait_for(|&d| d >= offset || !srv.wait_durable.load(Ordering::Acquire))
-        .await;
 }
 
 /// Run requests from `inbuf` until it holds no complete one or the output

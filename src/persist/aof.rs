@@ -65,8 +65,59 @@ struct WriterSink(Arc<AofWriter>);
 
 impl crate::propagate::Sink for WriterSink {
     fn append(&mut self, bytes: &[u8], end_offset: u64) {
-        if let Err(e) = self.0.append(bytes.to_vec(), end_offset) {
+        // A connection that waits for durability leads (or joins) the group
+        // commit itself: the writer thread need not be woken for it.
+        let appended = if LEADS.with(|l| l.get()) {
+            self.0.append_led(bytes.to_vec(), end_offset)
+        } else {
+            self.0.append(bytes.to_vec(), end_offset)
+        };
+        if let Err(e) = appended {
             crate::log::log(Level::Warning, &format!("AOF writer refused data: {e}"));
+        }
+    }
+}
+
+thread_local! {
+    /// Set while a connection runs a batch whose writes it will wait to be
+    /// durable for (appendfsync always): see [`wait_durable`].
+    static LEADS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Mark the batch about to run on this thread as one whose writes the
+/// connection will wait for with [`wait_durable`] (or not, `false`).
+pub fn set_leads(on: bool) {
+    LEADS.with(|l| l.set(on));
+}
+
+/// appendfsync always: return once the stream is fsynced up to `offset`
+/// (or the AOF no longer asks for it). Group commit as Redis does it in
+/// its event loop: the first connection that needs durability leads —
+/// it yields once, so every other ready connection on its thread runs its
+/// commands and queues their writes, then writes and fdatasyncs them all
+/// on this thread; the others wait for the durable offset it publishes.
+pub async fn wait_durable(srv: &Server, offset: u64) {
+    let mut rx = srv.durable.subscribe();
+    loop {
+        if *rx.borrow_and_update() >= offset || !srv.wait_durable.load(Ordering::Acquire) {
+            return;
+        }
+        let writer = srv.aof.runtime.lock().as_ref().map(|rt| rt.writer.clone());
+        if let Some(leader) = writer.as_deref().and_then(|w| w.try_lead()) {
+            tokio::task::yield_now().await;
+            let synced = leader.sync();
+            if leader.finish() {
+                // Writes this group did not take: wake their clients to lead.
+                srv.durable.send_modify(|_| {});
+            }
+            if synced {
+                continue;
+            }
+        }
+        // Another leader or the writer thread publishes; a wake-up without
+        // progress (a leader finishing) makes us try to lead again.
+        if rx.changed().await.is_err() {
+            return;
         }
     }
 }

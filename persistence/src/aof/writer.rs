@@ -14,13 +14,13 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 mod threads;
-use threads::{fsync_loop, writer_loop};
+use threads::{fsync_loop, writer_loop, Carry};
 
 /// `appendfsync`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,9 +207,21 @@ struct Status {
     fsync_error: Option<String>,
 }
 
+/// The file being appended to and the bytes taken from the queue but not
+/// yet written: owned by whoever writes — the writer thread, or under
+/// `always` a caller leading a group commit ([`AofWriter::try_lead`]).
+struct Io {
+    sink: Arc<dyn AofSink>,
+    carry: Carry,
+    file_len_bytes: u64,
+}
+
 struct Shared {
     queue: Mutex<Queue>,
     queue_cv: Condvar,
+    io: Mutex<Io>,
+    /// A caller is leading a group commit (see [`AofWriter::try_lead`]).
+    leading: AtomicBool,
     sync: Mutex<SyncState>,
     sync_cv: Condvar,
     publish_lock: Mutex<()>,
@@ -274,6 +286,12 @@ impl AofWriter {
                 idle: false,
             }),
             queue_cv: Condvar::new(),
+            io: Mutex::new(Io {
+                sink: sink.clone(),
+                carry: Carry::default(),
+                file_len_bytes: options.file_len_bytes,
+            }),
+            leading: AtomicBool::new(false),
             sync: Mutex::new(SyncState {
                 current: sink.clone(),
                 current_written: options.start_offset,
@@ -297,10 +315,9 @@ impl AofWriter {
             .name("aof-fsync".into())
             .spawn(move || fsync_loop(&fsync_shared))?;
         let writer_shared = shared.clone();
-        let file_len_bytes = options.file_len_bytes;
         let writer_thread = std::thread::Builder::new()
             .name("aof-writer".into())
-            .spawn(move || writer_loop(&writer_shared, sink, file_len_bytes));
+            .spawn(move || writer_loop(&writer_shared));
         let writer_thread = match writer_thread {
             Ok(handle) => handle,
             Err(e) => {
@@ -320,6 +337,17 @@ impl AofWriter {
     /// Queues a RESP-encoded chunk; `end_offset` is the logical offset after
     /// it. Chunks are written in the order appended.
     pub fn append(&self, bytes: Vec<u8>, end_offset: u64) -> Result<(), WriterError> {
+        self.push(bytes, end_offset, true)
+    }
+
+    /// [`append`](Self::append) without waking the writer thread: under
+    /// `always`, for a caller that will itself lead a group commit or wait
+    /// for one ([`try_lead`](Self::try_lead)) before it acknowledges.
+    pub fn append_led(&self, bytes: Vec<u8>, end_offset: u64) -> Result<(), WriterError> {
+        self.push(bytes, end_offset, false)
+    }
+
+    fn push(&self, bytes: Vec<u8>, end_offset: u64, wake_writer: bool) -> Result<(), WriterError> {
         let mut queue = lock(&self.shared.queue);
         if queue.shutdown {
             return Err(WriterError::Closed);
@@ -335,7 +363,7 @@ impl AofWriter {
             .pending_bytes
             .fetch_add(bytes.len() as u64, Ordering::AcqRel);
         queue.items.push_back(Item::Chunk { bytes, end_offset });
-        let wake = queue.idle;
+        let wake = wake_writer && queue.idle;
         drop(queue);
         if wake {
             self.shared.queue_cv.notify_one();
@@ -372,6 +400,28 @@ impl AofWriter {
         drop(queue);
         self.shared.queue_cv.notify_one();
         Ok(())
+    }
+
+    /// Group commit led by a caller (Redis writes and fsyncs in its own
+    /// event loop before replying; this is that, for whichever connection
+    /// thread first needs durability): `None` while another caller leads.
+    /// The leader may first let other clients add their writes (a yield of
+    /// its event loop), then [`Leader::sync`] writes everything queued and
+    /// fdatasyncs it on the calling thread, without a hand-off to the
+    /// writer thread and back. Others wait for the durable offset.
+    pub fn try_lead(&self) -> Option<Leader<'_>> {
+        self.shared
+            .leading
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .ok()
+            .map(|_| Leader { writer: self })
+    }
+
+    /// Wake the writer thread to deal with what is queued (a rotation, a
+    /// retry after an error).
+    fn kick(&self) {
+        lock(&self.shared.queue).kick = true;
+        self.shared.queue_cv.notify_one();
     }
 
     /// `CONFIG SET appendfsync`. Switching to `always` fsyncs what is
@@ -447,6 +497,80 @@ impl AofWriter {
 impl Drop for AofWriter {
     fn drop(&mut self) {
         let _ = self.stop();
+    }
+}
+
+/// The right to write and fsync on the caller's thread; see
+/// [`AofWriter::try_lead`]. Dropping it lets the next leader in.
+pub struct Leader<'a> {
+    writer: &'a AofWriter,
+}
+
+impl Leader<'_> {
+    /// Under `always`: write everything queued (up to a pending rotation,
+    /// which stays the writer thread's) and fdatasync it, raising the
+    /// durable offset. False when it could not — an error (the writer
+    /// thread takes over its retries) or another policy — so the caller
+    /// waits for the durable offset instead.
+    pub fn sync(&self) -> bool {
+        let shared = &*self.writer.shared;
+        if shared.policy() != FsyncPolicy::Always {
+            return false;
+        }
+        let mut io = lock(&shared.io);
+        let rotate_next = {
+            let mut queue = lock(&shared.queue);
+            if queue.shutdown {
+                return false;
+            }
+            threads::take_chunks(&mut queue, &mut io.carry)
+        };
+        if !io.carry.is_empty() {
+            let Io {
+                sink,
+                carry,
+                file_len_bytes,
+            } = &mut *io;
+            if threads::write_carry(shared, sink.as_ref(), carry, file_len_bytes).is_err() {
+                drop(io);
+                self.writer.kick();
+                return false;
+            }
+        }
+        let written = shared.written_offset.load(Ordering::Acquire);
+        if shared.durable_offset.load(Ordering::Acquire) < written {
+            match io.sink.sync_data() {
+                Ok(()) => {
+                    shared.set_fsync_error(None);
+                    shared.publish_durable(written);
+                }
+                Err(e) => {
+                    shared.set_fsync_error(Some(crate::aof::errno_text(&e)));
+                    drop(io);
+                    self.writer.kick();
+                    return false;
+                }
+            }
+        }
+        drop(io);
+        if rotate_next {
+            self.writer.kick();
+        }
+        true
+    }
+
+    /// Stop leading; true when writes are queued that this group did not
+    /// take (their clients must be woken to lead the next one).
+    pub fn finish(self) -> bool {
+        let writer = self.writer;
+        drop(self);
+        !lock(&writer.shared.queue).items.is_empty()
+    }
+}
+
+impl Drop for Leader<'_> {
+    fn drop(&mut self) {
+        self.writer.shared.leading.store(false, Ordering::Release);
     }
 }
 
@@ -581,6 +705,75 @@ mod tests {
             b"*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"
         );
         let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn a_leader_writes_and_fsyncs_on_its_own_thread_one_at_a_time() {
+        let sink = Arc::new(MemSink::default());
+        let writer = start(&sink, options(FsyncPolicy::Always));
+        writer
+            .append_led(b"*1\r\n$4\r\nPING\r\n".to_vec(), 14)
+            .unwrap();
+        writer
+            .append_led(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n".to_vec(), 34)
+            .unwrap();
+        let leader = writer.try_lead().expect("nobody leads yet");
+        assert!(writer.try_lead().is_none(), "one leader at a time");
+        assert!(leader.sync());
+        // Durable before sync() returns: no hand-off to the writer thread.
+        assert_eq!(writer.durable_offset(), 34);
+        assert_eq!(sink.synced_len.load(Ordering::SeqCst), 34);
+        assert!(!leader.finish(), "nothing left queued");
+        // Nothing new: leading again writes and fsyncs nothing.
+        let calls = sink.sync_calls.load(Ordering::SeqCst);
+        assert!(writer.try_lead().expect("released").sync());
+        assert_eq!(sink.sync_calls.load(Ordering::SeqCst), calls);
+        writer.shutdown().unwrap();
+        assert_eq!(
+            sink.contents(),
+            b"*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"
+        );
+    }
+
+    #[test]
+    fn a_leaders_write_error_goes_to_the_writer_threads_retries() {
+        let sink = Arc::new(MemSink::default());
+        let writer = start(&sink, options(FsyncPolicy::Always));
+        sink.failing_writes.store(2, Ordering::SeqCst);
+        writer
+            .append_led(b"*1\r\n$4\r\nPING\r\n".to_vec(), 14)
+            .unwrap();
+        let leader = writer.try_lead().unwrap();
+        assert!(!leader.sync(), "the write failed");
+        assert_eq!(writer.durable_offset(), 0);
+        drop(leader);
+        // The writer thread retries (every 20 ms here) until it works.
+        wait_until("durable after retries", || writer.durable_offset() == 14);
+        assert_eq!(writer.write_status(), Ok(()));
+        assert_eq!(sink.contents(), b"*1\r\n$4\r\nPING\r\n");
+        writer.shutdown().unwrap();
+    }
+
+    #[test]
+    fn a_leader_leaves_a_rotation_to_the_writer_thread() {
+        let first = Arc::new(MemSink::default());
+        let second = Arc::new(MemSink::default());
+        let writer = start(&first, options(FsyncPolicy::Always));
+        writer
+            .append_led(b"*1\r\n$4\r\nPING\r\n".to_vec(), 14)
+            .unwrap();
+        writer.rotate(second.clone(), 0, 14).unwrap();
+        writer
+            .append_led(b"*1\r\n$4\r\nPING\r\n".to_vec(), 28)
+            .unwrap();
+        if let Some(leader) = writer.try_lead() {
+            assert!(leader.sync());
+        }
+        wait_until("both durable", || writer.durable_offset() == 28);
+        assert_eq!(first.contents(), b"*1\r\n$4\r\nPING\r\n");
+        assert_eq!(second.contents(), b"*1\r\n$4\r\nPING\r\n");
+        assert_eq!(second.synced_len.load(Ordering::SeqCst), 14);
+        writer.shutdown().unwrap();
     }
 
     #[test]

@@ -5,16 +5,15 @@
 use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{lock, AofSink, FsyncPolicy, Item, Shared, WriterError};
+use super::{lock, AofSink, FsyncPolicy, Io, Item, Queue, Shared, WriterError};
 use crate::aof::errno_text;
 
 /// Bytes taken from the queue and not yet written, with chunk boundaries
 /// (end index in `buf`, logical end offset).
 #[derive(Default)]
-struct Carry {
+pub(super) struct Carry {
     buf: Vec<u8>,
     bounds: VecDeque<(usize, u64)>,
 }
@@ -29,7 +28,7 @@ impl Carry {
         self.bounds.push_back((self.buf.len(), end_offset));
     }
 
-    fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.bounds.is_empty()
     }
 
@@ -74,17 +73,23 @@ const ALWAYS_GATHER_US: u64 = 100;
 /// Write at once when this much is pending, however recent.
 const COALESCE_MAX_BYTES: u64 = 1 << 20;
 
-pub(super) fn writer_loop(
-    shared: &Shared,
-    mut sink: Arc<dyn AofSink>,
-    mut file_len_bytes: u64,
-) -> Result<(), WriterError> {
-    let mut carry = Carry::default();
+/// Move the queued chunks (up to a rotation) into `carry`; true when a
+/// rotation is next.
+pub(super) fn take_chunks(queue: &mut Queue, carry: &mut Carry) -> bool {
+    while let Some(Item::Chunk { .. }) = queue.items.front() {
+        if let Some(Item::Chunk { bytes, end_offset }) = queue.items.pop_front() {
+            carry.push(bytes, end_offset);
+        }
+    }
+    matches!(queue.items.front(), Some(Item::Rotate { .. }))
+}
+
+pub(super) fn writer_loop(shared: &Shared) -> Result<(), WriterError> {
     let mut retry_at: Option<Instant> = None;
     let mut last_delay_counted: Option<Instant> = None;
     let mut final_error: Option<String> = None;
     loop {
-        let (shutdown, rotate_next) = {
+        {
             let mut queue = lock(&shared.queue);
             loop {
                 if queue.shutdown {
@@ -136,16 +141,27 @@ pub(super) fn writer_loop(
                     .map(|r| r.0)
                     .unwrap_or_else(|p| p.into_inner().0);
             }
-            while let Some(Item::Chunk { .. }) = queue.items.front() {
-                if let Some(Item::Chunk { bytes, end_offset }) = queue.items.pop_front() {
-                    carry.push(bytes, end_offset);
-                }
-            }
-            (
-                queue.shutdown,
-                matches!(queue.items.front(), Some(Item::Rotate { .. })),
-            )
+        }
+        // The file is written by one party at a time: this thread, or a
+        // caller leading an `always` group commit (`Leader::sync`).
+        let mut io = lock(&shared.io);
+        let (shutdown, rotate_next) = {
+            let mut queue = lock(&shared.queue);
+            let rotate_next = take_chunks(&mut queue, &mut io.carry);
+            (queue.shutdown, rotate_next)
         };
+        let Io {
+            sink,
+            carry,
+            file_len_bytes,
+        } = &mut *io;
+        if carry.is_empty() {
+            // A leader may have written (and fsynced) what failed here before.
+            let status = lock(&shared.status);
+            if status.write_error.is_none() && status.fsync_error.is_none() {
+                final_error = None;
+            }
+        }
         retry_at = None;
         let policy = shared.policy();
 
@@ -153,7 +169,7 @@ pub(super) fn writer_loop(
             if policy == FsyncPolicy::EverySec {
                 count_delayed_fsync(shared, &mut last_delay_counted);
             }
-            match write_carry(shared, sink.as_ref(), &mut carry, &mut file_len_bytes) {
+            match write_carry(shared, sink.as_ref(), carry, file_len_bytes) {
                 Ok(()) => final_error = None,
                 Err(text) => {
                     final_error = Some(text);
@@ -192,8 +208,8 @@ pub(super) fn writer_loop(
                 file_len_bytes: next_len,
             }) = item
             {
-                sink = next.clone();
-                file_len_bytes = next_len;
+                *sink = next.clone();
+                *file_len_bytes = next_len;
                 let mut sync = lock(&shared.sync);
                 sync.current = next;
                 sync.current_written = written;
@@ -212,7 +228,7 @@ pub(super) fn writer_loop(
 
 /// Writes the carried bytes; on error cuts a partial write back (Redis's
 /// ftruncate to the last good size) and records the error.
-fn write_carry(
+pub(super) fn write_carry(
     shared: &Shared,
     sink: &dyn AofSink,
     carry: &mut Carry,
