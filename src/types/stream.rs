@@ -13,6 +13,7 @@
 //! dropped. Approximate trimming removes whole chunks only, which is what
 //! makes `MAXLEN ~` answer the same lengths as Redis.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 const FLAG_DELETED: u8 = 1;
@@ -101,14 +102,26 @@ impl std::fmt::Display for StreamId {
 #[derive(Debug, Clone)]
 pub struct EntryRef<'a> {
     pub id: StreamId,
-    pub fields: Vec<&'a [u8]>,
+    pub fields: Vec<Cow<'a, [u8]>>,
 }
 
 #[derive(Clone, Debug, Default)]
 pub struct Chunk {
     pub live: u32,
     pub deleted: u32,
+    /// The size Redis's listpack for this node would have: nodes fill up
+    /// by stream-node-max-bytes exactly where Redis's do, so `~` trims
+    /// remove the same entries.
+    lp_bytes: u32,
     data: Vec<u8>,
+}
+
+fn lp_int(v: i64) -> usize {
+    shoal_persistence::rdb::listpack::entry_size(shoal_persistence::rdb::Element::Int(v))
+}
+
+fn lp_str(b: &[u8]) -> usize {
+    shoal_persistence::rdb::listpack::entry_size(shoal_persistence::rdb::Element::Bytes(b))
 }
 
 fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
@@ -138,6 +151,34 @@ fn put_bytes(buf: &mut Vec<u8>, b: &[u8]) {
     buf.extend_from_slice(b);
 }
 
+/// An entry's field or value: integers in their canonical text form are
+/// kept as a zigzag varint (tag bit 1), other bytes length-prefixed (tag
+/// bit 0), as a listpack keeps integers.
+fn put_elem(buf: &mut Vec<u8>, b: &[u8]) {
+    if let Some(v) = crate::keyspace::value::parse_canonical_i64(b) {
+        let zz = ((v << 1) ^ (v >> 63)) as u64;
+        if zz < 1 << 62 {
+            put_varint(buf, (zz << 1) | 1);
+            return;
+        }
+    }
+    put_varint(buf, (b.len() as u64) << 1);
+    buf.extend_from_slice(b);
+}
+
+fn get_elem<'a>(buf: &'a [u8], pos: &mut usize) -> Cow<'a, [u8]> {
+    let tag = get_varint(buf, pos);
+    if tag & 1 == 1 {
+        let zz = tag >> 1;
+        let v = ((zz >> 1) as i64) ^ -((zz & 1) as i64);
+        return Cow::Owned(itoa::Buffer::new().format(v).as_bytes().to_vec());
+    }
+    let n = (tag >> 1) as usize;
+    let s = &buf[*pos..*pos + n];
+    *pos += n;
+    Cow::Borrowed(s)
+}
+
 fn get_bytes<'a>(buf: &'a [u8], pos: &mut usize) -> &'a [u8] {
     let n = get_varint(buf, pos) as usize;
     let s = &buf[*pos..*pos + n];
@@ -150,19 +191,23 @@ struct Slot<'a> {
     flags_at: usize,
     flags: u8,
     id: StreamId,
-    fields: Vec<&'a [u8]>,
+    fields: Vec<Cow<'a, [u8]>>,
 }
 
 impl Chunk {
     fn new(master_fields: &[&[u8]]) -> Chunk {
         let mut data = Vec::with_capacity(64);
         put_varint(&mut data, master_fields.len() as u64);
+        let mut lp_bytes =
+            6 + 1 + lp_int(1) + lp_int(0) + lp_int(master_fields.len() as i64) + lp_int(0);
         for f in master_fields {
             put_bytes(&mut data, f);
+            lp_bytes += lp_str(f);
         }
         Chunk {
             live: 0,
             deleted: 0,
+            lp_bytes: lp_bytes as u32,
             data,
         }
     }
@@ -203,13 +248,13 @@ impl Chunk {
             let mut fields = Vec::new();
             if flags & FLAG_SAMEFIELDS != 0 {
                 for f in &mf {
-                    fields.push(*f);
-                    fields.push(get_bytes(&self.data, &mut pos));
+                    fields.push(Cow::Borrowed(*f));
+                    fields.push(get_elem(&self.data, &mut pos));
                 }
             } else {
                 let n = get_varint(&self.data, &mut pos) as usize;
                 for _ in 0..n * 2 {
-                    fields.push(get_bytes(&self.data, &mut pos));
+                    fields.push(get_elem(&self.data, &mut pos));
                 }
             }
             out.push(Slot {
@@ -226,21 +271,33 @@ impl Chunk {
         let (mf, _) = self.master_fields();
         let same =
             mf.len() * 2 == pairs.len() && mf.iter().zip(pairs.chunks(2)).all(|(m, p)| *m == p[0]);
+        let mut lp = lp_int(if same { 2 } else { 0 })
+            + lp_int(id.ms.wrapping_sub(master.ms) as i64)
+            + lp_int(id.seq.wrapping_sub(master.seq) as i64);
+        if same {
+            lp +=
+                pairs.chunks(2).map(|p| lp_str(p[1])).sum::<usize>() + lp_int(3 + mf.len() as i64);
+        } else {
+            lp += lp_int((pairs.len() / 2) as i64)
+                + pairs.iter().map(|p| lp_str(p)).sum::<usize>()
+                + lp_int(4 + pairs.len() as i64);
+        }
         let mut buf = Vec::new();
         buf.push(if same { FLAG_SAMEFIELDS } else { 0 });
         put_varint(&mut buf, id.ms - master.ms);
         put_varint(&mut buf, id.seq);
         if same {
             for p in pairs.chunks(2) {
-                put_bytes(&mut buf, p[1]);
+                put_elem(&mut buf, p[1]);
             }
         } else {
             put_varint(&mut buf, (pairs.len() / 2) as u64);
             for p in pairs {
-                put_bytes(&mut buf, p);
+                put_elem(&mut buf, p);
             }
         }
         drop(mf);
+        self.lp_bytes = self.lp_bytes.saturating_add(lp as u32);
         self.data.extend_from_slice(&buf);
         self.live += 1;
     }
@@ -436,12 +493,16 @@ impl StreamValue {
         let need_new = match self.chunks.iter().next_back() {
             None => true,
             Some((_, c)) => {
-                c.bytes() + total >= max_bytes
+                c.lp_bytes as usize + total >= max_bytes
                     || (limits.max_entries != 0
                         && (c.live + c.deleted) as usize >= limits.max_entries)
             }
         };
         if need_new {
+            if let Some((_, last)) = self.chunks.iter_mut().next_back() {
+                // A full node gives back its growth slack (lpShrinkToFit).
+                last.data.shrink_to_fit();
+            }
             let fields: Vec<&[u8]> = pairs.iter().step_by(2).copied().collect();
             let mut c = Chunk::new(&fields);
             c.append(id, id, pairs);
@@ -741,10 +802,14 @@ mod tests {
             vec![99, 100, 101, 102]
         );
         assert_eq!(r[0].fields, vec![&b"item"[..], b"99"]);
+        assert_eq!(s.get(StreamId::new(7, 0)).unwrap().fields[1], &b"7"[..]);
         let r = s.range(StreamId::MIN, StreamId::MAX, true, 2);
         assert_eq!(r[0].id.ms, 250);
         assert_eq!(r[1].fields, vec![&b"item"[..], b"249"]);
-        assert_eq!(s.get(StreamId::new(245, 0)).unwrap().fields[0], b"other");
+        assert_eq!(
+            s.get(StreamId::new(245, 0)).unwrap().fields[0],
+            &b"other"[..]
+        );
         assert!(s.delete(StreamId::new(100, 0)));
         assert!(!s.delete(StreamId::new(100, 0)));
         assert_eq!(s.len(), 249);
