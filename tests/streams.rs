@@ -855,9 +855,19 @@ fn replicas_get_the_same_streams() {
     let redis_replica = redis_available()
         .then(|| Server::start_binary(REDIS_SERVER, &["--replicaof", "127.0.0.1", &port]));
     let replicas = 1 + redis_replica.is_some() as i64;
-    wait_for("replicas attached", || {
+    // Both replicas have finished their full sync before the live writes
+    // (so both see those as propagated commands).
+    let synced = |port: u16| {
+        let info: String = C::to(port).q(&["INFO", "replication"]);
+        info.contains("master_link_status:up") && info.contains("master_sync_in_progress:0")
+    };
+    wait_for("Shoal replica synced", || synced(shoal_replica.port));
+    if let Some(r) = &redis_replica {
+        wait_for("Redis replica synced", || synced(r.port));
+    }
+    wait_for("replicas online", || {
         let info: String = c.q(&["INFO", "replication"]);
-        info.contains(&format!("connected_slaves:{replicas}"))
+        info.matches("state=online").count() as i64 == replicas
     });
     // Live writes of every deterministic-propagation kind.
     for i in 0..50 {
