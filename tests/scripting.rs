@@ -109,6 +109,11 @@ fn eval_replies_and_script_cache() {
         reply(&srv, &["EVALSHA", sha, "0"]),
         "-NOSCRIPT No matching script. Please use EVAL.\r\n"
     );
+    assert!(reply(&srv, &["INFO", "memory"]).contains("number_of_cached_scripts:0\r\n"));
+    reply(&srv, &["EVAL", "return 'cached'", "0"]);
+    let info = reply(&srv, &["INFO", "memory"]);
+    assert!(info.contains("number_of_cached_scripts:1\r\n"), "{info}");
+    assert!(!info.contains("used_memory_lua:0\r\n"), "{info}");
     assert_eq!(
         reply(&srv, &["SCRIPT", "FLUSH", "BAD"]),
         "-ERR SCRIPT FLUSH only support SYNC|ASYNC option\r\n"
@@ -552,6 +557,11 @@ fn functions_load_call_list_dump_restore() {
     assert_eq!(
         reply(&srv, &["FUNCTION", "LIST", "LIBRARYNAME", "zz*"]),
         "*0\r\n"
+    );
+    let info = reply(&srv, &["INFO", "memory"]);
+    assert!(
+        info.contains("number_of_functions:2\r\nnumber_of_libraries:1\r\n"),
+        "{info}"
     );
     let stats = reply(&srv, &["FUNCTION", "STATS"]);
     assert!(

@@ -174,19 +174,30 @@ fn render_section(ctx: &Ctx, section: &str, t: &mut String) {
                 "total_system_memory_human:{}",
                 human_bytes(memory::total_system_memory())
             );
-            f!("used_memory_lua:0");
-            f!("used_memory_vm_eval:0");
-            f!("used_memory_lua_human:0B");
-            f!("used_memory_scripts_eval:0");
-            f!("number_of_cached_scripts:0");
-            f!("number_of_functions:0");
-            f!("number_of_libraries:0");
+            let sc = &srv.scripting;
+            let vm = sc.vm_bytes.load(std::sync::atomic::Ordering::Relaxed);
+            let scripts_eval = sc.cache_bytes.load(std::sync::atomic::Ordering::Relaxed);
+            let libs = sc.functions.snapshot();
+            let functions_bytes: u64 = libs.iter().map(|l| l.code.len() as u64).sum();
+            f!("used_memory_lua:{vm}");
+            f!("used_memory_vm_eval:{vm}");
+            f!("used_memory_lua_human:{}", human_bytes(vm));
+            f!("used_memory_scripts_eval:{scripts_eval}");
+            f!("number_of_cached_scripts:{}", sc.len());
+            f!(
+                "number_of_functions:{}",
+                libs.iter().map(|l| l.functions.len()).sum::<usize>()
+            );
+            f!("number_of_libraries:{}", libs.len());
             f!("used_memory_vm_functions:0");
-            f!("used_memory_vm_total:0");
-            f!("used_memory_vm_total_human:0B");
-            f!("used_memory_functions:0");
-            f!("used_memory_scripts:0");
-            f!("used_memory_scripts_human:0B");
+            f!("used_memory_vm_total:{vm}");
+            f!("used_memory_vm_total_human:{}", human_bytes(vm));
+            f!("used_memory_functions:{functions_bytes}");
+            f!("used_memory_scripts:{}", scripts_eval + functions_bytes);
+            f!(
+                "used_memory_scripts_human:{}",
+                human_bytes(scripts_eval + functions_bytes)
+            );
             f!("maxmemory:{}", maxmemory);
             f!("maxmemory_human:{}", human_bytes(maxmemory));
             f!("maxmemory_policy:{}", cfg.get("maxmemory-policy"));

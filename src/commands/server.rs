@@ -247,7 +247,16 @@ fn debug_reload(ctx: &mut Ctx, out: &mut Out) {
     if flush && !merge {
         crate::persist::empty_keyspace(ctx.srv);
     }
-    match crate::persist::load_rdb_file(ctx.srv) {
+    use crate::scripting::functions::{RdbPolicy, RDB_POLICY};
+    let policy = match (flush && !merge, merge) {
+        (true, _) => RdbPolicy::ReplaceAll,
+        (false, true) => RdbPolicy::Merge,
+        (false, false) => RdbPolicy::Append,
+    };
+    RDB_POLICY.with(|p| p.set(policy));
+    let result = crate::persist::load_rdb_file(ctx.srv);
+    RDB_POLICY.with(|p| p.set(RdbPolicy::ReplaceAll));
+    match result {
         Ok(_) => {
             crate::log::log(crate::log::Level::Notice, "DB reloaded by DEBUG RELOAD");
             out.ok()

@@ -125,7 +125,8 @@ pub fn load<R: BufRead>(srv: &Server, input: R) -> Result<Loaded, LoadError> {
             Item::Function(code) => libraries.push(bytes::Bytes::from(code)),
         }
     }
-    // The file's libraries replace the registry (a full sync, DEBUG RELOAD).
+    // The file's libraries replace the registry (a full sync, DEBUG RELOAD)
+    // or join it (DEBUG RELOAD NOFLUSH [MERGE]).
     let mut libs = Vec::new();
     for code in &libraries {
         let lib = crate::scripting::engine::with_engine(srv, |eng| {
@@ -135,7 +136,8 @@ pub fn load<R: BufRead>(srv: &Server, input: R) -> Result<Loaded, LoadError> {
         .map_err(LoadError::Function)?;
         libs.push(lib.0);
     }
-    srv.scripting.functions.replace_all(libs);
+    crate::scripting::functions::install_from_rdb(&srv.scripting.functions, libs)
+        .map_err(LoadError::Function)?;
     Ok(loaded)
 }
 

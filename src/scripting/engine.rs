@@ -139,11 +139,6 @@ pub fn with_engine<R>(
     })
 }
 
-/// Lua memory of this thread's VM (INFO used_memory_lua).
-pub fn memory_bytes() -> usize {
-    ENGINE.with(|cell| cell.borrow().as_ref().map_or(0, |e| e.lua.used_memory()))
-}
-
 /// One invocation: EVAL (`keys`/`args` as globals KEYS/ARGV) or FCALL
 /// (passed as the function's two arguments).
 pub struct Invocation<'a> {
@@ -262,6 +257,9 @@ pub fn run(ctx: &mut Ctx, out: &mut Out, eng: &mut Engine, func: Function, inv: 
     };
 
     lua.remove_hook();
+    srv.scripting
+        .vm_bytes
+        .store(lua.used_memory() as u64, Ordering::Relaxed);
     let killed = running.kill.load(Ordering::Acquire);
     running.since_ms.store(0, Ordering::Release);
     running.timed_out.store(false, Ordering::Release);

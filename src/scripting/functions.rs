@@ -102,6 +102,34 @@ impl Registry {
     }
 }
 
+/// How libraries found in an RDB being loaded join the registry.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RdbPolicy {
+    /// The file's libraries are all there is (startup, full sync, DEBUG RELOAD).
+    ReplaceAll,
+    /// Added; one that exists fails the load (DEBUG RELOAD NOFLUSH).
+    Append,
+    /// Added, replacing those of the same name (DEBUG RELOAD NOFLUSH MERGE).
+    Merge,
+}
+
+thread_local! {
+    /// The policy for the RDB load running on this thread.
+    pub static RDB_POLICY: std::cell::Cell<RdbPolicy> = const { std::cell::Cell::new(RdbPolicy::ReplaceAll) };
+}
+
+/// Put the libraries loaded from an RDB in place, per [`RDB_POLICY`].
+pub fn install_from_rdb(reg: &Registry, libs: Vec<Library>) -> Result<(), String> {
+    match RDB_POLICY.with(|p| p.get()) {
+        RdbPolicy::ReplaceAll => {
+            reg.replace_all(libs);
+            Ok(())
+        }
+        RdbPolicy::Append => libs.into_iter().try_for_each(|l| reg.insert(l, false)),
+        RdbPolicy::Merge => libs.into_iter().try_for_each(|l| reg.insert(l, true)),
+    }
+}
+
 /// The library name and the code to compile (from the shebang's newline).
 pub fn parse_metadata(code: &[u8]) -> Result<(String, usize), String> {
     if !code.starts_with(b"#!") {

@@ -65,6 +65,8 @@ pub struct Scripting {
     /// Bumped by SCRIPT FLUSH: every thread's VM is rebuilt.
     pub epoch: AtomicU64,
     pub cache_bytes: AtomicU64,
+    /// Memory of the Lua VM that ran the last script (INFO used_memory_lua).
+    pub vm_bytes: AtomicU64,
     pub running: Running,
     /// Redis 7 Functions: the libraries.
     pub functions: functions::Registry,
