@@ -13,9 +13,12 @@ use std::sync::atomic::Ordering;
 pub const RDB_VERSION: u16 = 10;
 
 pub fn function_flush(ctx: &mut Ctx, out: &mut Out) {
-    if ctx.argv.len() > 3
-        || (ctx.argv.len() == 3 && !ctx.arg_is(2, "ASYNC") && !ctx.arg_is(2, "SYNC"))
-    {
+    if ctx.argv.len() > 3 {
+        return out.error(
+            "ERR unknown subcommand or wrong number of arguments for 'flush'. Try FUNCTION HELP.",
+        );
+    }
+    if ctx.argv.len() == 3 && !ctx.arg_is(2, "ASYNC") && !ctx.arg_is(2, "SYNC") {
         return out.error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
     }
     ctx.srv.scripting.functions.flush();

@@ -221,10 +221,12 @@ local load_redis = {register_function = wrap(raw.register_function), log = redis
 for _, k in _pairs({'LOG_DEBUG', 'LOG_VERBOSE', 'LOG_NOTICE', 'LOG_WARNING', 'REDIS_VERSION', 'REDIS_VERSION_NUM'}) do
   load_redis[k] = redis[k]
 end
-local load_api = {redis = readonly(load_redis)}
-_setmetatable(load_api, {__index = function(_, k)
+local function missing(_, k)
   _error("Script attempted to access nonexistent global variable '" .. _tostring(k) .. "'", 2)
-end})
+end
+_setmetatable(load_redis, {__index = missing})
+local load_api = {redis = readonly(load_redis)}
+_setmetatable(load_api, {__index = missing})
 local function protected_call(f) return _pcall(f) end
 
 local function run(f, ...)
