@@ -345,6 +345,16 @@ pub fn call(
         crate::snapshot::before_write(srv, client.db, cmd, argv);
     }
     CALL_DEPTH.with(|d| d.set(d.get() + 1));
+    let is_script =
+        cmd.group == "scripting" && (cmd.name.starts_with("eval") || cmd.name.starts_with("fcall"));
+    if is_script && client.info.tracking.load(Ordering::Relaxed) & crate::tracking::ON != 0 {
+        let keys = cmd
+            .keys_in(argv)
+            .into_iter()
+            .map(|i| argv[i].clone())
+            .collect();
+        srv.tracking.script_begin(client, keys);
+    }
     let mut ctx = Ctx::new(srv, client, argv, cmd, hot);
     (cmd.handler)(&mut ctx, out);
     let dirty = ctx.dirty;
@@ -389,14 +399,19 @@ pub fn call(
         };
         srv.monitors.feed(client.db, &addr, argv);
     }
-    // A tracking client's read: remember the keys it may now cache.
-    if cmd.has(commands::READONLY)
-        && !cmd.has(commands::PUBSUB)
-        && client.info.tracking.load(Ordering::Relaxed) & crate::tracking::ON != 0
-    {
-        let keys = cmd.keys_in(argv);
-        srv.tracking
-            .remember(client, keys.iter().map(|&i| &argv[i][..]));
+    // A tracking client's read: remember the keys it may now cache (a
+    // script's: its declared keys, once it reads something).
+    if cmd.has(commands::READONLY) && !cmd.has(commands::PUBSUB) && !is_script {
+        if client.info.tracking.load(Ordering::Relaxed) & crate::tracking::ON != 0 {
+            let keys = cmd.keys_in(argv);
+            srv.tracking
+                .remember(client, keys.iter().map(|&i| &argv[i][..]));
+        } else if srv.tracking.clients() > 0 {
+            srv.tracking.script_read();
+        }
+    }
+    if is_script {
+        srv.tracking.script_end();
     }
     if dirty > 0 {
         srv.stats.dirty.fetch_add(dirty, Ordering::Relaxed);

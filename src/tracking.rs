@@ -92,6 +92,9 @@ thread_local! {
     static OWN: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
     /// Keys removed by the keyspace (expired), to invalidate.
     static REMOVED: RefCell<Vec<Bytes>> = const { RefCell::new(Vec::new()) };
+    /// A tracking client's script running here: its id and the keys it
+    /// declared, remembered once the script calls a read-only command.
+    static SCRIPT: RefCell<Option<(u64, Vec<Bytes>)>> = const { RefCell::new(None) };
     /// Changed keys for BCAST clients, with who changed them (0: the server).
     static BCAST_KEYS: RefCell<Vec<(Bytes, u64)>> = const { RefCell::new(Vec::new()) };
 }
@@ -285,6 +288,37 @@ impl Tracking {
                 Some(ids) => ids,
                 None => s.keys.entry(Bytes::copy_from_slice(k)).or_default(),
             };
+            if !ids.contains(&id) {
+                ids.push(id);
+                s.items += 1;
+            }
+        }
+        s.refresh(self);
+    }
+
+    /// A script (EVAL, FCALL…) of `client` starts with its declared `keys`.
+    pub fn script_begin(&self, client: &Client, keys: Vec<Bytes>) {
+        let flags = client.info.tracking.load(Ordering::Relaxed);
+        let caching = client.tracking.caching;
+        let wanted = flags & ON != 0
+            && flags & BCAST == 0
+            && !((flags & OPTIN != 0 && !caching) || (flags & OPTOUT != 0 && caching));
+        SCRIPT.with(|s| *s.borrow_mut() = wanted.then_some((client.id, keys)));
+    }
+
+    pub fn script_end(&self) {
+        SCRIPT.with(|s| *s.borrow_mut() = None);
+    }
+
+    /// The running script called a read-only command: its caller may now
+    /// cache every key the script declared (as Redis does).
+    pub fn script_read(&self) {
+        let Some((id, keys)) = SCRIPT.with(|s| s.borrow_mut().take()) else {
+            return;
+        };
+        let mut s = self.state.lock();
+        for k in keys {
+            let ids = s.keys.entry(k).or_default();
             if !ids.contains(&id) {
                 ids.push(id);
                 s.items += 1;

@@ -303,8 +303,10 @@ pub fn serve_keys(srv: &Server, hot: &crate::config::Hot, db: usize, keys: Vec<B
             if crate::snapshot::active() {
                 crate::snapshot::before_write(srv, w.db, cmd, &w.argv);
             }
+            let started = std::time::Instant::now();
             let mut ctx = Ctx::new(srv, &mut client, &w.argv, cmd, hot);
             (cmd.handler)(&mut ctx, &mut out);
+            let elapsed_us = started.elapsed().as_micros() as u64;
             let dirty = ctx.dirty;
             if dirty > 0 {
                 let argv = ctx.propagate.take().unwrap_or_else(|| w.argv.clone());
@@ -334,6 +336,27 @@ pub fn serve_keys(srv: &Server, hot: &crate::config::Hot, db: usize, keys: Vec<B
             if !out.errors.is_empty() {
                 cmd.stats.failed_calls.fetch_add(1, Ordering::Relaxed);
                 srv.stats.count_errors(&out.errors);
+            }
+            // The served command goes to the slowlog as the client sent it
+            // (BLPOP, not the LPOP it propagates as), as in Redis.
+            if hot.slowlog_log_slower_than_us >= 0
+                && elapsed_us >= hot.slowlog_log_slower_than_us as u64
+                && !cmd.has(crate::commands::SKIP_SLOWLOG)
+            {
+                let name = w
+                    .info
+                    .name
+                    .lock()
+                    .as_ref()
+                    .map(|n| String::from_utf8_lossy(n).into_owned())
+                    .unwrap_or_default();
+                srv.slowlog.lock().push(
+                    &w.argv,
+                    elapsed_us,
+                    w.info.addr.to_string(),
+                    name,
+                    hot.slowlog_max_len,
+                );
             }
             let _ = w.tx.send(out.buf.freeze());
             // Tracking clients hear of the change after the served reply.

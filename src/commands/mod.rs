@@ -257,6 +257,11 @@ impl Command {
         ) {
             v.push("movablekeys");
         }
+        // SORT_RO's key is fixed, but Redis finds it with a getkeys
+        // function, which makes it movablekeys all the same.
+        if self.name == "sort_ro" {
+            v.push("movablekeys");
+        }
         if self.keys == KeySpec::None && self.has(NO_MANDATORY_KEYS) {
             v.retain(|n| *n != "no_mandatory_keys");
         }

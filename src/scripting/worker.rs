@@ -81,7 +81,11 @@ fn run(job: Job) {
     client.resp3 = job.resp3;
     client.cluster = job.cluster;
     let mut out = Out::new(job.resp3);
+    // The caller's own tracking invalidations (and NOLOOP) as if it ran here.
+    crate::tracking::set_current(job.info.id);
     crate::exec::call(srv, &mut client, job.cmd, &job.argv, &mut out, &job.hot);
+    crate::tracking::take_own(&mut out.buf);
+    crate::tracking::set_current(0);
     drop(gate);
     let _ = job.done.send(Done {
         reply: out.buf.to_vec(),
