@@ -146,11 +146,14 @@ fn process_checked<'a>(
         return;
     }
     // Cluster mode: MOVED / ASK / CROSSSLOT / CLUSTERDOWN before anything else.
-    if let Err(e) = crate::cluster::route::check(srv, client, cmd, argv, asking) {
-        crate::cluster::route::discard_if_exec(srv, client, cmd);
-        reject(srv, client, out, &e, Some(cmd));
-        return;
-    }
+    let _migration_hold = match crate::cluster::route::check(srv, client, cmd, argv, asking) {
+        Ok(hold) => hold,
+        Err(e) => {
+            crate::cluster::route::discard_if_exec(srv, client, cmd);
+            reject(srv, client, out, &e, Some(cmd));
+            return;
+        }
+    };
     // A script past busy-reply-threshold: only allow_busy commands run
     // (SHUTDOWN first stops the script, as SHUTDOWN NOSAVE does in Redis).
     if gate.busy() {
@@ -278,6 +281,13 @@ fn process_checked<'a>(
         return;
     }
     gate.ensure(cmd.has(EXCLUSIVE));
+    if cmd.has(EXCLUSIVE) {
+        if let Err(e) = crate::cluster::route::check_again_if_open(srv, client, cmd, argv, asking) {
+            crate::cluster::route::discard_if_exec(srv, client, cmd);
+            reject(srv, client, out, &e, Some(cmd));
+            return;
+        }
+    }
     let reply_start = out.buf.len();
     call(srv, client, cmd, argv, out, hot);
     if client.postponed.is_some() {

@@ -1,9 +1,10 @@
 //! Online resharding under live load: `redis-cli --cluster reshard` moves
 //! thousands of slots between Shoal masters (SETSLOT IMPORTING/MIGRATING,
 //! GETKEYSINSLOT, MIGRATE ... KEYS, SETSLOT NODE) while the `redis` crate's
-//! cluster client keeps incrementing counters through MOVED and ASK
-//! redirects. Afterwards every counter holds exactly the increments that were
-//! acknowledged, and `redis-cli --cluster check` agrees on the slot map.
+//! cluster client keeps incrementing counters and creating new keys through
+//! MOVED and ASK redirects. Afterwards every counter holds exactly the
+//! increments that were acknowledged, every acknowledged new key is there,
+//! and `redis-cli --cluster check` agrees on the slot map.
 
 mod common;
 
@@ -36,6 +37,8 @@ fn check_ok(n: &Node) -> bool {
 
 #[derive(Default, Clone)]
 struct Tally {
+    /// Fresh keys `fresh:<writer>:<n>` acknowledged, n = 0..fresh.
+    fresh: u64,
     acked: Vec<u64>,
     attempted: Vec<u64>,
     errors: Vec<String>,
@@ -88,13 +91,35 @@ fn reshard_under_live_writes_loses_no_acknowledged_write() {
             let stop = stop.clone();
             rt.spawn(async move {
                 let mut t = Tally {
+                    fresh: 0,
                     acked: vec![0; KEYS_PER_WRITER],
                     attempted: vec![0; KEYS_PER_WRITER],
                     errors: Vec::new(),
                 };
                 let mut i = 0;
                 while !stop.load(Ordering::Relaxed) {
-                    let k = i % KEYS_PER_WRITER;
+                    // Every fourth request creates a key never seen before
+                    // (the case that must be redirected with ASK while its
+                    // slot migrates, never created behind the moved copy).
+                    if i % 4 == 3 {
+                        let n = t.fresh;
+                        let r = tokio::time::timeout(
+                            IO_TIMEOUT,
+                            redis::cmd("SET")
+                                .arg(format!("fresh:{w}:{n}"))
+                                .arg(n)
+                                .query_async::<()>(&mut con),
+                        )
+                        .await;
+                        match r {
+                            Ok(Ok(())) => t.fresh += 1,
+                            Ok(Err(e)) => t.errors.push(e.to_string()),
+                            Err(_) => t.errors.push("timed out".into()),
+                        }
+                        i += 1;
+                        continue;
+                    }
+                    let k = (i - i / 4) % KEYS_PER_WRITER;
                     i += 1;
                     t.attempted[k] += 1;
                     let r = tokio::time::timeout(
@@ -183,6 +208,19 @@ fn reshard_under_live_writes_loses_no_acknowledged_write() {
             }
         }
     });
+    // Every acknowledged new key is there, with its value.
+    rt.block_on(async {
+        for (w, t) in tallies.iter().enumerate() {
+            for n in 0..t.fresh {
+                let v: Option<u64> = redis::cmd("GET")
+                    .arg(format!("fresh:{w}:{n}"))
+                    .query_async(&mut con)
+                    .await
+                    .expect("GET fresh key");
+                assert_eq!(v, Some(n), "acknowledged SET fresh:{w}:{n} lost");
+            }
+        }
+    });
     assert!(
         errors.is_empty(),
         "{} client errors during resharding, first: {:?}",
@@ -193,5 +231,6 @@ fn reshard_under_live_writes_loses_no_acknowledged_write() {
         .iter()
         .map(|n| n.cli(&["dbsize"]).trim().parse::<u64>().unwrap())
         .sum();
-    assert_eq!(dbsize, (WRITERS * KEYS_PER_WRITER) as u64);
+    let fresh: u64 = tallies.iter().map(|t| t.fresh).sum();
+    assert_eq!(dbsize, (WRITERS * KEYS_PER_WRITER) as u64 + fresh);
 }

@@ -43,6 +43,11 @@ pub struct Cluster {
     /// only while `stable` (state ok, no slot importing or migrating).
     mine: Box<[AtomicU64]>,
     stable: AtomicBool,
+    /// One lock per slot, taken while a slot migrates away from here: shared
+    /// by a command from its routing decision (the key is here) until it has
+    /// run, exclusively by MIGRATE from its routing until it deleted what it
+    /// moved. See `route::check`.
+    migration: Box<[parking_lot::RwLock<()>]>,
     tx: tokio::sync::mpsc::UnboundedSender<driver::Input>,
     /// Where nodes.conf lives (absolute, or relative to `dir`).
     pub config_path: PathBuf,
@@ -74,6 +79,17 @@ impl Cluster {
         let stable = snap.ok && snap.importing.is_empty() && snap.migrating.is_empty();
         *self.routing.write() = snap;
         self.stable.store(stable, Ordering::Release);
+    }
+
+    /// The migration lock of `slot` (see the field).
+    pub(crate) fn migration_lock(&self, slot: u16) -> &parking_lot::RwLock<()> {
+        &self.migration[slot as usize]
+    }
+
+    /// Whether the routing may depend on keys (a slot is open) or on the
+    /// state: commands routed before a wait must then be routed again.
+    pub fn is_stable(&self) -> bool {
+        self.stable.load(Ordering::Acquire)
     }
 
     /// Whether `slot` is served here and nothing can make a command on it
@@ -301,6 +317,9 @@ pub async fn start(srv: &Arc<Server>, bind: &str, port: u16) -> Result<(), Strin
             .map(|_| AtomicU64::new(0))
             .collect(),
         stable: AtomicBool::new(false),
+        migration: (0..shoal_cluster::SLOT_COUNT)
+            .map(|_| parking_lot::RwLock::new(()))
+            .collect(),
         tx: tx.clone(),
         config_path: path.clone(),
         port,

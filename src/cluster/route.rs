@@ -33,47 +33,84 @@ pub fn take_asking(client: &mut Client) -> bool {
     f.asking
 }
 
+/// What a command routed to a migrating slot holds until it has run: the
+/// slot's migration lock, shared (the keys it found here stay here) or, for
+/// MIGRATE, exclusive (no command decides on its keys while they move).
+pub enum MigrationHold<'a> {
+    None,
+    Shared(parking_lot::RwLockReadGuard<'a, ()>),
+    Exclusive(parking_lot::RwLockWriteGuard<'a, ()>),
+}
+
 /// Check `cmd` against the slot map; `Err` is the redirect or error text.
 /// Called before a command runs or is queued in MULTI; for EXEC it covers
 /// every queued command's keys.
-pub fn check(
-    srv: &Server,
+///
+/// In a slot migrating away from here the answer depends on which keys are
+/// here (ASK for missing ones), and MIGRATE runs on another thread: so the
+/// keys are looked at under the slot's migration lock, which the caller
+/// keeps (the returned hold) until the command has run. Otherwise a key
+/// found here could be moved and deleted before the command runs, and a
+/// write would recreate it here, behind the copy the target now serves.
+/// Commands that run with the keyspace gate held exclusively (EXEC, EVAL)
+/// take no hold (MIGRATE holds the gate shared, so waiting for it exclusive
+/// while holding the lock could deadlock); they are routed again once they
+/// hold the gate (`check_again_if_open`).
+pub fn check<'a>(
+    srv: &'a Server,
     client: &Client,
     cmd: &Command,
     argv: &[Bytes],
     asking: bool,
-) -> Result<(), String> {
+) -> Result<MigrationHold<'a>, String> {
     let Some(cl) = srv.cluster.get() else {
-        return Ok(());
+        return Ok(MigrationHold::None);
     };
     let is_exec = cmd.name == "exec";
     if !is_exec && cmd.keys == KeySpec::None {
-        return Ok(());
+        return Ok(MigrationHold::None);
     }
     if !is_exec && served_here(cl, cmd, argv) {
-        return Ok(());
+        return Ok(MigrationHold::None);
     }
     let snap = cl.routing();
     let myself = snap.myself as u32;
-    let mut q = Query::default();
-    if is_exec {
-        let Some(m) = client.multi.as_ref() else {
-            return Ok(());
-        };
-        for argv in &m.queued {
-            let Some(c) = commands::lookup(&argv[0]).and_then(|c| commands::resolve(c, argv).ok())
-            else {
-                continue;
+    let visit_all = |q: &mut Query| -> Result<(), String> {
+        if is_exec {
+            let Some(m) = client.multi.as_ref() else {
+                return Ok(());
             };
-            q.visit(srv, &snap, c, argv)?;
-            q.writes |= c.has(commands::WRITE);
+            for argv in &m.queued {
+                let Some(c) =
+                    commands::lookup(&argv[0]).and_then(|c| commands::resolve(c, argv).ok())
+                else {
+                    continue;
+                };
+                q.visit(srv, &snap, c, argv)?;
+                q.writes |= c.has(commands::WRITE);
+            }
+        } else {
+            q.visit(srv, &snap, cmd, argv)?;
+            q.writes = cmd.has(commands::WRITE);
         }
-    } else {
-        q.visit(srv, &snap, cmd, argv)?;
-        q.writes = cmd.has(commands::WRITE);
+        Ok(())
+    };
+    let mut q = Query::default();
+    visit_all(&mut q)?;
+    let mut hold = MigrationHold::None;
+    if q.migrating && !cmd.has(commands::EXCLUSIVE) {
+        let lock = cl.migration_lock(q.slot);
+        hold = if cmd.name == "migrate" {
+            MigrationHold::Exclusive(lock.write())
+        } else {
+            MigrationHold::Shared(lock.read())
+        };
+        // Look at the keys again, now that none can move meanwhile.
+        q = Query::default();
+        visit_all(&mut q)?;
     }
     let Some(owner) = q.owner else {
-        return Ok(());
+        return Ok(hold);
     };
     let slot = q.slot;
     let shard_pubsub = matches!(
@@ -93,7 +130,7 @@ pub fn check(
         }
     }
     if (q.migrating || q.importing) && cmd.name == "migrate" {
-        return Ok(());
+        return Ok(hold);
     }
     if q.migrating && q.missing > 0 {
         if q.existing > 0 {
@@ -107,7 +144,7 @@ pub fn check(
         if q.multiple && q.missing > 0 {
             return Err(TRYAGAIN.into());
         }
-        return Ok(());
+        return Ok(hold);
     }
     let me = &snap.nodes[snap.myself];
     if (client.cluster.readonly || shard_pubsub)
@@ -115,13 +152,29 @@ pub fn check(
         && !me.is_master
         && me.master.is_some_and(|m| m as u32 == owner)
     {
-        return Ok(());
+        return Ok(hold);
     }
     if owner != myself {
         let n = &snap.nodes[owner as usize];
         return Err(redirect(srv, "MOVED", slot, n));
     }
-    Ok(())
+    Ok(hold)
+}
+
+/// Route an EXCLUSIVE command (EXEC, EVAL…) again once it holds the gate
+/// exclusively, if any slot is open: nothing else runs now, so the keys it
+/// was routed by cannot change before it runs. See `check`.
+pub fn check_again_if_open(
+    srv: &Server,
+    client: &Client,
+    cmd: &Command,
+    argv: &[Bytes],
+    asking: bool,
+) -> Result<(), String> {
+    match srv.cluster.get() {
+        Some(cl) if !cl.is_stable() => check(srv, client, cmd, argv, asking).map(|_| ()),
+        _ => Ok(()),
+    }
 }
 
 /// The fast path: a plain key range whose keys all hash to one slot this
@@ -348,6 +401,9 @@ mod tests {
                 .map(|_| AtomicU64::new(0))
                 .collect(),
             stable: AtomicBool::new(false),
+            migration: (0..shoal_cluster::SLOT_COUNT)
+                .map(|_| parking_lot::RwLock::new(()))
+                .collect(),
             tx: tokio::sync::mpsc::unbounded_channel().0,
             config_path: path.clone(),
             port: 7000,
@@ -380,7 +436,7 @@ mod tests {
         let argv = argv(words);
         let cmd = commands::lookup(&argv[0]).unwrap();
         let cmd = commands::resolve(cmd, &argv).unwrap();
-        check(&f.srv, c, cmd, &argv, asking)
+        check(&f.srv, c, cmd, &argv, asking).map(|_| ())
     }
 
     /// A key of the given slot owner (found by trying names).

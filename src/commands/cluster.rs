@@ -26,19 +26,25 @@ const INVALID_SLOT: &str = "ERR Invalid or out of range slot";
 pub fn commands() -> Vec<Command> {
     let none = (0, 0, 0);
     let admin = "no_async_loading admin stale";
+    // Subcommands that change which node serves a slot run with the keyspace
+    // gate held exclusively: a command routed by the old slot map (the lock-
+    // free fast path holds nothing) has then finished, and every later one
+    // sees the new map. Without this a SET routed just before SETSLOT
+    // MIGRATING could create its key here after the slot's last MIGRATE.
+    let admin_routing = "no_async_loading admin stale exclusive";
     vec![
         with_subs(
             c("cluster", -2, "", none, "cluster", "3.0.0", "A container for cluster commands", container_handler),
             vec![
-                c("cluster|addslots", -3, admin, none, "cluster", "3.0.0", "Assign new hash slots to receiving node", addslots),
-                c("cluster|addslotsrange", -4, admin, none, "cluster", "7.0.0", "Assign new hash slots to receiving node", addslotsrange),
+                c("cluster|addslots", -3, admin_routing, none, "cluster", "3.0.0", "Assign new hash slots to receiving node", addslots),
+                c("cluster|addslotsrange", -4, admin_routing, none, "cluster", "7.0.0", "Assign new hash slots to receiving node", addslotsrange),
                 c("cluster|bumpepoch", 2, admin, none, "cluster", "3.0.0", "Advance the cluster config epoch", bumpepoch),
                 c("cluster|count-failure-reports", 3, "admin stale", none, "cluster", "3.0.0", "Return the number of failure reports active for a given node", count_failure_reports),
                 c("cluster|countkeysinslot", 3, "stale", none, "cluster", "3.0.0", "Return the number of local keys in the specified hash slot", countkeysinslot),
-                c("cluster|delslots", -3, admin, none, "cluster", "3.0.0", "Set hash slots as unbound in receiving node", delslots),
-                c("cluster|delslotsrange", -4, admin, none, "cluster", "7.0.0", "Set hash slots as unbound in receiving node", delslotsrange),
+                c("cluster|delslots", -3, admin_routing, none, "cluster", "3.0.0", "Set hash slots as unbound in receiving node", delslots),
+                c("cluster|delslotsrange", -4, admin_routing, none, "cluster", "7.0.0", "Set hash slots as unbound in receiving node", delslotsrange),
                 c("cluster|failover", -2, admin, none, "cluster", "3.0.0", "Forces a replica to perform a manual failover of its master.", failover),
-                c("cluster|flushslots", 2, admin, none, "cluster", "3.0.0", "Delete a node's own slots information", flushslots),
+                c("cluster|flushslots", 2, admin_routing, none, "cluster", "3.0.0", "Delete a node's own slots information", flushslots),
                 c("cluster|forget", 3, admin, none, "cluster", "3.0.0", "Remove a node from the nodes table", forget),
                 c("cluster|getkeysinslot", 4, "stale", none, "cluster", "3.0.0", "Return local key names in the specified hash slot", getkeysinslot),
                 c("cluster|help", 2, "loading stale", none, "cluster", "5.0.0", "Show helpful text about the different subcommands", help),
@@ -53,7 +59,7 @@ pub fn commands() -> Vec<Command> {
                 c("cluster|reset", -2, "admin stale noscript", none, "cluster", "3.0.0", "Reset a Redis Cluster node", reset),
                 c("cluster|saveconfig", 2, admin, none, "cluster", "3.0.0", "Forces the node to save cluster state on disk", saveconfig),
                 c("cluster|set-config-epoch", 3, admin, none, "cluster", "3.0.0", "Set the configuration epoch in a new node", set_config_epoch),
-                c("cluster|setslot", -4, admin, none, "cluster", "3.0.0", "Bind a hash slot to a specific node", setslot),
+                c("cluster|setslot", -4, admin_routing, none, "cluster", "3.0.0", "Bind a hash slot to a specific node", setslot),
                 c("cluster|shards", 2, "stale", none, "cluster", "7.0.0", "Get array of cluster slots to node mappings", shards),
                 c("cluster|slaves", 3, "admin stale", none, "cluster", "3.0.0", "List replica nodes of the specified master node", replicas),
                 c("cluster|slots", 2, "stale", none, "cluster", "3.0.0", "Get array of Cluster slot to node mappings", slots),
