@@ -908,6 +908,86 @@ fn a_replica_takes_over_when_its_master_dies() {
     );
     let out = check(&survivor.addr());
     assert!(out.contains("[OK] All 16384 slots covered."), "{out}");
+
+    // The redis crate's cluster client writes to every slot, the lost
+    // master's included, and reads its writes back.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let cluster_rw = |urls: Vec<String>, write: bool| {
+        rt.block_on(async {
+            let client = redis::cluster::ClusterClient::new(urls).unwrap();
+            let mut con = tokio::time::timeout(IO_TIMEOUT, client.get_async_connection())
+                .await
+                .expect("cluster connect timed out")
+                .expect("cluster connect");
+            for i in 0..300 {
+                let key = format!("after:{i}");
+                if write {
+                    redis::cmd("SET")
+                        .arg(&key)
+                        .arg(i)
+                        .query_async::<()>(&mut con)
+                        .await
+                        .expect("SET through the cluster client");
+                }
+                let v: i64 = redis::cmd("GET")
+                    .arg(&key)
+                    .query_async(&mut con)
+                    .await
+                    .expect("GET through the cluster client");
+                assert_eq!(v, i, "{key}");
+            }
+        })
+    };
+    let urls = |ns: &[Node]| -> Vec<String> {
+        ns.iter()
+            .map(|n| format!("redis://127.0.0.1:{}/", n.port))
+            .collect()
+    };
+    cluster_rw(urls(&nodes[1..]), true);
+
+    // The old master comes back as a replica of its heir, with its data.
+    let heir_id = survivor
+        .cli(&["cluster", "nodes"])
+        .lines()
+        .find(|l| !l.starts_with(&dead_id) && l.contains(" master ") && l.ends_with(&dead_slots))
+        .and_then(|l| l.split(' ').next())
+        .expect("the heir")
+        .to_string();
+    let heir_port = nodes
+        .iter()
+        .find(|n| n.cli(&["cluster", "myid"]).trim() == heir_id)
+        .expect("the heir's node")
+        .port;
+    nodes[0].restart();
+    let rejoined = wait_until(CONVERGE, || {
+        let me = identity(&nodes[0]);
+        me.starts_with(&format!("{dead_id} slave {heir_id}"))
+            && nodes[0]
+                .cli(&["info", "replication"])
+                .contains("master_link_status:up")
+            && nodes[0].cli(&["dbsize"]) == redis_cli(heir_port, &["dbsize"])
+    });
+    assert!(
+        rejoined,
+        "{}\n{}",
+        identity(&nodes[0]),
+        nodes[0].cli(&["cluster", "nodes"])
+    );
+    // CLUSTER FAILOVER on it gives back the original roles.
+    assert_eq!(nodes[0].cli(&["cluster", "failover"]).trim(), "OK");
+    let restored = wait_until(CONVERGE, || {
+        let me = identity(&nodes[0]);
+        me.starts_with(&format!("{dead_id} master"))
+            && me.ends_with(&dead_slots)
+            && redis_cli(heir_port, &["role"]).starts_with("slave")
+    });
+    assert!(restored, "{}", nodes[0].cli(&["cluster", "nodes"]));
+    let all: Vec<&Node> = nodes.iter().collect();
+    wait_state_ok(&all);
+    cluster_rw(urls(&nodes), false);
 }
 
 #[test]
