@@ -100,7 +100,7 @@ run_round() {
     # Back again, under SET/GET load from 50 clients.
     load_out=$WORK/load-$kind-$round.txt
     bench --cluster -h 127.0.0.1 -p "${NODE_PORTS[0]}" -t set,get -n 100000000 -r "$KEYSPACE" \
-        -d 16 -c 50 --csv >"$load_out" 2>&1 &
+        -d 16 -c 50 -q >"$load_out" 2>&1 &
     bpid=$!
     STARTED+=("$bpid")
     sleep 1
@@ -114,7 +114,7 @@ run_round() {
     for p in "${STARTED[@]}"; do [[ $p == "$bpid" ]] || keep+=("$p"); done
     STARTED=("${keep[@]}")
     # redis-benchmark prints progress lines with the running rps; take the last.
-    ops=$(tr '\r' '\n' <"$load_out" | grep -oE 'overall: [0-9.]+' | tail -1 | awk '{print $2}')
+    ops=$(tr '\r' '\n' <"$load_out" | grep -oE 'rps=[0-9.]+ \(overall: [0-9.]+' | tail -1 | sed 's/.*overall: //' || true)
     after=$(keys_total)
     (( after >= before )) || { echo "reshard.sh: $kind lost keys: $before before, $after after" >&2; exit 1; }
     echo "$kind,$round,$idle,$loaded,${ops:-0}" >>"$RESULTS"
