@@ -976,15 +976,25 @@ fn a_replica_takes_over_when_its_master_dies() {
         identity(&nodes[0]),
         nodes[0].cli(&["cluster", "nodes"])
     );
-    // CLUSTER FAILOVER on it gives back the original roles.
-    assert_eq!(nodes[0].cli(&["cluster", "failover"]).trim(), "OK");
-    let restored = wait_until(CONVERGE, || {
-        let me = identity(&nodes[0]);
-        me.starts_with(&format!("{dead_id} master"))
-            && me.ends_with(&dead_slots)
-            && redis_cli(heir_port, &["role"]).starts_with("slave")
+    // CLUSTER FAILOVER on it gives back the original roles. As in Redis, a
+    // manual failover that cannot complete in time (the master's paused
+    // offset or the votes late on a loaded machine) is dropped silently and
+    // the operator asks again: up to three times here.
+    let restored = (0..3).any(|_| {
+        assert_eq!(nodes[0].cli(&["cluster", "failover"]).trim(), "OK");
+        wait_until(Duration::from_secs(12), || {
+            let me = identity(&nodes[0]);
+            me.starts_with(&format!("{dead_id} master"))
+                && me.ends_with(&dead_slots)
+                && redis_cli(heir_port, &["role"]).starts_with("slave")
+        })
     });
-    assert!(restored, "{}", nodes[0].cli(&["cluster", "nodes"]));
+    assert!(
+        restored,
+        "{}\n{}",
+        nodes[0].cli(&["cluster", "nodes"]),
+        nodes[0].log_text()
+    );
     let all: Vec<&Node> = nodes.iter().collect();
     wait_state_ok(&all);
     cluster_rw(urls(&nodes), false);
