@@ -39,6 +39,8 @@
 #   REDIS_SERVER=/usr/bin/redis-server  REDIS_BENCHMARK=/usr/bin/redis-benchmark
 #   REDIS_CLI=/usr/bin/redis-cli        SHOAL_SERVER=(target/release/shoal-server)
 #   SKIP_BUILD=1      don't run cargo build (use an existing binary)
+#   SHOAL_ARGS=       extra directives for shoal-server only, e.g.
+#                     SHOAL_ARGS='--io-threads 2' to compare thread counts
 #   STEP_TIMEOUT=300  seconds one redis-benchmark / redis-cli --pipe may take;
 #                     past that the server is reported as hung and the run fails
 #
@@ -103,6 +105,7 @@ RESULTS=$WORK/results.csv   # kind,row,round,rps,p50,p99
 
 echo "== shoal vs redis: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 echo "   shoal: $SHOAL_SERVER ($(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty'))" >&2
+echo "   shoal args: ${SHOAL_ARGS:-(none)}" >&2
 echo "   redis: $("$REDIS_SERVER" --version | cut -d' ' -f3)" >&2
 echo "   rounds=$ROUNDS requests=$REQUESTS (pipelined $PIPE_REQUESTS) clients=$CLIENTS keyspace=$KEYSPACE bench_cpu=${BENCH_CPU:-none}" >&2
 
@@ -112,7 +115,12 @@ for round in $(seq 1 "$ROUNDS"); do
         suffix=${w%%|*}
         read -r -a args <<<"${w#*|}"
         for kind in shoal redis; do
-            start_server "$kind"
+            if [[ $kind == shoal ]]; then
+                # shellcheck disable=SC2086
+                start_server shoal ${SHOAL_ARGS:-}
+            else
+                start_server redis
+            fi
             echo "   round $round/$ROUNDS $kind ${args[*]}" >&2
             out=$(bench -h 127.0.0.1 -p "$SERVER_PORT" "${args[@]}" --csv 2>/dev/null) ||
                 server_failed "$kind" "redis-benchmark ${args[*]}"
