@@ -18,6 +18,7 @@ pub async fn run(srv: Arc<Server>) {
     loop {
         let hz = srv.hot().hz;
         tokio::time::sleep(Duration::from_millis(1000 / hz.max(1))).await;
+        crate::keyspace::refresh_lru_clock();
         if srv.cron_paused.load(Ordering::Relaxed) {
             continue;
         }

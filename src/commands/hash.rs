@@ -417,7 +417,7 @@ fn get_all(ctx: &mut Ctx, out: &mut Out, fields: bool, values: bool) {
         Err(()) => return out.error(error::WRONGTYPE),
         Ok(h) => h,
     };
-    let pairs = h.map_or(&[][..], |h| h.pairs());
+    let pairs = h.map_or(crate::types::hash::Pairs::empty(), |h| h.pairs());
     if fields && values {
         out.map(pairs.len());
     } else {

@@ -42,7 +42,7 @@ impl crate::types::hash::table::Keyed for (Key, Entry) {
 impl SlotMap {
     #[inline]
     pub fn get(&self, key: &[u8]) -> Option<&Entry> {
-        self.table.find(key).map(|i| &self.table.items()[i].1)
+        self.table.find(key).map(|i| &self.table.item(i).1)
     }
 
     #[inline]
@@ -69,7 +69,7 @@ impl SlotMap {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&Key, &Entry)> {
-        self.table.items().iter().map(|(k, e)| (k, e))
+        self.table.iter().map(|(k, e)| (k, e))
     }
 
     /// One bucket of a reverse-binary SCAN; returns the next cursor (0: done).
@@ -112,12 +112,31 @@ impl Entry {
     }
 }
 
-/// Seconds since the process clock origin, for LRU bookkeeping.
-///
+/// The LRU clock as of the server cron's last tick (0: not yet read).
+static LRU_CLOCK: AtomicU32 = AtomicU32::new(0);
+
+/// Seconds since the process clock origin, for LRU bookkeeping, as of the
+/// cron's last tick (every 1/hz s; the clock counts whole seconds): every
+/// access stamps its key, and reading the system clock each time cost
+/// more than the stamp. Redis caches its LRU clock in serverCron the same
+/// way.
+#[inline]
+pub fn lru_clock() -> u32 {
+    match LRU_CLOCK.load(Ordering::Relaxed) {
+        0 => lru_clock_now(),
+        c => c,
+    }
+}
+
+/// Read the clock into the cached LRU clock (the server cron, each tick).
+pub fn refresh_lru_clock() {
+    LRU_CLOCK.store(lru_clock_now(), Ordering::Relaxed);
+}
+
 /// It starts at 2^24 s (Redis's LRU clock range) rather than 0, so an idle
 /// time set from outside (RESTORE … IDLETIME, an RDB's IDLE field) longer
 /// than the uptime is kept instead of clamping at "created now".
-pub fn lru_clock() -> u32 {
+fn lru_clock_now() -> u32 {
     const BASE_S: u32 = 1 << 24;
     static START: OnceLock<std::time::Instant> = OnceLock::new();
     BASE_S
@@ -135,12 +154,19 @@ pub struct SlotTable {
     pub volatile: usize,
 }
 
-/// A slot's table, allocated on first use.
-type SlotCell = OnceLock<Box<Mutex<SlotTable>>>;
+/// A slot's lock and table header, one cache line each: a command reaches
+/// its slot's table with one memory access (the array entry is the lock),
+/// not an array entry plus a separately allocated lock. An empty table
+/// allocates nothing.
+#[repr(align(64))]
+#[derive(Default)]
+struct SlotCell(Mutex<SlotTable>);
 
-/// A database: 16384 lazily created slot tables plus key counters. The
-/// slot array itself is allocated on the database's first write, so the 16
-/// databases of a fresh server cost nothing.
+const _: () = assert!(std::mem::size_of::<SlotCell>() == 64);
+
+/// A database: 16384 slot tables plus key counters. The slot array (1 MiB)
+/// is allocated on the database's first use, so the 16 databases of a
+/// fresh server cost nothing.
 pub struct Db {
     slots: OnceLock<Box<[SlotCell]>>,
     keys: AtomicI64,
@@ -174,29 +200,30 @@ impl Db {
         self.volatile.load(Ordering::Relaxed).max(0) as u64
     }
 
+    #[inline]
     fn slot_cells(&self) -> &[SlotCell] {
         self.slots
-            .get_or_init(|| (0..SLOT_COUNT).map(|_| OnceLock::new()).collect())
+            .get_or_init(|| (0..SLOT_COUNT).map(|_| SlotCell::default()).collect())
     }
 
-    /// Lock one slot, creating its table on first use.
+    /// Lock one slot.
+    #[inline]
     pub fn lock_slot(&self, slot: u16) -> SlotGuard<'_> {
-        let table = self.slot_cells()[slot as usize]
-            .get_or_init(|| Box::new(Mutex::new(SlotTable::default())));
         SlotGuard {
             db: self,
             slot,
-            table: table.lock(),
+            table: self.slot_cells()[slot as usize].0.lock(),
         }
     }
 
-    /// Lock one slot only if its table exists.
+    /// Lock one slot, unless the database has never been used (then every
+    /// slot is empty).
     pub fn lock_existing_slot(&self, slot: u16) -> Option<SlotGuard<'_>> {
-        let table = self.slots.get()?[slot as usize].get()?;
+        let cell = &self.slots.get()?[slot as usize];
         Some(SlotGuard {
             db: self,
             slot,
-            table: table.lock(),
+            table: cell.0.lock(),
         })
     }
 

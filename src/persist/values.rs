@@ -50,12 +50,7 @@ pub fn write_entry<W: Write>(w: &mut RdbWriter<W>, key: &[u8], e: &Entry) -> io:
         Value::List(l) => w.list(key, &meta, l.len(), list_items(l)),
         Value::Set(s) => match &**s {
             SetValue::Ints(v) => w.set(key, &meta, v.len(), v.iter().map(|i| Element::Int(*i))),
-            SetValue::Table(t) => w.set(
-                key,
-                &meta,
-                t.len(),
-                t.items().iter().map(|m| Element::Bytes(m)),
-            ),
+            SetValue::Table(t) => w.set(key, &meta, t.len(), t.iter().map(|m| Element::Bytes(m))),
         },
         Value::Hash(h) => w.hash(key, &meta, h.len(), hash_pairs(h)),
         Value::ZSet(z) => w.zset(
@@ -75,7 +70,7 @@ pub fn encode_object(enc: &mut ObjectEncoder, v: &Value) -> io::Result<Vec<u8>> 
         Value::List(l) => enc.list(l.len(), list_items(l)),
         Value::Set(s) => match &**s {
             SetValue::Ints(v) => enc.set(v.len(), v.iter().map(|i| Element::Int(*i))),
-            SetValue::Table(t) => enc.set(t.len(), t.items().iter().map(|m| Element::Bytes(m))),
+            SetValue::Table(t) => enc.set(t.len(), t.iter().map(|m| Element::Bytes(m))),
         },
         Value::Hash(h) => enc.hash(h.len(), hash_pairs(h)),
         Value::ZSet(z) => enc.zset(z.len(), z.members().map(|(s, m)| (Element::Bytes(m), s))),
@@ -89,7 +84,6 @@ fn list_items(l: &ListValue) -> impl Iterator<Item = Element<'_>> + Clone {
 
 fn hash_pairs(h: &HashValue) -> impl Iterator<Item = (Element<'_>, Element<'_>)> + Clone {
     h.pairs()
-        .iter()
         .map(|(f, v)| (Element::Bytes(f), Element::Bytes(v)))
 }
 

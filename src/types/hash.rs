@@ -52,20 +52,23 @@ impl HashValue {
 
     /// Every (field, value) pair, in iteration order.
     pub fn for_each(&self, mut f: impl FnMut(&[u8], &[u8])) {
-        self.pairs().iter().for_each(|(k, x)| f(k, x))
+        self.pairs().for_each(|(k, x)| f(k, x))
     }
 
-    /// All pairs as a slice, in iteration order.
-    pub fn pairs(&self) -> &[(Elem, Elem)] {
+    /// All pairs, in iteration order.
+    pub fn pairs(&self) -> Pairs<'_> {
         match self {
-            HashValue::Small(v) => v,
-            HashValue::Table(t) => t.items(),
+            HashValue::Small(v) => Pairs::Small(v.iter()),
+            HashValue::Table(t) => Pairs::Table(t.iter()),
         }
     }
 
     /// Pair number `i` (0..len), for uniform random picks.
     pub fn pair_at(&self, i: usize) -> (&[u8], &[u8]) {
-        let (k, v) = &self.pairs()[i];
+        let (k, v) = match self {
+            HashValue::Small(v) => &v[i],
+            HashValue::Table(t) => t.item(i),
+        };
         (k, v)
     }
 
@@ -77,7 +80,7 @@ impl HashValue {
     }
 
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
-        self.index_of(field).map(|i| &self.pairs()[i].1[..])
+        self.index_of(field).map(|i| self.pair_at(i).1)
     }
 
     pub fn contains(&self, field: &[u8]) -> bool {
@@ -149,6 +152,41 @@ impl HashValue {
     }
 }
 
+/// A hash's pairs in iteration order, whichever its encoding.
+#[derive(Clone)]
+pub enum Pairs<'a> {
+    Small(std::slice::Iter<'a, (Elem, Elem)>),
+    Table(table::Iter<'a, (Elem, Elem)>),
+}
+
+impl<'a> Pairs<'a> {
+    /// No pairs (a missing key).
+    pub fn empty() -> Self {
+        Pairs::Small([].iter())
+    }
+}
+
+impl<'a> Iterator for Pairs<'a> {
+    type Item = &'a (Elem, Elem);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Pairs::Small(i) => i.next(),
+            Pairs::Table(i) => i.next(),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            Pairs::Small(i) => i.size_hint(),
+            Pairs::Table(i) => i.size_hint(),
+        }
+    }
+}
+
+impl ExactSizeIterator for Pairs<'_> {}
+
 /// The hash table behind large hashes and sets.
 pub mod table {
     use super::Elem;
@@ -192,14 +230,43 @@ pub mod table {
         next: u32,
     }
 
+    /// An item with its chain link beside it: a lookup reads the bucket
+    /// head and then one node (hash, next and the key's first bytes share
+    /// a cache line) instead of a link array and an item array apart —
+    /// one cache miss fewer per lookup in a table larger than the cache.
+    #[derive(Clone, Debug)]
+    #[repr(C)]
+    struct Node<T> {
+        link: Link,
+        item: T,
+    }
+
     /// Items in a dense vector; `heads[bucket]` starts a chain through
-    /// `links[i].next`. Removal swaps the last item into the hole.
+    /// `nodes[i].link.next`. Removal swaps the last item into the hole.
     #[derive(Clone, Debug)]
     pub struct ScanTable<T> {
-        items: Vec<T>,
-        links: Vec<Link>,
+        nodes: Vec<Node<T>>,
         heads: Vec<u32>,
     }
+
+    /// The items of a `ScanTable` in iteration order.
+    #[derive(Clone)]
+    pub struct Iter<'a, T>(std::slice::Iter<'a, Node<T>>);
+
+    impl<'a, T> Iterator for Iter<'a, T> {
+        type Item = &'a T;
+
+        #[inline]
+        fn next(&mut self) -> Option<&'a T> {
+            self.0.next().map(|n| &n.item)
+        }
+
+        fn size_hint(&self) -> (usize, Option<usize>) {
+            self.0.size_hint()
+        }
+    }
+
+    impl<T> ExactSizeIterator for Iter<'_, T> {}
 
     impl<T: Keyed> Default for ScanTable<T> {
         fn default() -> Self {
@@ -208,32 +275,41 @@ pub mod table {
     }
 
     impl<T: Keyed> ScanTable<T> {
+        /// An empty table allocates nothing until its first item.
         pub fn with_capacity(n: usize) -> Self {
             let mut t = ScanTable {
-                items: Vec::with_capacity(n),
-                links: Vec::with_capacity(n),
+                nodes: Vec::with_capacity(n),
                 heads: Vec::new(),
             };
-            t.rebucket(buckets_for(n));
+            if n > 0 {
+                t.rebucket(buckets_for(n));
+            }
             t
         }
 
         pub fn len(&self) -> usize {
-            self.items.len()
+            self.nodes.len()
         }
 
         pub fn is_empty(&self) -> bool {
-            self.items.is_empty()
+            self.nodes.is_empty()
         }
 
         /// Items in iteration order.
-        pub fn items(&self) -> &[T] {
-            &self.items
+        pub fn iter(&self) -> Iter<'_, T> {
+            Iter(self.nodes.iter())
+        }
+
+        /// Item `i` (0..len).
+        #[inline]
+        pub fn item(&self, i: usize) -> &T {
+            &self.nodes[i].item
         }
 
         /// Item `i`, mutable. The caller must not change its key.
+        #[inline]
         pub fn item_mut(&mut self, i: usize) -> &mut T {
-            &mut self.items[i]
+            &mut self.nodes[i].item
         }
 
         #[inline]
@@ -241,46 +317,48 @@ pub mod table {
             hash as usize & (self.heads.len() - 1)
         }
 
+        #[inline]
         pub fn find(&self, key: &[u8]) -> Option<usize> {
-            if self.items.is_empty() {
+            if self.nodes.is_empty() {
                 return None;
             }
             let h = hash_of(key);
             let mut i = self.heads[self.bucket(h)];
             while i != NIL {
-                let l = self.links[i as usize];
-                if l.hash == h && self.items[i as usize].key() == key {
+                let n = &self.nodes[i as usize];
+                if n.link.hash == h && n.item.key() == key {
                     return Some(i as usize);
                 }
-                i = l.next;
+                i = n.link.next;
             }
             None
         }
 
         /// Add an item whose key is not in the table; returns its index.
         pub fn push_new(&mut self, item: T) -> usize {
-            let n = self.items.len();
+            let n = self.nodes.len();
             assert!(n < NIL as usize - 1, "table full");
             if n >= self.heads.len() {
                 self.rebucket(buckets_for(n + 1));
             }
-            // Grow in small steps rather than doubling, so the arrays stay
+            // Grow in small steps rather than doubling, so the array stays
             // nearly full: the keyspace has thousands of small slot tables
             // and doubling left them about half empty. Large tables grow
             // by a quarter to keep the copying amortised.
-            if self.items.len() == self.items.capacity() {
+            if self.nodes.len() == self.nodes.capacity() {
                 let extra = if n < 4096 { (n / 16).max(4) } else { n / 4 };
-                self.items.reserve_exact(extra);
-                self.links.reserve_exact(extra);
+                self.nodes.reserve_exact(extra);
             }
             let h = hash_of(item.key());
             let b = self.bucket(h);
-            self.links.push(Link {
-                hash: h,
-                next: self.heads[b],
+            self.nodes.push(Node {
+                link: Link {
+                    hash: h,
+                    next: self.heads[b],
+                },
+                item,
             });
             self.heads[b] = n as u32;
-            self.items.push(item);
             n
         }
 
@@ -292,38 +370,36 @@ pub mod table {
         /// Remove item `i`; the last item takes its index.
         pub fn remove_at(&mut self, i: usize) -> T {
             self.unlink(i);
-            let last = self.items.len() - 1;
+            let last = self.nodes.len() - 1;
             if i != last {
-                let b = self.bucket(self.links[last].hash);
+                let b = self.bucket(self.nodes[last].link.hash);
                 if self.heads[b] == last as u32 {
                     self.heads[b] = i as u32;
                 } else {
                     let mut j = self.heads[b];
                     loop {
-                        let next = self.links[j as usize].next;
+                        let next = self.nodes[j as usize].link.next;
                         if next == last as u32 {
-                            self.links[j as usize].next = i as u32;
+                            self.nodes[j as usize].link.next = i as u32;
                             break;
                         }
                         j = next;
                     }
                 }
             }
-            self.links.swap_remove(i);
-            let item = self.items.swap_remove(i);
+            let item = self.nodes.swap_remove(i).item;
             // Shrink when under 10% full, as Redis's dicts do.
-            if self.heads.len() > MIN_BUCKETS && self.items.len() * 10 < self.heads.len() {
-                self.rebucket(buckets_for(self.items.len()));
-                if self.items.capacity() > 4 * self.items.len().max(4) {
-                    self.items.shrink_to(2 * self.items.len());
-                    self.links.shrink_to(2 * self.links.len());
+            if self.heads.len() > MIN_BUCKETS && self.nodes.len() * 10 < self.heads.len() {
+                self.rebucket(buckets_for(self.nodes.len()));
+                if self.nodes.capacity() > 4 * self.nodes.len().max(4) {
+                    self.nodes.shrink_to(2 * self.nodes.len());
                 }
             }
             item
         }
 
         fn unlink(&mut self, i: usize) {
-            let l = self.links[i];
+            let l = self.nodes[i].link;
             let b = self.bucket(l.hash);
             if self.heads[b] == i as u32 {
                 self.heads[b] = l.next;
@@ -331,9 +407,9 @@ pub mod table {
             }
             let mut j = self.heads[b];
             while j != NIL {
-                let next = self.links[j as usize].next;
+                let next = self.nodes[j as usize].link.next;
                 if next == i as u32 {
-                    self.links[j as usize].next = l.next;
+                    self.nodes[j as usize].link.next = l.next;
                     return;
                 }
                 j = next;
@@ -344,9 +420,9 @@ pub mod table {
         fn rebucket(&mut self, n: usize) {
             self.heads.clear();
             self.heads.resize(n, NIL);
-            for i in 0..self.items.len() {
-                let b = self.bucket(self.links[i].hash);
-                self.links[i].next = self.heads[b];
+            for i in 0..self.nodes.len() {
+                let b = self.bucket(self.nodes[i].link.hash);
+                self.nodes[i].link.next = self.heads[b];
                 self.heads[b] = i as u32;
             }
         }
@@ -356,14 +432,15 @@ pub mod table {
         /// resize splits or merges are never skipped: every item present
         /// from the first call to the last is visited at least once.
         pub fn scan_step<'s>(&'s self, cursor: u64, mut f: impl FnMut(&'s T)) -> u64 {
-            if self.items.is_empty() {
+            if self.nodes.is_empty() {
                 return 0;
             }
             let mask = self.heads.len() as u64 - 1;
             let mut i = self.heads[(cursor & mask) as usize];
             while i != NIL {
-                f(&self.items[i as usize]);
-                i = self.links[i as usize].next;
+                let n = &self.nodes[i as usize];
+                f(&n.item);
+                i = n.link.next;
             }
             let v = cursor | !mask;
             v.reverse_bits().wrapping_add(1).reverse_bits()

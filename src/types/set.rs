@@ -58,7 +58,7 @@ impl SetValue {
             SetValue::Ints(v) => v
                 .iter()
                 .for_each(|i| f(itoa::Buffer::new().format(*i).as_bytes())),
-            SetValue::Table(s) => s.items().iter().for_each(|m| f(m)),
+            SetValue::Table(s) => s.iter().for_each(|m| f(m)),
         }
     }
 
@@ -66,7 +66,7 @@ impl SetValue {
     pub fn with_member_at<R>(&self, i: usize, f: impl FnOnce(&[u8]) -> R) -> R {
         match self {
             SetValue::Ints(v) => f(itoa::Buffer::new().format(v[i]).as_bytes()),
-            SetValue::Table(s) => f(&s.items()[i]),
+            SetValue::Table(s) => f(s.item(i)),
         }
     }
 
