@@ -2,7 +2,8 @@
 //! (redis-cli reads COMMAND DOCS for hints; cluster clients read key
 //! positions from COMMAND).
 
-use super::{help_reply, table, Command, Ctx, KeySpec, READONLY, WRITE};
+use super::meta::{self, BeginSearch, FindKeys, KeySpecDef};
+use super::{help_reply, table, Command, Ctx, KeySpec, WRITE};
 use crate::protocol::Out;
 
 fn all_commands() -> Vec<&'static Command> {
@@ -37,7 +38,10 @@ fn write_info(out: &mut Out, c: &Command) {
     for cat in &c.acl_categories {
         out.simple(&format!("@{cat}"));
     }
-    out.set(0); // tips
+    match meta::meta(&c.name) {
+        Some(m) => m.tips.write(out),
+        None => out.set(0),
+    }
     write_key_specs(out, c);
     // No subcommands: an empty set, as Redis replies.
     if c.subcommands.is_empty() {
@@ -50,195 +54,126 @@ fn write_info(out: &mut Out, c: &Command) {
     }
 }
 
-fn write_spec_flags(out: &mut Out, c: &Command) {
-    out.bulk(b"flags");
-    let flags: &[&str] = if c.has(WRITE) {
-        &["RW", "update"]
-    } else if c.has(READONLY) {
-        &["RO", "access"]
-    } else {
-        &["RO"]
-    };
-    out.set(flags.len());
-    for f in flags {
-        out.simple(f);
+/// The key specs COMMAND INFO reports: Redis's own (meta.txt), or for a
+/// command it lacks, the ones Shoal's key positions imply.
+fn key_specs(c: &Command) -> Vec<KeySpecDef> {
+    if let Some(m) = meta::meta(&c.name) {
+        return m.specs.clone();
     }
-}
-
-fn write_index_search(out: &mut Out, index: i32) {
-    out.bulk(b"begin_search");
-    out.map(2);
-    out.bulk(b"type");
-    out.bulk(b"index");
-    out.bulk(b"spec");
-    out.map(1);
-    out.bulk(b"index");
-    out.int(index as i64);
+    let flags: Vec<String> = if c.has(WRITE) {
+        vec!["RW".into(), "update".into()]
+    } else {
+        vec!["RO".into(), "access".into()]
+    };
+    let spec = |begin, find| KeySpecDef {
+        notes: None,
+        flags: flags.clone(),
+        begin,
+        find,
+    };
+    let range = |lastkey: i32, keystep: i32| FindKeys::Range {
+        lastkey: lastkey as i64,
+        keystep: keystep as i64,
+        limit: 0,
+    };
+    match c.keys {
+        KeySpec::Range { first, last, step } => vec![spec(
+            BeginSearch::Index(first as i64),
+            range(if last < 0 { last } else { last - first }, step),
+        )],
+        KeySpec::Keynum {
+            extra_first,
+            numkeys_at,
+            first_offset,
+            step,
+        } => {
+            let mut v = Vec::new();
+            if extra_first > 0 {
+                v.push(spec(BeginSearch::Index(extra_first as i64), range(0, 1)));
+            }
+            v.push(spec(
+                BeginSearch::Index(numkeys_at as i64),
+                FindKeys::Keynum {
+                    keynumidx: 0,
+                    firstkey: first_offset as i64,
+                    keystep: step as i64,
+                },
+            ));
+            v
+        }
+        KeySpec::SortStore => vec![spec(BeginSearch::Index(1), range(0, 1))],
+        _ => Vec::new(),
+    }
 }
 
 fn write_key_specs(out: &mut Out, c: &Command) {
-    if let KeySpec::Keynum {
-        extra_first,
-        numkeys_at,
-        first_offset,
-        step,
-    } = c.keys
-    {
-        out.set(if extra_first > 0 { 2 } else { 1 });
-        if extra_first > 0 {
-            out.map(3);
-            write_spec_flags(out, c);
-            write_index_search(out, extra_first);
-            write_range(out, 0, 1);
+    let specs = key_specs(c);
+    out.set(specs.len());
+    for s in &specs {
+        out.map(3 + s.notes.is_some() as usize);
+        if let Some(n) = &s.notes {
+            out.bulk(b"notes");
+            out.bulk(n.as_bytes());
         }
-        out.map(3);
-        write_spec_flags(out, c);
-        write_index_search(out, numkeys_at);
-        out.bulk(b"find_keys");
-        out.map(2);
-        out.bulk(b"type");
-        out.bulk(b"keynum");
-        out.bulk(b"spec");
-        out.map(3);
-        out.bulk(b"keynumidx");
-        out.int(0);
-        out.bulk(b"firstkey");
-        out.int(first_offset as i64);
-        out.bulk(b"keystep");
-        out.int(step as i64);
-        return;
-    }
-    if c.keys == KeySpec::Migrate {
-        return write_migrate_key_specs(out);
-    }
-    if let KeySpec::GeoRadius { store_from } = c.keys {
-        return write_georadius_key_specs(out, store_from);
-    }
-    if let KeySpec::Streams { from } = c.keys {
-        // Redis: keyword STREAMS searched from `from`, then half the rest.
-        out.set(1);
-        out.map(3);
-        write_spec_flags(out, c);
-        out.bulk(b"begin_search");
-        out.map(2);
-        out.bulk(b"type");
-        out.bulk(b"keyword");
-        out.bulk(b"spec");
-        out.map(2);
-        out.bulk(b"keyword");
-        out.bulk(b"STREAMS");
-        out.bulk(b"startfrom");
-        out.int(from as i64);
-        out.bulk(b"find_keys");
-        out.map(2);
-        out.bulk(b"type");
-        out.bulk(b"range");
-        out.bulk(b"spec");
-        out.map(3);
-        out.bulk(b"lastkey");
-        out.int(-1);
-        out.bulk(b"keystep");
-        out.int(1);
-        out.bulk(b"limit");
-        out.int(2);
-        return;
-    }
-    let (first, last, step) = match c.keys {
-        KeySpec::Range { first, last, step } => (first, last, step),
-        // SORT's source; its STORE destination has an "unknown" spec in Redis.
-        KeySpec::SortStore => (1, 1, 1),
-        _ => return out.set(0),
-    };
-    out.set(1);
-    out.map(3);
-    write_spec_flags(out, c);
-    write_index_search(out, first);
-    write_range(out, if last < 0 { last } else { last - first }, step);
-}
-
-/// MIGRATE's two specs: the key at 3, and everything after a KEYS found
-/// searching back from the end.
-fn write_migrate_key_specs(out: &mut Out) {
-    out.set(2);
-    for incomplete in [false, true] {
-        out.map(3);
         out.bulk(b"flags");
-        let flags: &[&str] = if incomplete {
-            &["RW", "access", "delete", "incomplete"]
-        } else {
-            &["RW", "access", "delete"]
-        };
-        out.set(flags.len());
-        for f in flags {
+        out.set(s.flags.len());
+        for f in &s.flags {
             out.simple(f);
         }
-        if incomplete {
-            out.bulk(b"begin_search");
+        let pairs = |out: &mut Out, kind: &str, items: &[(&str, i64)]| {
             out.map(2);
             out.bulk(b"type");
-            out.bulk(b"keyword");
+            out.bulk(kind.as_bytes());
             out.bulk(b"spec");
-            out.map(2);
-            out.bulk(b"keyword");
-            out.bulk(b"KEYS");
-            out.bulk(b"startfrom");
-            out.int(-2);
-            write_range(out, -1, 1);
-        } else {
-            write_index_search(out, 3);
-            write_range(out, 0, 1);
-        }
-    }
-}
-
-/// GEORADIUS*'s three specs: the source at 1, and the keys after STORE
-/// and STOREDIST, searched from `store_from`.
-fn write_georadius_key_specs(out: &mut Out, store_from: i32) {
-    out.set(3);
-    for keyword in [None, Some("STORE"), Some("STOREDIST")] {
-        out.map(3);
-        out.bulk(b"flags");
-        let flags: &[&str] = if keyword.is_some() {
-            &["OW", "update"]
-        } else {
-            &["RO", "access"]
+            out.map(items.len());
+            for (k, v) in items {
+                out.bulk(k.as_bytes());
+                out.int(*v);
+            }
         };
-        out.set(flags.len());
-        for f in flags {
-            out.simple(f);
-        }
-        match keyword {
-            None => write_index_search(out, 1),
-            Some(k) => {
-                out.bulk(b"begin_search");
+        out.bulk(b"begin_search");
+        match &s.begin {
+            BeginSearch::Index(i) => pairs(out, "index", &[("index", *i)]),
+            BeginSearch::Keyword { keyword, startfrom } => {
                 out.map(2);
                 out.bulk(b"type");
                 out.bulk(b"keyword");
                 out.bulk(b"spec");
                 out.map(2);
                 out.bulk(b"keyword");
-                out.bulk(k.as_bytes());
+                out.bulk(keyword.as_bytes());
                 out.bulk(b"startfrom");
-                out.int(store_from as i64);
+                out.int(*startfrom);
             }
+            BeginSearch::Unknown => pairs(out, "unknown", &[]),
         }
-        write_range(out, 0, 1);
+        out.bulk(b"find_keys");
+        match s.find {
+            FindKeys::Range {
+                lastkey,
+                keystep,
+                limit,
+            } => pairs(
+                out,
+                "range",
+                &[("lastkey", lastkey), ("keystep", keystep), ("limit", limit)],
+            ),
+            FindKeys::Keynum {
+                keynumidx,
+                firstkey,
+                keystep,
+            } => pairs(
+                out,
+                "keynum",
+                &[
+                    ("keynumidx", keynumidx),
+                    ("firstkey", firstkey),
+                    ("keystep", keystep),
+                ],
+            ),
+            FindKeys::Unknown => pairs(out, "unknown", &[]),
+        }
     }
-}
-
-fn write_range(out: &mut Out, lastkey: i32, step: i32) {
-    out.bulk(b"find_keys");
-    out.map(2);
-    out.bulk(b"type");
-    out.bulk(b"range");
-    out.bulk(b"spec");
-    out.map(3);
-    out.bulk(b"lastkey");
-    out.int(lastkey as i64);
-    out.bulk(b"keystep");
-    out.int(step as i64);
-    out.bulk(b"limit");
-    out.int(0);
 }
 
 pub fn command(_ctx: &mut Ctx, out: &mut Out) {
@@ -277,6 +212,25 @@ pub fn command_info(ctx: &mut Ctx, out: &mut Out) {
 
 fn write_docs(out: &mut Out, c: &Command) {
     let has_subs = !c.subcommands.is_empty();
+    let subs = |out: &mut Out| {
+        out.bulk(b"subcommands");
+        out.map(c.subcommands.len());
+        for s in &c.subcommands {
+            out.bulk(s.name.as_bytes());
+            write_docs(out, s);
+        }
+    };
+    if let Some(meta::Node::Map(pairs)) = meta::meta(&c.name).map(|m| &m.docs) {
+        out.map(pairs.len() + has_subs as usize);
+        for (k, v) in pairs {
+            k.write(out);
+            v.write(out);
+        }
+        if has_subs {
+            subs(out);
+        }
+        return;
+    }
     out.map(if has_subs { 5 } else { 4 });
     out.bulk(b"summary");
     out.bulk(c.summary.as_bytes());
@@ -287,12 +241,7 @@ fn write_docs(out: &mut Out, c: &Command) {
     out.bulk(b"complexity");
     out.bulk(c.complexity.as_bytes());
     if has_subs {
-        out.bulk(b"subcommands");
-        out.map(c.subcommands.len());
-        for s in &c.subcommands {
-            out.bulk(s.name.as_bytes());
-            write_docs(out, s);
-        }
+        subs(out);
     }
 }
 
@@ -340,22 +289,69 @@ pub fn command_getkeys(ctx: &mut Ctx, out: &mut Out) {
     }
 }
 
+/// Each key with its access flags, as Redis finds them: by the key specs
+/// when they can be followed and their flags do not vary with the
+/// arguments, otherwise by the command's own key finder with the flags
+/// Redis's getkeys functions give (empty for most).
+fn flagged_keys(cmd: &Command, argv: &[bytes::Bytes], keys: Vec<usize>) -> Vec<meta::FlaggedKey> {
+    let strs = |f: &[&str]| f.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    if let Some(m) = meta::meta(&cmd.name) {
+        let varflags = m.specs.iter().any(|s| s.has("variable_flags"));
+        let has_keyspec = m.specs.iter().any(|s| !s.has("not_key"));
+        if has_keyspec && !varflags {
+            if let Some(found) = meta::keys_by_specs(&m.specs, argv, cmd.arity) {
+                return found;
+            }
+        }
+    }
+    let word = |i: usize, w: &str| argv[i].eq_ignore_ascii_case(w.as_bytes());
+    keys.into_iter()
+        .enumerate()
+        .map(|(n, pos)| {
+            let flags: &[&str] = match cmd.name.as_str() {
+                "sort" | "sort_ro" if n == 0 => &["RO", "access"],
+                "sort" => &["OW", "update"],
+                "migrate" => &["RW", "access", "delete"],
+                "set" if (3..argv.len()).any(|i| word(i, "get")) => &["RW", "access", "update"],
+                "set" => &["OW", "update"],
+                "bitfield" if bitfield_readonly(argv) => &["RO", "access"],
+                "bitfield" => &["RW", "access", "update"],
+                _ => &[],
+            };
+            (pos, strs(flags))
+        })
+        .collect()
+}
+
+/// BITFIELD only reads when every operation is a GET (OVERFLOW aside).
+fn bitfield_readonly(argv: &[bytes::Bytes]) -> bool {
+    let mut i = 2;
+    while i < argv.len() {
+        let rem = argv.len() - i - 1;
+        let a = &argv[i];
+        if a.eq_ignore_ascii_case(b"get") && rem >= 2 {
+            i += 3;
+        } else if a.eq_ignore_ascii_case(b"overflow") && rem >= 1 {
+            i += 2;
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
 pub fn command_getkeysandflags(ctx: &mut Ctx, out: &mut Out) {
     let argv = &ctx.argv[2..];
     match keys_of(argv) {
         Ok((cmd, keys)) => {
-            let flags: &[&str] = if cmd.has(WRITE) {
-                &["RW", "update"]
-            } else {
-                &["RO", "access"]
-            };
+            let keys = flagged_keys(cmd, argv, keys);
             out.array(keys.len());
-            for k in keys {
+            for (k, flags) in keys {
                 out.array(2);
                 out.bulk(&argv[k]);
                 out.set(flags.len());
                 for f in flags {
-                    out.simple(f);
+                    out.simple(&f);
                 }
             }
         }

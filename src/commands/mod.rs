@@ -24,6 +24,7 @@ pub mod info;
 pub mod introspection;
 pub mod keys;
 pub mod list;
+pub mod meta;
 pub mod persistence;
 pub mod pubsub;
 pub mod scripting;
@@ -93,9 +94,9 @@ const FLAG_NAMES: &[(u64, &str)] = &[
     (NO_AUTH, "no_auth"),
     (MAY_REPLICATE, "may_replicate"),
     (NO_MANDATORY_KEYS, "no_mandatory_keys"),
+    (NO_ASYNC_LOADING, "no_async_loading"),
     (NO_MULTI, "no_multi"),
     (ALLOW_BUSY, "allow_busy"),
-    (NO_ASYNC_LOADING, "no_async_loading"),
 ];
 
 /// Where a command's keys are.
@@ -241,9 +242,10 @@ impl Command {
     }
 
     pub fn flag_names(&self) -> Vec<&'static str> {
+        // Redis's order; may_replicate is hidden, as Redis hides it.
         let mut v: Vec<&'static str> = FLAG_NAMES
             .iter()
-            .filter(|(f, _)| self.flags & f != 0)
+            .filter(|(f, _)| self.flags & f != 0 && *f != MAY_REPLICATE && *f != ALLOW_BUSY)
             .map(|(_, n)| *n)
             .collect();
         // Keys found by reading arguments make a command "movablekeys".
@@ -264,6 +266,9 @@ impl Command {
         }
         if self.keys == KeySpec::None && self.has(NO_MANDATORY_KEYS) {
             v.retain(|n| *n != "no_mandatory_keys");
+        }
+        if self.has(ALLOW_BUSY) {
+            v.push("allow_busy");
         }
         v
     }

@@ -79,7 +79,8 @@ pub(crate) fn c_with_keys(
 fn categories(flags: u64, group: &str, extra: &[&'static str]) -> Vec<&'static str> {
     let mut v = Vec::new();
     match group {
-        "generic" => v.push("keyspace"),
+        // An explicit @connection (WAIT) replaces the group's @keyspace.
+        "generic" if !extra.contains(&"connection") => v.push("keyspace"),
         "string" => v.push("string"),
         "bitmap" => v.push("bitmap"),
         "connection" => v.push("connection"),
@@ -91,7 +92,8 @@ fn categories(flags: u64, group: &str, extra: &[&'static str]) -> Vec<&'static s
     if flags & WRITE != 0 {
         v.push("write");
     }
-    if flags & READONLY != 0 {
+    // Read-only scripts are not @read in Redis: a script is its own category.
+    if flags & READONLY != 0 && group != "scripting" {
         v.push("read");
     }
     if flags & ADMIN != 0 {
@@ -184,7 +186,7 @@ fn core() -> Vec<Command> {
     vec![
         // connection
         c("ping", -1, "fast", none, "connection", "1.0.0", "Ping the server", cn::ping),
-        c("echo", 2, "fast", none, "connection", "1.0.0", "Echo the given string", cn::echo),
+        c("echo", 2, "loading stale fast", none, "connection", "1.0.0", "Echo the given string", cn::echo),
         c("select", 2, "loading stale fast", none, "connection", "1.0.0", "Change the selected database for the current connection", cn::select),
         c("auth", -2, "noscript loading stale fast no_auth allow_busy", none, "connection", "1.0.0", "Authenticate to the server", cn::auth),
         c("hello", -1, "noscript loading stale fast no_auth allow_busy", none, "connection", "6.0.0", "Handshake with Redis", cn::hello),
@@ -297,8 +299,8 @@ fn core() -> Vec<Command> {
         // replication (crate::replication)
         c("replicaof", 3, "admin noscript stale no_async_loading exclusive", none, "server", "5.0.0", "Make the server a replica of another instance, or promote it as master.", rp::replicaof),
         c("slaveof", 3, "admin noscript stale no_async_loading exclusive", none, "server", "1.0.0", "Make the server a replica of another instance, or promote it as master.", rp::replicaof),
-        c("role", 1, "noscript loading stale fast", none, "server", "2.8.12", "Return the role of the instance in the context of replication", rp::role),
-        c("wait", 3, "noscript", none, "generic", "3.0.0", "Wait for the synchronous replication of all the write commands sent in the context of the current connection", rp::wait),
+        c("role", 1, "noscript loading stale fast @admin @dangerous", none, "server", "2.8.12", "Return the role of the instance in the context of replication", rp::role),
+        c("wait", 3, "noscript @connection", none, "generic", "3.0.0", "Wait for the synchronous replication of all the write commands sent in the context of the current connection", rp::wait),
         c("replconf", -1, "admin noscript loading stale allow_busy", none, "server", "3.0.0", "An internal command for configuring the replication stream", rp::replconf),
         c("psync", -3, "admin noscript no_async_loading no_multi exclusive", none, "server", "2.8.0", "Internal command used for replication", crate::replication::master::psync),
         c("sync", 1, "admin noscript no_async_loading no_multi exclusive", none, "server", "1.0.0", "Internal command used for replication", crate::replication::master::psync),
