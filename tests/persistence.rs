@@ -190,8 +190,14 @@ fn hammer(port: u16, writers: usize, stop: Arc<AtomicBool>) -> Vec<std::thread::
 }
 
 fn crash_rounds(fsync: &str, rounds: usize) -> (i64, i64) {
-    let mut server = Server::start(&["--appendonly", "yes", "--appendfsync", fsync]);
-    let writers = 4;
+    crash_rounds_with(fsync, rounds, 4, &[])
+}
+
+/// `rounds` SIGKILLs under `writers` INCR clients; `extra` directives.
+fn crash_rounds_with(fsync: &str, rounds: usize, writers: usize, extra: &[&str]) -> (i64, i64) {
+    let mut args = vec!["--appendonly", "yes", "--appendfsync", fsync];
+    args.extend_from_slice(extra);
+    let mut server = Server::start(&args);
     let mut total_lost = 0;
     let mut total_acked = 0;
     let mut rng_state = 0x2545F4914F6CDD1Du64;
@@ -206,7 +212,7 @@ fn crash_rounds(fsync: &str, rounds: usize) -> (i64, i64) {
         let dir = server.kill9();
         stop.store(true, Ordering::Relaxed);
         let acked: Vec<i64> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-        server = Server::restart_in(dir, &["--appendonly", "yes", "--appendfsync", fsync]);
+        server = Server::restart_in(dir, &args);
         wait_loaded(server.port);
         let mut con = sync_con(server.port);
         for (w, a) in acked.iter().enumerate() {
@@ -236,6 +242,18 @@ fn sigkill_with_appendfsync_always_loses_no_acknowledged_write() {
     let (lost, acked) = crash_rounds("always", 20);
     assert_eq!(lost, 0);
     assert!(acked > 0, "the writers got nothing acknowledged");
+}
+
+/// The group commit across serving threads (the default under `always`
+/// is at least two: one fsyncs while the other runs commands) and on one
+/// thread alone, with more clients than threads so fsyncs are shared.
+#[test]
+fn sigkill_with_appendfsync_always_loses_no_acknowledged_write_on_one_or_two_threads() {
+    for threads in ["1", "2"] {
+        let (lost, acked) = crash_rounds_with("always", 8, 12, &["--io-threads", threads]);
+        assert_eq!(lost, 0, "io-threads {threads}");
+        assert!(acked > 0, "io-threads {threads}: nothing acknowledged");
+    }
 }
 
 #[test]

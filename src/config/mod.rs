@@ -106,17 +106,36 @@ impl Default for Config {
     }
 }
 
-/// A directive's default. `io-threads` (the threads serving connections,
-/// the main one included) defaults to one per core but one: measured on a
-/// 2-core machine with the clients on it, two serving threads cost 13.2 µs
-/// of CPU per SET against 11.6 µs for one (more wake-ups, shared cache
-/// lines), and Redis's own advice for io-threads is to leave a core spare.
+/// A directive's default (`io-threads`: see [`io_threads_default`]).
 fn default_value(d: &Directive) -> String {
     if d.name == "io-threads" {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        return cores.saturating_sub(1).clamp(1, 128).to_string();
+        return io_threads_default(false, "everysec", cores()).to_string();
     }
     d.default.to_string()
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `io-threads` (the threads serving connections, the main one included)
+/// when the configuration does not set it: one per core but one. Measured
+/// on a 2-core machine with the clients on it, two serving threads cost
+/// 13.2 µs of CPU per SET against 11.6 µs for one (more wake-ups, shared
+/// cache lines), and Redis's own advice for io-threads is to leave a core
+/// spare. With `appendonly yes` and `appendfsync always` at start, at least
+/// two: the thread leading a group commit is blocked in fdatasync (as
+/// Redis's event loop is), and a second one meanwhile runs its clients'
+/// commands, so their writes are queued when that fsync ends and the next
+/// one starts at once; the disk is never idle while clients wait. On the
+/// same 2-core machine that is 2.4-3x the SETs per second of one thread.
+pub fn io_threads_default(appendonly: bool, appendfsync: &str, cores: usize) -> usize {
+    let spare_core = cores.saturating_sub(1).clamp(1, 128);
+    if appendonly && appendfsync == "always" {
+        spare_core.max(2)
+    } else {
+        spare_core
+    }
 }
 
 fn current_dir() -> String {
@@ -174,6 +193,11 @@ impl Config {
         }
         let mut seen = HashSet::new();
         cfg.load_text(&text, file_name.as_deref(), 0, &mut seen)?;
+        if !seen.contains("io-threads") {
+            cfg.values[index_of(table::lookup("io-threads").expect("io-threads"))] =
+                io_threads_default(cfg.get_bool("appendonly"), cfg.get("appendfsync"), cores())
+                    .to_string();
+        }
         Ok(cfg)
     }
 
@@ -567,6 +591,35 @@ mod tests {
 
     fn args(s: &[&str]) -> Vec<String> {
         s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn io_threads_default_leaves_a_core_but_serves_on_two_under_always_fsync() {
+        assert_eq!(io_threads_default(false, "everysec", 1), 1);
+        assert_eq!(io_threads_default(false, "everysec", 2), 1);
+        assert_eq!(io_threads_default(true, "everysec", 2), 1);
+        assert_eq!(io_threads_default(false, "always", 2), 1);
+        assert_eq!(io_threads_default(true, "always", 1), 2);
+        assert_eq!(io_threads_default(true, "always", 2), 2);
+        assert_eq!(io_threads_default(true, "always", 8), 7);
+        let n = cores();
+        let c =
+            Config::from_args(&args(&["--appendonly", "yes", "--appendfsync", "always"])).unwrap();
+        assert_eq!(
+            c.get_i64("io-threads") as usize,
+            io_threads_default(true, "always", n)
+        );
+        // Set explicitly, it is what it says.
+        let c = Config::from_args(&args(&[
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--io-threads",
+            "1",
+        ]))
+        .unwrap();
+        assert_eq!(c.get("io-threads"), "1");
     }
 
     #[test]
