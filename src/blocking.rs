@@ -44,10 +44,7 @@ impl Waiter {
 /// UNBLOCK, a deleted stream): its command's call is counted now.
 pub fn count_unblocked(w: &Waiter, failed: bool) {
     if let Some(cmd) = crate::commands::lookup(&w.argv[0]) {
-        cmd.stats.calls.fetch_add(1, Ordering::Relaxed);
-        if failed {
-            cmd.stats.failed_calls.fetch_add(1, Ordering::Relaxed);
-        }
+        cmd.stats.add_calls(failed);
     }
 }
 

@@ -384,20 +384,17 @@ pub fn call(
         // Keys the command found expired or created ("expired"/"new").
         crate::notify::flush(srv, hot.notify_keyspace_events);
     }
-    let elapsed_us = started.elapsed().as_micros() as u64;
+    let elapsed_ns = started.elapsed().as_nanos() as u64;
+    let elapsed_us = elapsed_ns / 1000;
 
     // A command that blocked is counted once, when it is served or
     // times out (as Redis's updateStatsOnUnblock).
-    if client.blocked.is_none() {
-        cmd.stats.calls.fetch_add(1, Ordering::Relaxed);
-    }
-    cmd.stats.usec.fetch_add(elapsed_us, Ordering::Relaxed);
-    if hot.latency_tracking {
-        cmd.stats.record_latency(elapsed_us);
-    }
-    if out.errors.len() > errors_before {
-        cmd.stats.failed_calls.fetch_add(1, Ordering::Relaxed);
-    }
+    cmd.stats.add_call(
+        elapsed_ns,
+        out.errors.len() > errors_before,
+        client.blocked.is_none(),
+        hot.latency_tracking,
+    );
     srv.stats
         .total_commands_processed
         .fetch_add(1, Ordering::Relaxed);
@@ -645,7 +642,7 @@ fn is_multi_control(cmd: &Command) -> bool {
 /// open MULTI.
 fn reject(srv: &Server, client: &mut Client, out: &mut Out, msg: &str, cmd: Option<&Command>) {
     if let Some(c) = cmd {
-        c.stats.rejected_calls.fetch_add(1, Ordering::Relaxed);
+        c.stats.add_rejected();
     }
     // A refused EXEC discards the transaction (Redis's execCommandAbort).
     if cmd.is_some_and(|c| c.name == "exec") && client.multi.is_some() {

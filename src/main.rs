@@ -52,6 +52,8 @@ fn main() {
     let bind = config.get("bind").to_string();
     // Threads that serve connections (the main one included): io-threads.
     let threads = config.get_i64("io-threads").max(1) as usize;
+    // Statistics counters get a shard per serving thread (made after this).
+    shoal::stats::set_shard_count(threads);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -272,6 +272,7 @@ impl Workers {
             std::thread::Builder::new()
                 .name(format!("shoal-worker-{}", i + 1))
                 .spawn(move || {
+                    crate::stats::set_thread_shard(i + 1);
                     rt.block_on(async move {
                         while let Some((std_stream, addr)) = rx.recv().await {
                             match TcpStream::from_std(std_stream) {

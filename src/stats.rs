@@ -1,21 +1,142 @@
 //! Server statistics (INFO stats), SLOWLOG and the LATENCY monitor.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+/// How many shards a `Counter` has: one per connection-serving thread
+/// (io-threads), set once at start before any counter is made.
+static SHARDS: AtomicUsize = AtomicUsize::new(1);
+
+thread_local! {
+    /// This thread's shard (serving thread i uses shard i; other threads 0).
+    static SHARD: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Set the shard count (main, once io-threads is known).
+pub fn set_shard_count(n: usize) {
+    SHARDS.store(n.max(1), Ordering::Relaxed);
+}
+
+/// The calling thread counts into shard `i` (a serving thread, at its start).
+pub fn set_thread_shard(i: usize) {
+    SHARD.with(|s| s.set(i));
+}
+
+#[inline]
+fn shard_of(len: usize) -> usize {
+    let i = SHARD.with(|s| s.get());
+    if i < len {
+        i
+    } else {
+        0
+    }
+}
+
+/// One cache line pair per shard, so threads never write the same line.
+#[repr(align(128))]
+#[derive(Default)]
+struct Padded<T>(T);
+
+/// A statistics counter written from every serving thread: each thread adds
+/// to its own cache line and a read sums them. A single shared atomic made
+/// every command on one core invalidate the line on the other (several
+/// counters per command), which cost more than the command itself once
+/// io-threads > 1. The API mirrors AtomicU64's.
+pub struct Counter {
+    shards: Box<[Padded<AtomicU64>]>,
+}
+
+impl Default for Counter {
+    fn default() -> Self {
+        let n = SHARDS.load(Ordering::Relaxed);
+        Counter {
+            shards: (0..n).map(|_| Padded::default()).collect(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Counter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Counter({})", self.load(Ordering::Relaxed))
+    }
+}
+
+impl Counter {
+    #[inline]
+    pub fn fetch_add(&self, n: u64, order: Ordering) {
+        self.shards[shard_of(self.shards.len())]
+            .0
+            .fetch_add(n, order);
+    }
+
+    /// The sum over threads.
+    pub fn load(&self, order: Ordering) -> u64 {
+        self.shards
+            .iter()
+            .fold(0u64, |a, s| a.wrapping_add(s.0.load(order)))
+    }
+
+    /// Add a signed amount (a gauge such as a database's key count).
+    #[inline]
+    pub fn add_i64(&self, n: i64) {
+        self.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// The signed sum over threads (one thread's shard may be negative).
+    pub fn load_i64(&self) -> i64 {
+        self.load(Ordering::Relaxed) as i64
+    }
+
+    /// Set the total (CONFIG RESETSTAT: 0).
+    pub fn store(&self, v: u64, order: Ordering) {
+        for (i, s) in self.shards.iter().enumerate() {
+            s.0.store(if i == 0 { v } else { 0 }, order);
+        }
+    }
+}
+
+/// Per-thread shards of a fixed group of counters (a command's calls, time
+/// and latency histogram), each shard on its own cache lines.
+pub struct Sharded<T> {
+    shards: Box<[Padded<T>]>,
+}
+
+impl<T: Default> Default for Sharded<T> {
+    fn default() -> Self {
+        let n = SHARDS.load(Ordering::Relaxed);
+        Sharded {
+            shards: (0..n).map(|_| Padded::default()).collect(),
+        }
+    }
+}
+
+impl<T> Sharded<T> {
+    /// The calling thread's shard.
+    #[inline]
+    pub fn local(&self) -> &T {
+        &self.shards[shard_of(self.shards.len())].0
+    }
+
+    /// Every shard, to sum or reset.
+    pub fn all(&self) -> impl Iterator<Item = &T> {
+        self.shards.iter().map(|s| &s.0)
+    }
+}
 
 #[derive(Default)]
 pub struct Stats {
-    pub total_connections_received: AtomicU64,
-    pub total_commands_processed: AtomicU64,
-    pub rejected_connections: AtomicU64,
-    pub evicted_keys: AtomicU64,
-    pub keyspace_hits: AtomicU64,
-    pub keyspace_misses: AtomicU64,
-    pub total_net_input_bytes: AtomicU64,
-    pub total_net_output_bytes: AtomicU64,
-    pub total_error_replies: AtomicU64,
-    pub unexpected_error_replies: AtomicU64,
-    pub dirty: AtomicU64,
+    pub total_connections_received: Counter,
+    pub total_commands_processed: Counter,
+    pub rejected_connections: Counter,
+    pub evicted_keys: Counter,
+    pub keyspace_hits: Counter,
+    pub keyspace_misses: Counter,
+    pub total_net_input_bytes: Counter,
+    pub total_net_output_bytes: Counter,
+    pub total_error_replies: Counter,
+    pub unexpected_error_replies: Counter,
+    pub dirty: Counter,
     pub errorstats: parking_lot::Mutex<BTreeMap<String, u64>>,
     /// (time ms, total commands) samples taken by the cron, for instantaneous_ops_per_sec.
     pub ops_samples: parking_lot::Mutex<VecDeque<(u64, u64)>>,
@@ -166,5 +287,41 @@ impl LatencyMonitor {
         if e.samples.len() > LATENCY_HISTORY {
             e.samples.pop_front();
         }
+    }
+}
+
+#[cfg(test)]
+mod counter_tests {
+    use super::*;
+
+    #[test]
+    fn shards_sum_and_reset() {
+        // A counter made for 3 serving threads; each thread adds to its own shard.
+        set_shard_count(3);
+        let c = Counter::default();
+        set_shard_count(1);
+        std::thread::scope(|s| {
+            for shard in 0..4 {
+                let c = &c;
+                s.spawn(move || {
+                    // Shard 3 is past the count: it falls back to shard 0.
+                    set_thread_shard(shard);
+                    for _ in 0..1000 {
+                        c.fetch_add(2, Ordering::Relaxed);
+                    }
+                    c.add_i64(-500);
+                });
+            }
+        });
+        assert_eq!(c.load(Ordering::Relaxed), 4 * (2000 - 500));
+        assert_eq!(c.load_i64(), 6000);
+        c.store(0, Ordering::Relaxed);
+        assert_eq!(c.load(Ordering::Relaxed), 0);
+        // A gauge may go negative on one shard and still sum right.
+        set_thread_shard(1);
+        c.add_i64(-3);
+        set_thread_shard(0);
+        c.add_i64(5);
+        assert_eq!(c.load_i64(), 2);
     }
 }

@@ -332,9 +332,8 @@ pub fn serve_keys(srv: &Server, hot: &crate::config::Hot, db: usize, keys: Vec<B
                     srv.watches.touch(w.db, &w.argv[i]);
                 }
             }
-            cmd.stats.calls.fetch_add(1, Ordering::Relaxed);
+            cmd.stats.add_calls(!out.errors.is_empty());
             if !out.errors.is_empty() {
-                cmd.stats.failed_calls.fetch_add(1, Ordering::Relaxed);
                 srv.stats.count_errors(&out.errors);
             }
             // The served command goes to the slowlog as the client sent it

@@ -352,7 +352,7 @@ fn render_section(ctx: &Ctx, section: &str, t: &mut String) {
         }
         "stats" => {
             let s = &srv.stats;
-            let l = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+            let l = |a: &crate::stats::Counter| a.load(Ordering::Relaxed);
             f!("# Stats");
             f!(
                 "total_connections_received:{}",
@@ -372,9 +372,15 @@ fn render_section(ctx: &Ctx, section: &str, t: &mut String) {
             f!("instantaneous_input_repl_kbps:0.00");
             f!("instantaneous_output_repl_kbps:0.00");
             f!("rejected_connections:{}", l(&s.rejected_connections));
-            f!("sync_full:{}", l(&srv.repl.sync_full));
-            f!("sync_partial_ok:{}", l(&srv.repl.sync_partial_ok));
-            f!("sync_partial_err:{}", l(&srv.repl.sync_partial_err));
+            f!("sync_full:{}", srv.repl.sync_full.load(Ordering::Relaxed));
+            f!(
+                "sync_partial_ok:{}",
+                srv.repl.sync_partial_ok.load(Ordering::Relaxed)
+            );
+            f!(
+                "sync_partial_err:{}",
+                srv.repl.sync_partial_err.load(Ordering::Relaxed)
+            );
             f!(
                 "expired_keys:{}",
                 crate::keyspace::EXPIRED_KEYS.load(Ordering::Relaxed)
@@ -439,13 +445,13 @@ fn render_section(ctx: &Ctx, section: &str, t: &mut String) {
         "commandstats" => {
             f!("# Commandstats");
             for c in super::all_with_subcommands() {
-                let calls = c.stats.calls.load(Ordering::Relaxed);
-                let rejected = c.stats.rejected_calls.load(Ordering::Relaxed);
-                let failed = c.stats.failed_calls.load(Ordering::Relaxed);
+                let calls = c.stats.calls();
+                let rejected = c.stats.rejected_calls();
+                let failed = c.stats.failed_calls();
                 if calls == 0 && rejected == 0 && failed == 0 {
                     continue;
                 }
-                let usec = c.stats.usec.load(Ordering::Relaxed);
+                let usec = c.stats.usec();
                 f!(
                     "cmdstat_{}:calls={},usec={},usec_per_call={:.2},rejected_calls={},failed_calls={}",
                     c.name,
@@ -466,7 +472,7 @@ fn render_section(ctx: &Ctx, section: &str, t: &mut String) {
                     .filter_map(|p| p.parse().ok())
                     .collect();
                 for c in super::all_with_subcommands() {
-                    if c.stats.calls.load(Ordering::Relaxed) == 0 || percentiles.is_empty() {
+                    if c.stats.calls() == 0 || percentiles.is_empty() {
                         continue;
                     }
                     let parts: Vec<String> = percentiles

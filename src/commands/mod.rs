@@ -138,21 +138,22 @@ pub enum KeySpec {
 /// that took less than 2^i microseconds (the last one: everything longer).
 pub const LATENCY_BUCKETS: usize = 40;
 
-/// Per-command counters for INFO commandstats / latencystats and LATENCY HISTOGRAM.
+/// One serving thread's counters of one command.
 #[derive(Debug)]
-pub struct CmdStats {
-    pub calls: AtomicU64,
-    pub usec: AtomicU64,
-    pub rejected_calls: AtomicU64,
-    pub failed_calls: AtomicU64,
-    pub latency_hist: [AtomicU64; LATENCY_BUCKETS],
+pub struct CmdCounters {
+    calls: AtomicU64,
+    /// Nanoseconds: sub-microsecond calls add up instead of truncating to 0.
+    nsec: AtomicU64,
+    rejected_calls: AtomicU64,
+    failed_calls: AtomicU64,
+    latency_hist: [AtomicU64; LATENCY_BUCKETS],
 }
 
-impl Default for CmdStats {
+impl Default for CmdCounters {
     fn default() -> Self {
-        CmdStats {
+        CmdCounters {
             calls: AtomicU64::new(0),
-            usec: AtomicU64::new(0),
+            nsec: AtomicU64::new(0),
             rejected_calls: AtomicU64::new(0),
             failed_calls: AtomicU64::new(0),
             latency_hist: std::array::from_fn(|_| AtomicU64::new(0)),
@@ -160,19 +161,85 @@ impl Default for CmdStats {
     }
 }
 
+/// Per-command counters for INFO commandstats / latencystats and LATENCY
+/// HISTOGRAM, one shard per serving thread (see `stats::Sharded`): a
+/// command called on two cores would otherwise bounce these lines between
+/// them on every call.
+#[derive(Default)]
+pub struct CmdStats {
+    shards: crate::stats::Sharded<CmdCounters>,
+}
+
+impl std::fmt::Debug for CmdStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CmdStats(calls={})", self.calls())
+    }
+}
+
 impl CmdStats {
-    pub fn record_latency(&self, usec: u64) {
-        let bucket = (64 - usec.leading_zeros() as usize).min(LATENCY_BUCKETS - 1);
-        self.latency_hist[bucket].fetch_add(1, Ordering::Relaxed);
+    fn sum(&self, f: impl Fn(&CmdCounters) -> &AtomicU64) -> u64 {
+        self.shards
+            .all()
+            .map(|c| f(c).load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// A finished call: its time, and whether it failed.
+    #[inline]
+    pub fn add_call(&self, nsec: u64, failed: bool, count_call: bool, latency: bool) {
+        let c = self.shards.local();
+        if count_call {
+            c.calls.fetch_add(1, Ordering::Relaxed);
+        }
+        c.nsec.fetch_add(nsec, Ordering::Relaxed);
+        let usec = nsec / 1000;
+        if latency {
+            let bucket = (64 - usec.leading_zeros() as usize).min(LATENCY_BUCKETS - 1);
+            c.latency_hist[bucket].fetch_add(1, Ordering::Relaxed);
+        }
+        if failed {
+            c.failed_calls.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A call counted apart from its run (a blocked command served later).
+    pub fn add_calls(&self, failed: bool) {
+        let c = self.shards.local();
+        c.calls.fetch_add(1, Ordering::Relaxed);
+        if failed {
+            c.failed_calls.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A call refused before it ran (arity, ACL, OOM…).
+    pub fn add_rejected(&self) {
+        self.shards
+            .local()
+            .rejected_calls
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn calls(&self) -> u64 {
+        self.sum(|c| &c.calls)
+    }
+
+    pub fn usec(&self) -> u64 {
+        self.sum(|c| &c.nsec) / 1000
+    }
+
+    pub fn rejected_calls(&self) -> u64 {
+        self.sum(|c| &c.rejected_calls)
+    }
+
+    pub fn failed_calls(&self) -> u64 {
+        self.sum(|c| &c.failed_calls)
     }
 
     /// (upper bound in usec, cumulative calls) for each bucket up to the one
     /// that holds the slowest call.
     pub fn cumulative_histogram(&self) -> Vec<(u64, u64)> {
-        let counts: Vec<u64> = self
-            .latency_hist
-            .iter()
-            .map(|a| a.load(Ordering::Relaxed))
+        let counts: Vec<u64> = (0..LATENCY_BUCKETS)
+            .map(|i| self.sum(|c| &c.latency_hist[i]))
             .collect();
         let total: u64 = counts.iter().sum();
         let mut out = Vec::new();
@@ -199,13 +266,15 @@ impl CmdStats {
     }
 
     pub fn reset(&self) {
-        self.calls.store(0, Ordering::Relaxed);
-        self.usec.store(0, Ordering::Relaxed);
-        self.rejected_calls.store(0, Ordering::Relaxed);
-        self.failed_calls.store(0, Ordering::Relaxed);
-        self.latency_hist
-            .iter()
-            .for_each(|a| a.store(0, Ordering::Relaxed));
+        for c in self.shards.all() {
+            c.calls.store(0, Ordering::Relaxed);
+            c.nsec.store(0, Ordering::Relaxed);
+            c.rejected_calls.store(0, Ordering::Relaxed);
+            c.failed_calls.store(0, Ordering::Relaxed);
+            c.latency_hist
+                .iter()
+                .for_each(|a| a.store(0, Ordering::Relaxed));
+        }
     }
 }
 

@@ -958,7 +958,7 @@ pub fn latency_histogram(ctx: &mut Ctx, out: &mut Out) {
     if ctx.argv.len() == 2 {
         wanted = super::all_with_subcommands()
             .into_iter()
-            .filter(|c| c.stats.calls.load(Ordering::Relaxed) > 0)
+            .filter(|c| c.stats.calls() > 0)
             .collect();
     } else {
         for name in &ctx.argv[2..] {
@@ -975,9 +975,7 @@ pub fn latency_histogram(ctx: &mut Ctx, out: &mut Out) {
                 },
             };
             for c in found {
-                if c.stats.calls.load(Ordering::Relaxed) > 0
-                    && !wanted.iter().any(|w| std::ptr::eq(*w, c))
-                {
+                if c.stats.calls() > 0 && !wanted.iter().any(|w| std::ptr::eq(*w, c)) {
                     wanted.push(c);
                 }
             }
@@ -988,7 +986,7 @@ pub fn latency_histogram(ctx: &mut Ctx, out: &mut Out) {
         out.bulk(c.name.as_bytes());
         out.map(2);
         out.bulk(b"calls");
-        out.int(c.stats.calls.load(Ordering::Relaxed) as i64);
+        out.int(c.stats.calls() as i64);
         out.bulk(b"histogram_usec");
         let hist = c.stats.cumulative_histogram();
         out.map(hist.len());

@@ -19,7 +19,7 @@ pub use value::{StrVal, Value};
 
 use parking_lot::{Mutex, MutexGuard, RwLock};
 use shoal_cluster::{key_hash_slot, SLOT_COUNT};
-use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
 pub type Map = SlotMap;
@@ -169,21 +169,22 @@ const _: () = assert!(std::mem::size_of::<SlotCell>() == 64);
 /// fresh server cost nothing.
 pub struct Db {
     slots: OnceLock<Box<[SlotCell]>>,
-    keys: AtomicI64,
-    volatile: AtomicI64,
+    /// Sharded per serving thread: every new or deleted key counts.
+    keys: crate::stats::Counter,
+    volatile: crate::stats::Counter,
 }
 
 impl Db {
     fn new() -> Self {
         Db {
             slots: OnceLock::new(),
-            keys: AtomicI64::new(0),
-            volatile: AtomicI64::new(0),
+            keys: crate::stats::Counter::default(),
+            volatile: crate::stats::Counter::default(),
         }
     }
 
     pub fn len(&self) -> u64 {
-        self.keys.load(Ordering::Relaxed).max(0) as u64
+        self.keys.load_i64().max(0) as u64
     }
 
     /// An identity for this database that stays valid across SWAPDB (its
@@ -197,7 +198,7 @@ impl Db {
     }
 
     pub fn volatile_len(&self) -> u64 {
-        self.volatile.load(Ordering::Relaxed).max(0) as u64
+        self.volatile.load_i64().max(0) as u64
     }
 
     #[inline]
@@ -362,10 +363,10 @@ impl<'a> SlotGuard<'a> {
             None => {
                 if entry.expire_at_ms != 0 {
                     table.volatile += 1;
-                    self.db.volatile.fetch_add(1, Ordering::Relaxed);
+                    self.db.volatile.add_i64(1);
                 }
                 table.map.insert(Key::from(key), entry);
-                self.db.keys.fetch_add(1, Ordering::Relaxed);
+                self.db.keys.add_i64(1);
                 crate::notify::record_new(self.db, key);
             }
         }
@@ -374,10 +375,10 @@ impl<'a> SlotGuard<'a> {
     /// Remove `key`; returns the entry if it existed (expired or not).
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let entry = self.table.map.remove(key)?;
-        self.db.keys.fetch_sub(1, Ordering::Relaxed);
+        self.db.keys.add_i64(-1);
         if entry.expire_at_ms != 0 {
             self.table.volatile -= 1;
-            self.db.volatile.fetch_sub(1, Ordering::Relaxed);
+            self.db.volatile.add_i64(-1);
         }
         Some(entry)
     }
@@ -454,25 +455,30 @@ impl<'a> SlotGuard<'a> {
     }
 
     fn clear_slot(&mut self) -> u64 {
-        let n = self.table.map.len() as i64;
-        let v = self.table.volatile as i64;
+        let n = self.table.map.len();
+        let v = self.table.volatile;
         self.table.map = Map::default();
         self.table.volatile = 0;
-        self.db.keys.fetch_sub(n, Ordering::Relaxed);
-        self.db.volatile.fetch_sub(v, Ordering::Relaxed);
+        self.db.keys.add_i64(-(n as i64));
+        self.db.volatile.add_i64(-(v as i64));
         n as u64
     }
 }
 
-fn adjust_volatile(table: &mut usize, db: &AtomicI64, old_expire: u64, new_expire: u64) {
+fn adjust_volatile(
+    table: &mut usize,
+    db: &crate::stats::Counter,
+    old_expire: u64,
+    new_expire: u64,
+) {
     match (old_expire != 0, new_expire != 0) {
         (false, true) => {
             *table += 1;
-            db.fetch_add(1, Ordering::Relaxed);
+            db.add_i64(1);
         }
         (true, false) => {
             *table -= 1;
-            db.fetch_sub(1, Ordering::Relaxed);
+            db.add_i64(-1);
         }
         _ => {}
     }

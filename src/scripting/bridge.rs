@@ -224,7 +224,7 @@ fn run_command(ctx: &mut RunCtx, argv: Vec<Bytes>) -> Result<Vec<u8>, String> {
         return Err("Wrong number of args calling Redis command from script".into());
     }
     let refuse = |cmd: &Command, msg: String| {
-        cmd.stats.rejected_calls.fetch_add(1, Ordering::Relaxed);
+        cmd.stats.add_rejected();
         Err(msg)
     };
     if cmd.has(commands::NOSCRIPT) {
