@@ -117,6 +117,10 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
             break;
         }
 
+        // Several requests arrived at once (a pipeline): start loading
+        // their keys' table memory together before running them one by one.
+        prefetch_keys(&srv, &client, &inbuf);
+
         // Execute the complete requests in the buffer a batch at a time
         // (the gate is held per batch, never across the write's await).
         let mut close;
@@ -486,6 +490,21 @@ async fn wait_script(
 
 /// Run requests from `inbuf` until it holds no complete one or the output
 /// is due for a flush.
+/// Prefetch the keyspace memory of the pipelined requests at the start of
+/// `inbuf` (see `Db::prefetch`); a lone request gains nothing from it.
+fn prefetch_keys(srv: &Server, client: &Client, inbuf: &[u8]) {
+    const MAX: usize = 32;
+    let mut keys: [&[u8]; MAX] = [&[]; MAX];
+    let mut n = 0;
+    let walked = crate::protocol::parse::peek_first_keys(inbuf, MAX, |k| {
+        keys[n] = k;
+        n += 1;
+    });
+    if walked >= 2 && n > 0 {
+        srv.keyspace.db(client.db).prefetch(&keys[..n]);
+    }
+}
+
 fn run_batch(
     srv: &Server,
     client: &mut Client,

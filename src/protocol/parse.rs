@@ -453,3 +453,80 @@ mod tests {
         assert_eq!(split_args(b"   ").unwrap().len(), 0);
     }
 }
+
+/// Call `f` with the first argument after the command name (the key of
+/// GET, SET, INCR, LPUSH, HSET…) of each complete RESP request at the start
+/// of `buf`, up to `max` requests. A read-only look ahead for prefetching:
+/// it consumes nothing, and stops at the first incomplete or non-RESP
+/// request (the parser proper deals with those). Returns how many requests
+/// it walked.
+pub fn peek_first_keys<'a>(buf: &'a [u8], max: usize, mut f: impl FnMut(&'a [u8])) -> usize {
+    /// `<prefix><digits>\r\n` at `pos`: (value, position after it).
+    fn header(buf: &[u8], pos: usize, prefix: u8) -> Option<(usize, usize)> {
+        if *buf.get(pos)? != prefix {
+            return None;
+        }
+        let mut n: usize = 0;
+        let mut i = pos + 1;
+        loop {
+            let c = *buf.get(i)?;
+            match c {
+                b'0'..=b'9' if i - pos <= 10 => n = n * 10 + (c - b'0') as usize,
+                b'\r' if i > pos + 1 => break,
+                _ => return None,
+            }
+            i += 1;
+        }
+        (*buf.get(i + 1)? == b'\n').then_some((n, i + 2))
+    }
+    let mut pos = 0;
+    let mut walked = 0;
+    while walked < max {
+        let Some((argc, mut p)) = header(buf, pos, b'*') else {
+            break;
+        };
+        let mut key = None;
+        for arg in 0..argc {
+            let Some((len, start)) = header(buf, p, b'$') else {
+                return walked;
+            };
+            let end = start + len;
+            if buf.len() < end + 2 {
+                return walked;
+            }
+            if arg == 1 {
+                key = Some(&buf[start..end]);
+            }
+            p = end + 2;
+        }
+        if let Some(k) = key {
+            f(k);
+        }
+        pos = p;
+        walked += 1;
+    }
+    walked
+}
+
+#[cfg(test)]
+mod peek_tests {
+    use super::peek_first_keys;
+
+    #[test]
+    fn walks_complete_requests_only() {
+        let buf = b"*2\r\n$3\r\nGET\r\n$2\r\nk1\r\n*3\r\n$3\r\nSET\r\n$2\r\nk2\r\n$1\r\nv\r\n*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$2\r\nk3";
+        let mut keys = Vec::new();
+        let n = peek_first_keys(buf, 32, |k| keys.push(k.to_vec()));
+        assert_eq!(n, 3);
+        assert_eq!(keys, vec![b"k1".to_vec(), b"k2".to_vec()]);
+        let mut count = 0;
+        assert_eq!(peek_first_keys(buf, 1, |_| count += 1), 1);
+        assert_eq!(count, 1);
+        // Inline commands and garbage stop the walk.
+        assert_eq!(peek_first_keys(b"GET k\r\n", 32, |_| ()), 0);
+        assert_eq!(peek_first_keys(b"*x\r\n", 32, |_| ()), 0);
+        assert_eq!(peek_first_keys(b"*99999999999999999999\r\n", 32, |_| ()), 0);
+        assert_eq!(peek_first_keys(b"*1\r\n$99999999999\r\n", 32, |_| ()), 0);
+        assert_eq!(peek_first_keys(b"", 32, |_| ()), 0);
+    }
+}

@@ -215,7 +215,7 @@ pub mod table {
 
     /// One process-wide seeded hasher: hashes are stored with the items,
     /// so a table's bucket layout only depends on its own contents.
-    fn hash_of(key: &[u8]) -> u32 {
+    pub fn hash_of(key: &[u8]) -> u32 {
         static STATE: OnceLock<hashbrown::DefaultHashBuilder> = OnceLock::new();
         STATE.get_or_init(Default::default).hash_one(key) as u32
     }
@@ -332,6 +332,27 @@ pub mod table {
                 i = n.link.next;
             }
             None
+        }
+
+        /// Start loading the bucket head a lookup of hash `h` reads first.
+        #[inline]
+        pub fn prefetch_head(&self, h: u32) {
+            if !self.nodes.is_empty() {
+                crate::util::prefetch(&self.heads[self.bucket(h)]);
+            }
+        }
+
+        /// Start loading the first node of hash `h`'s chain (its head is
+        /// expected in cache by now: see `prefetch_head`).
+        #[inline]
+        pub fn prefetch_node(&self, h: u32) {
+            if self.nodes.is_empty() {
+                return;
+            }
+            let i = self.heads[self.bucket(h)];
+            if i != NIL {
+                crate::util::prefetch(&self.nodes[i as usize]);
+            }
         }
 
         /// Add an item whose key is not in the table; returns its index.
