@@ -48,6 +48,16 @@ wait_loaded_ms() {
     done
 }
 
+# Until the server answers PING with PONG, not LOADING (a fresh server
+# still creating its AOF answers LOADING to every command for a moment).
+wait_ready() {
+    local deadline=$(( $(now_ms) + STEP_TIMEOUT * 1000 ))
+    until [[ $(timeout 2 "$REDIS_CLI" -h 127.0.0.1 -p "$SERVER_PORT" ping 2>/dev/null) == PONG ]]; do
+        (( $(now_ms) < deadline )) || server_failed "server" "waiting for the load to end"
+        sleep 0.01
+    done
+}
+
 echo "== persistence: shoal vs redis, $(nproc) CPUs, keys=$KEYS rounds=$ROUNDS" >&2
 echo "   shoal: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')  redis: $("$REDIS_SERVER" --version | cut -d' ' -f3)" >&2
 LOAD=$WORK/load.resp
@@ -62,6 +72,7 @@ for round in $(seq 1 "$ROUNDS"); do
     for policy in always everysec; do
         for kind in shoal redis; do
             start_server "$kind" --appendonly yes --appendfsync "$policy"
+            wait_ready
             out=$(bench -h 127.0.0.1 -p "$SERVER_PORT" -c "$CLIENTS" -n "$REQUESTS" -r 1000000 -t set --csv 2>/dev/null) ||
                 server_failed "$kind" "redis-benchmark"
             stop_server
@@ -72,6 +83,7 @@ for round in $(seq 1 "$ROUNDS"); do
         echo "   round $round/$ROUNDS $kind: load, restart, rewrite, save" >&2
         unset SERVER_DIR_REUSE
         start_server "$kind" --appendonly yes --appendfsync everysec
+        wait_ready
         timeout "$STEP_TIMEOUT" "$REDIS_CLI" -h 127.0.0.1 -p "$SERVER_PORT" --pipe <"$LOAD" >/dev/null 2>&1 ||
             server_failed "$kind" "redis-cli --pipe"
         dir=$SERVER_DIR
