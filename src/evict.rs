@@ -169,7 +169,13 @@ fn evict_one(srv: &Server, policy: &str, samples: usize, rng: &mut impl Rng) -> 
         return false;
     };
     crate::snapshot::before_slot_change(srv, db, shoal_cluster::key_hash_slot(&key));
-    let removed = ks.db(db).lock_key(&key).remove(&key).is_some();
+    let removed = ks.db(db).lock_key(&key).remove(&key).map(|e| {
+        crate::lazyfree::free_value(
+            e.value,
+            crate::lazyfree::lazy(&crate::lazyfree::LAZY_EVICTION),
+        )
+    });
+    let removed = removed.is_some();
     if removed {
         crate::propagate::command(
             db,

@@ -16,6 +16,7 @@ pub mod error;
 pub mod evict;
 pub mod exec;
 pub mod keyspace;
+pub mod lazyfree;
 pub mod log;
 pub mod longdouble;
 pub mod memory;

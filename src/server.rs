@@ -87,6 +87,7 @@ impl Server {
 
     pub fn new(config: Config) -> Arc<Server> {
         let hot = config.hot();
+        crate::lazyfree::configure(&config);
         let now = crate::util::now_ms();
         let srv = Arc::new_cyclic(|me| Server {
             keyspace: Keyspace::new(hot.databases),
@@ -157,6 +158,7 @@ impl Server {
     /// Re-derive the hot values after the configuration changed.
     pub fn config_changed(&self) {
         let hot = self.config.read().hot();
+        crate::lazyfree::configure(&self.config.read());
         *self.hot.write() = Arc::new(hot);
         self.apply_limits();
         self.config_epoch.fetch_add(1, Ordering::Release);

@@ -151,3 +151,45 @@ fn command_info_and_docs_match_real_redis() {
         }
     }
 }
+
+#[test]
+fn config_percent_values_and_percentiles_print_as_redis() {
+    let srv = Server::start(&[]);
+    assert_eq!(
+        srv.cli(&["CONFIG", "SET", "maxmemory-clients", "200%"]).trim(),
+        "ERR CONFIG SET failed (possibly related to argument 'maxmemory-clients') - percentage argument must be less or equal to 100"
+    );
+    assert_eq!(
+        srv.cli(&["CONFIG", "SET", "maxmemory-clients", "x%"]).trim(),
+        "ERR CONFIG SET failed (possibly related to argument 'maxmemory-clients') - argument must be a memory or percent value"
+    );
+    assert_eq!(
+        srv.cli(&["CONFIG", "SET", "maxmemory-clients", "10%"])
+            .trim(),
+        "OK"
+    );
+    assert_eq!(
+        srv.cli(&["CONFIG", "GET", "maxmemory-clients"]),
+        "maxmemory-clients\n10%\n"
+    );
+    assert_eq!(
+        srv.cli(&["CONFIG", "SET", "maxmemory-clients", "1mb"])
+            .trim(),
+        "OK"
+    );
+    assert_eq!(
+        srv.cli(&["CONFIG", "GET", "maxmemory-clients"]),
+        "maxmemory-clients\n1048576\n"
+    );
+    // "%f" with the trailing zeros trimmed, not the shortest round trip.
+    srv.cli(&[
+        "CONFIG",
+        "SET",
+        "latency-tracking-info-percentiles",
+        "50 99 99.9 0.5",
+    ]);
+    assert_eq!(
+        srv.cli(&["CONFIG", "GET", "latency-tracking-info-percentiles"]),
+        "latency-tracking-info-percentiles\n50 99 99.9 0.5\n"
+    );
+}

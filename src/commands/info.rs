@@ -239,8 +239,8 @@ fn render_section(ctx: &Ctx, section: &str, t: &mut String) {
             f!("mem_aof_buffer:0");
             f!("mem_allocator:{}", memory::ALLOCATOR_NAME);
             f!("active_defrag_running:0");
-            f!("lazyfree_pending_objects:0");
-            f!("lazyfreed_objects:0");
+            f!("lazyfree_pending_objects:{}", crate::lazyfree::pending());
+            f!("lazyfreed_objects:{}", crate::lazyfree::freed());
         }
         "persistence" => {
             f!("# Persistence");

@@ -12,6 +12,16 @@ use rand::Rng;
 use shoal_cluster::SLOT_COUNT;
 
 pub fn del(ctx: &mut Ctx, out: &mut Out) {
+    let lazy = crate::lazyfree::lazy(&crate::lazyfree::LAZY_USER_DEL);
+    delete_keys(ctx, out, lazy)
+}
+
+/// UNLINK: DEL whose big values are freed on the lazyfree thread.
+pub fn unlink(ctx: &mut Ctx, out: &mut Out) {
+    delete_keys(ctx, out, true)
+}
+
+fn delete_keys(ctx: &mut Ctx, out: &mut Out, lazy: bool) {
     let db = ctx.db();
     let mut n = 0;
     for key in &ctx.argv[1..] {
@@ -19,9 +29,10 @@ pub fn del(ctx: &mut Ctx, out: &mut Out) {
         if g.expire_if_needed(key, ctx.now_ms) {
             continue;
         }
-        if g.remove(key).is_some() {
+        if let Some(e) = g.remove(key) {
             n += 1;
             drop(g);
+            crate::lazyfree::free_value(e.value, lazy);
             notify(ctx, NOTIFY_GENERIC, "del", key);
         }
     }

@@ -22,6 +22,15 @@ fn flush_mode_ok(ctx: &Ctx) -> bool {
     }
 }
 
+/// ASYNC, SYNC, or as lazyfree-lazy-user-flush says.
+fn flush_lazily(ctx: &Ctx) -> bool {
+    if ctx.argv.len() == 2 {
+        ctx.arg_is(1, "ASYNC")
+    } else {
+        crate::lazyfree::lazy(&crate::lazyfree::LAZY_USER_FLUSH)
+    }
+}
+
 pub fn flushdb(ctx: &mut Ctx, out: &mut Out) {
     if !flush_mode_ok(ctx) {
         return out.error(error::SYNTAX);
@@ -30,7 +39,7 @@ pub fn flushdb(ctx: &mut Ctx, out: &mut Out) {
     touch_live_watched(ctx, |d| d == db);
     // Tracking clients hear a null invalidation (whatever the database).
     ctx.srv.tracking.flushed(ctx.srv);
-    let n = ctx.db().clear();
+    let n = ctx.db().clear_async(flush_lazily(ctx));
     ctx.dirty += n.max(1);
     wake_blocked_in(ctx, |d| d == db);
     out.ok()
@@ -72,9 +81,10 @@ pub fn flushall(ctx: &mut Ctx, out: &mut Out) {
     }
     touch_live_watched(ctx, |_| true);
     ctx.srv.tracking.flushed(ctx.srv);
+    let lazy = flush_lazily(ctx);
     let mut n = 0;
     for (_, db) in ctx.srv.keyspace.dbs() {
-        n += db.clear();
+        n += db.clear_async(lazy);
     }
     ctx.dirty += n.max(1);
     wake_blocked_in(ctx, |_| true);
@@ -619,6 +629,7 @@ pub fn config_resetstat(ctx: &mut Ctx, out: &mut Out) {
         cmd.stats.reset();
     }
     crate::memory::reset_peak();
+    crate::lazyfree::reset_stats();
     out.ok()
 }
 

@@ -222,7 +222,7 @@ fn core() -> Vec<Command> {
         c("discard", 1, "noscript loading stale fast allow_busy", none, "transactions", "2.0.0", "Discard all commands issued after MULTI", tx::discard),
         // generic keyspace
         c("del", -2, "write", (1, -1, 1), "generic", "1.0.0", "Delete a key", k::del),
-        c("unlink", -2, "write fast", (1, -1, 1), "generic", "4.0.0", "Delete a key asynchronously in another thread. Otherwise it is just as DEL, but non blocking.", k::del),
+        c("unlink", -2, "write fast", (1, -1, 1), "generic", "4.0.0", "Delete a key asynchronously in another thread. Otherwise it is just as DEL, but non blocking.", k::unlink),
         c("exists", -2, "readonly fast", (1, -1, 1), "generic", "1.0.0", "Determine if a key exists", k::exists),
         c("type", 2, "readonly fast", one, "generic", "1.0.0", "Determine the type stored at key", k::type_),
         c("touch", -2, "readonly fast", (1, -1, 1), "generic", "3.2.1", "Alters the last access time of a key(s). Returns the number of existing keys specified.", k::touch),

@@ -537,6 +537,24 @@ pub fn parse_value(d: &Directive, args: &[String]) -> Result<String, String> {
                 .ok_or_else(|| "argument must be a memory value".to_string())?;
             check_range(v, min, max)
         }
+        Kind::MemoryOrPercent { max, max_percent } => {
+            let arg = single()?;
+            if let Some(v) = parse_memory(arg) {
+                return check_range(v, 0, max);
+            }
+            let pct = arg
+                .strip_suffix('%')
+                .filter(|d| !d.is_empty())
+                .and_then(|d| crate::util::parse_i64(d.as_bytes()))
+                .filter(|p| *p >= 0)
+                .ok_or_else(|| "argument must be a memory or percent value".to_string())?;
+            if pct > max_percent {
+                return Err(format!(
+                    "percentage argument must be less or equal to {max_percent}"
+                ));
+            }
+            Ok(format!("{pct}%"))
+        }
         Kind::Enum(options) => {
             let v = single()?.to_ascii_lowercase();
             if options.contains(&v.as_str()) {

@@ -74,7 +74,10 @@ pub fn parse(kind: Special, args: &[String]) -> Result<String, String> {
                 if !(0.0..=100.0).contains(&v) {
                     return Err("latency-tracking-info-percentiles: percentile out of range".into());
                 }
-                out.push(crate::protocol::reply::format_g17(v));
+                // Redis prints "%f" and trims the trailing zeros.
+                let f = format!("{v:.6}");
+                let f = f.trim_end_matches('0').trim_end_matches('.');
+                out.push(f.to_string());
             }
             Ok(out.join(" "))
         }

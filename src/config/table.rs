@@ -17,6 +17,12 @@ pub enum Kind {
         min: i64,
         max: i64,
     },
+    /// A memory value, or a percentage up to `max_percent` ("10%"), as
+    /// maxmemory-clients takes (Redis's PERCENT_CONFIG).
+    MemoryOrPercent {
+        max: i64,
+        max_percent: i64,
+    },
     Enum(&'static [&'static str]),
     Str,
     /// Directives with their own syntax, parsed in `special.rs`.
@@ -216,7 +222,15 @@ pub static DIRECTIVES: &[Directive] = &[
     d!("masteruser", Str, "", true),
     d!("maxclients", int(1, I32), "10000", true),
     d!("maxmemory", mem(0, I64), "0", true),
-    d!("maxmemory-clients", mem(0, I64), "0", true),
+    d!(
+        "maxmemory-clients",
+        MemoryOrPercent {
+            max: I64,
+            max_percent: 100
+        },
+        "0",
+        true
+    ),
     d!("maxmemory-eviction-tenacity", int(0, 100), "10", true),
     d!(
         "maxmemory-policy",

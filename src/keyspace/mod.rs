@@ -277,11 +277,25 @@ impl Db {
 
     /// Remove every key; returns how many were removed.
     pub fn clear(&self) -> u64 {
+        self.clear_async(false)
+    }
+
+    /// Remove every key, freeing them on the lazyfree thread when `lazy`
+    /// (FLUSHDB/FLUSHALL ASYNC); returns how many were removed.
+    pub fn clear_async(&self, lazy: bool) -> u64 {
         let mut removed = 0;
+        let mut tables = Vec::new();
         for slot in 0..SLOT_COUNT as u16 {
             if let Some(mut g) = self.lock_existing_slot(slot) {
-                removed += g.clear_slot();
+                let (n, table) = g.clear_slot();
+                removed += n;
+                if lazy && n > 0 {
+                    tables.push(table);
+                }
             }
+        }
+        if lazy {
+            crate::lazyfree::free_flushed(Box::new(tables), removed);
         }
         removed
     }
@@ -361,7 +375,12 @@ impl<'a> SlotGuard<'a> {
                     crate::propagate::expire_later(self.db, key);
                     return true;
                 }
-                self.remove(key);
+                if let Some(e) = self.remove(key) {
+                    crate::lazyfree::free_value(
+                        e.value,
+                        crate::lazyfree::lazy(&crate::lazyfree::LAZY_EXPIRE),
+                    );
+                }
                 crate::propagate::deleted_key(self.db, key);
                 EXPIRED_KEYS.fetch_add(1, Ordering::Relaxed);
                 crate::notify::record_expired(self.db, key);
@@ -388,7 +407,11 @@ impl<'a> SlotGuard<'a> {
                     old.expire_at_ms,
                     entry.expire_at_ms,
                 );
-                *old = entry;
+                let replaced = std::mem::replace(old, entry);
+                crate::lazyfree::free_value(
+                    replaced.value,
+                    crate::lazyfree::lazy(&crate::lazyfree::LAZY_SERVER_DEL),
+                );
             }
             None => {
                 if entry.expire_at_ms != 0 {
@@ -474,8 +497,11 @@ impl<'a> SlotGuard<'a> {
                 }
             }
         }
+        let lazy = crate::lazyfree::lazy(&crate::lazyfree::LAZY_EXPIRE);
         for k in &dead {
-            self.remove(k);
+            if let Some(e) = self.remove(k) {
+                crate::lazyfree::free_value(e.value, lazy);
+            }
             crate::propagate::deleted_key(self.db, k);
             crate::notify::record_expired(self.db, k);
             crate::tracking::record_removed(k);
@@ -484,14 +510,15 @@ impl<'a> SlotGuard<'a> {
         (checked, dead.len())
     }
 
-    fn clear_slot(&mut self) -> u64 {
+    /// Empty the slot; returns how many keys it held and the old table.
+    fn clear_slot(&mut self) -> (u64, Map) {
         let n = self.table.map.len();
         let v = self.table.volatile;
-        self.table.map = Map::default();
+        let old = std::mem::take(&mut self.table.map);
         self.table.volatile = 0;
         self.db.keys.add_i64(-(n as i64));
         self.db.volatile.add_i64(-(v as i64));
-        n as u64
+        (n as u64, old)
     }
 }
 

@@ -32,6 +32,15 @@ impl Default for HashValue {
 }
 
 impl HashValue {
+    /// Allocations freeing the hash costs (lazyfree's effort): its fields
+    /// when a hash table, one for the compact encoding.
+    pub fn free_effort(&self) -> usize {
+        match self {
+            HashValue::Small(_) => 1,
+            HashValue::Table(t) => t.len(),
+        }
+    }
+
     pub fn len(&self) -> usize {
         match self {
             HashValue::Small(v) => v.len(),

@@ -24,6 +24,15 @@ impl Default for SetValue {
 }
 
 impl SetValue {
+    /// Allocations freeing the set costs (lazyfree's effort): its members
+    /// when a hash table, one for the compact encoding.
+    pub fn free_effort(&self) -> usize {
+        match self {
+            SetValue::Ints(_) => 1,
+            SetValue::Table(t) => t.len(),
+        }
+    }
+
     /// An empty set in the encoding Redis picks for a set whose first
     /// member is `first` (setTypeCreate).
     pub fn new_for(first: &[u8]) -> SetValue {

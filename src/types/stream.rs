@@ -421,6 +421,14 @@ pub struct NodeLimits {
 }
 
 impl StreamValue {
+    /// Allocations freeing the stream costs (lazyfree's effort, as
+    /// Redis estimates it): one per node of entries, plus per consumer
+    /// group one and its PEL's size (the first group's, for all).
+    pub fn free_effort(&self) -> usize {
+        let pel = self.groups.values().next().map_or(0, |g| g.pel.len());
+        self.chunks.len() + self.groups.len() * (1 + pel)
+    }
+
     pub fn new() -> Self {
         Self::default()
     }

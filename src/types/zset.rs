@@ -607,6 +607,15 @@ impl Default for ZSetValue {
 }
 
 impl ZSetValue {
+    /// Allocations freeing the sorted set costs (lazyfree's effort): its
+    /// members when a skiplist, one for the compact encoding.
+    pub fn free_effort(&self) -> usize {
+        match self {
+            ZSetValue::Small(_) => 1,
+            ZSetValue::Big(b) => b.len(),
+        }
+    }
+
     /// An empty sorted set about to receive a first member of `first_len`
     /// bytes (as ZADD creates one: the large form when no listpack can hold it).
     pub fn new_for(first_len: usize, lim: Limits) -> Self {
