@@ -119,19 +119,25 @@ pub fn make_room(srv: &Server, maxmemory: u64, policy: &str, samples: usize) -> 
         return Err(());
     }
     let mut rng = rand::thread_rng();
+    // The whole eviction run is one "eviction-cycle" latency event.
+    let started = std::time::Instant::now();
+    let cycle = |r| {
+        srv.latency_sample("eviction-cycle", started.elapsed().as_millis() as u64);
+        r
+    };
     for round in 0.. {
         if !evict_one(srv, policy, samples, &mut rng) {
-            return Err(());
+            return cycle(Err(()));
         }
         srv.stats.evicted_keys.fetch_add(1, Ordering::Relaxed);
         if round % 8 == 7 && used_memory(true) <= maxmemory {
-            return Ok(());
+            return cycle(Ok(()));
         }
         if round > 100_000 {
-            return Err(());
+            return cycle(Err(()));
         }
     }
-    Ok(())
+    cycle(Ok(()))
 }
 
 /// Evict one key chosen by `policy`; false if there is nothing to evict.
@@ -169,6 +175,7 @@ fn evict_one(srv: &Server, policy: &str, samples: usize, rng: &mut impl Rng) -> 
         return false;
     };
     crate::snapshot::before_slot_change(srv, db, shoal_cluster::key_hash_slot(&key));
+    let del_started = std::time::Instant::now();
     let removed = ks.db(db).lock_key(&key).remove(&key).map(|e| {
         crate::lazyfree::free_value(
             e.value,
@@ -176,6 +183,7 @@ fn evict_one(srv: &Server, policy: &str, samples: usize, rng: &mut impl Rng) -> 
         )
     });
     let removed = removed.is_some();
+    srv.latency_sample("eviction-del", del_started.elapsed().as_millis() as u64);
     if removed {
         crate::propagate::command(
             db,

@@ -509,7 +509,7 @@ pub fn call(
         } else {
             "command"
         };
-        srv.latency.lock().add(event, elapsed_ms);
+        srv.latency_sample(event, elapsed_ms);
     }
 }
 

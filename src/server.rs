@@ -151,6 +151,15 @@ impl Server {
         self.me.upgrade()
     }
 
+    /// Record a latency event of `ms` if the latency monitor is on and it
+    /// reaches latency-monitor-threshold (latencyAddSampleIfNeeded).
+    pub fn latency_sample(&self, event: &str, ms: u64) {
+        let threshold = self.hot().latency_monitor_threshold_ms;
+        if threshold > 0 && ms >= threshold as u64 {
+            self.latency.lock().add(event, ms);
+        }
+    }
+
     pub fn hot(&self) -> Arc<Hot> {
         self.hot.read().clone()
     }

@@ -193,3 +193,35 @@ fn config_percent_values_and_percentiles_print_as_redis() {
         "latency-tracking-info-percentiles\n50 99 99.9 0.5\n"
     );
 }
+
+/// The active expire cycle is one "expire-cycle" latency event when it
+/// reaches latency-monitor-threshold (here freeing a set of a million
+/// members, which takes Shoal a few milliseconds).
+#[test]
+fn latency_monitor_records_expire_cycles() {
+    let srv = Server::start(&[]);
+    assert_eq!(
+        srv.cli(&["CONFIG", "SET", "latency-monitor-threshold", "1"])
+            .trim(),
+        "OK"
+    );
+    srv.cli(&[
+        "EVAL",
+        "for i = 0, tonumber(ARGV[1]) - 1 do redis.call('sadd', KEYS[1], i) end",
+        "1",
+        "mybigkey",
+        "1000000",
+    ]);
+    assert_eq!(srv.cli(&["SCARD", "mybigkey"]).trim(), "1000000");
+    srv.cli(&["LATENCY", "RESET"]);
+    srv.cli(&["PEXPIRE", "mybigkey", "50"]);
+    assert!(
+        wait_until(std::time::Duration::from_secs(10), || srv
+            .cli(&["DBSIZE"])
+            .trim()
+            == "0"),
+        "the key was not expired"
+    );
+    let latest = srv.cli(&["LATENCY", "LATEST"]);
+    assert!(latest.contains("expire-cycle"), "{latest}");
+}
