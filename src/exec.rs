@@ -166,7 +166,7 @@ fn process_checked<'a>(
             srv.scripting.running.kill.store(true, Ordering::Release);
         }
     }
-    if srv.aof.has_write_error.load(Ordering::Relaxed) && may_write(client, cmd) {
+    if srv.aof.has_write_error.load(Ordering::Relaxed) && may_write(srv, client, cmd, argv) {
         let e = srv.aof.write_error.lock().clone().unwrap_or_default();
         reject(
             srv,
@@ -234,7 +234,7 @@ fn process_checked<'a>(
         return;
     }
     // CLIENT PAUSE: hold the command (writes, or everything) until it ends.
-    if srv.pause.holds(may_write(client, cmd)) {
+    if srv.pause.holds(may_write(srv, client, cmd, argv)) {
         client.postponed = Some(argv.to_vec());
         return;
     }
@@ -341,7 +341,7 @@ pub fn call(
     // offset it took under this lock, so a write that ran after it would
     // be acknowledged here and missing on the replica that takes over.
     // (Inside EXEC or the master's stream no hold is taken here.)
-    if hold.is_some() && srv.pause.active() && srv.pause.holds(may_write(client, cmd)) {
+    if hold.is_some() && srv.pause.active() && srv.pause.holds(may_write(srv, client, cmd, argv)) {
         drop(hold);
         client.postponed = Some(argv.to_vec());
         return;
@@ -571,8 +571,13 @@ fn for_each_changed(
 }
 
 /// A command that writes or may replicate (EXEC: if any queued one does).
-fn may_write(client: &Client, cmd: &Command) -> bool {
+fn may_write(srv: &Server, client: &Client, cmd: &Command, argv: &[Bytes]) -> bool {
     let writes = |c: &Command| c.has(commands::WRITE) || c.has(commands::MAY_REPLICATE);
+    if cmd.has(commands::SCRIPT) {
+        if let Some(flags) = declared_script_flags(srv, cmd, argv) {
+            return flags & crate::scripting::FLAG_NO_WRITES == 0;
+        }
+    }
     if cmd.name == "exec" {
         return client.multi.as_ref().is_some_and(|m| {
             m.queued.iter().any(|argv| {
@@ -583,6 +588,22 @@ fn may_write(client: &Client, cmd: &Command) -> bool {
         });
     }
     writes(cmd)
+}
+
+/// The flags a script declares (an EVAL body's shebang, a cached script's,
+/// a function's): with them Redis knows whether the script writes
+/// (scriptFlagsToCmdFlags), without them it may (may_replicate).
+fn declared_script_flags(srv: &Server, cmd: &Command, argv: &[Bytes]) -> Option<u64> {
+    let arg = argv.get(1)?;
+    let flags = if cmd.name.starts_with("fcall") {
+        srv.scripting.functions.find(arg)?.1
+    } else if cmd.name.starts_with("evalsha") {
+        let sha = String::from_utf8_lossy(arg).to_ascii_lowercase();
+        srv.scripting.get(&sha)?.flags
+    } else {
+        crate::scripting::parse_shebang(arg).ok()?.0
+    };
+    (flags & crate::scripting::FLAG_EVAL_COMPAT == 0).then_some(flags)
 }
 
 /// A command flagged write (EXEC: with one queued), Redis's check for
