@@ -170,6 +170,13 @@ pub fn parse_i64(s: &[u8]) -> Option<i64> {
 /// Parse a float argument as Redis's `string2ld`/`strtod`: no spaces, no
 /// trailing garbage, "inf"/"-inf" allowed, NaN refused.
 pub fn parse_f64(s: &[u8]) -> Option<f64> {
+    // The common case, a plain decimal integer of up to 15 digits (an
+    // optional sign, leading zeros allowed as strtod allows them), is
+    // exact in an f64: convert it without the general parser and its
+    // lowercased copy. "-0" stays -0.0 as strtod makes it.
+    if let Some(v) = parse_small_decimal(s) {
+        return Some(v);
+    }
     let text = std::str::from_utf8(s).ok()?;
     if text.is_empty()
         || text.starts_with(char::is_whitespace)
@@ -189,6 +196,29 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
         }
     };
     (!v.is_nan()).then_some(v)
+}
+
+/// `[+-]?[0-9]{1,15}` as an f64 (exact: below 2^53), else `None`.
+#[inline]
+fn parse_small_decimal(s: &[u8]) -> Option<f64> {
+    let (neg, digits) = match s.first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || digits.len() > 15 {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in digits {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v * 10 + d as u64;
+    }
+    let f = v as f64;
+    Some(if neg { -f } else { f })
 }
 
 /// A SCAN-family cursor, parsed as Redis does with `strtoul`.
@@ -252,6 +282,30 @@ mod tests {
         assert_eq!(parse_f64(b"nan"), None);
         assert_eq!(parse_f64(b"1e5"), Some(1e5));
         assert_eq!(parse_f64(b"abc"), None);
+        // The integer fast path agrees with the general parser.
+        for t in [
+            "0",
+            "-0",
+            "+0",
+            "7",
+            "-7",
+            "+7",
+            "007",
+            "-007",
+            "123456789012345",
+            "-999999999999999",
+            "1234567890123456",
+            "99999999999999999999",
+        ] {
+            let general: f64 = t.parse().unwrap();
+            let got = parse_f64(t.as_bytes()).unwrap();
+            assert_eq!(got.to_bits(), general.to_bits(), "{t}");
+        }
+        assert_eq!(parse_f64(b"-"), None);
+        assert_eq!(parse_f64(b"+"), None);
+        assert_eq!(parse_f64(b""), None);
+        assert_eq!(parse_f64(b"1 "), None);
+        assert_eq!(parse_f64(b"--1"), None);
     }
 }
 

@@ -264,17 +264,10 @@ fn write_or_create<'e>(
     key: &[u8],
     now: u64,
 ) -> Result<&'e mut HashValue, ()> {
-    match g
-        .get_mut(key, now)
-        .map(|e| matches!(e.value, Value::Hash(_)))
-    {
-        Some(false) => return Err(()),
-        None => g.insert(key, Entry::new(Value::Hash(Box::default())), false),
-        Some(true) => {}
-    }
-    match &mut g.get_mut(key, now).expect("just ensured").value {
+    let (e, _) = g.get_or_insert_with(key, now, || Entry::new(Value::Hash(Box::default())));
+    match &mut e.value {
         Value::Hash(h) => Ok(h),
-        _ => unreachable!("checked type"),
+        _ => Err(()),
     }
 }
 

@@ -274,20 +274,11 @@ pub fn sadd(ctx: &mut Ctx, out: &mut Out) {
     let now = ctx.now_ms;
     let max = ctx.hot.set_max_intset_entries;
     let mut g = ctx.db().lock_key(key);
-    match g
-        .get_mut(key, now)
-        .map(|e| matches!(e.value, Value::Set(_)))
-    {
-        Some(false) => return out.error(error::WRONGTYPE),
-        None => g.insert(
-            key,
-            Entry::new(Value::Set(Box::new(SetValue::new_for(ctx.arg(2))))),
-            false,
-        ),
-        Some(true) => {}
-    }
-    let Ok(Some(s)) = write(&mut g, key, now) else {
-        unreachable!("set ensured")
+    let (e, _) = g.get_or_insert_with(key, now, || {
+        Entry::new(Value::Set(Box::new(SetValue::new_for(ctx.arg(2)))))
+    });
+    let Value::Set(s) = &mut e.value else {
+        return out.error(error::WRONGTYPE);
     };
     let mut added = 0;
     for m in &ctx.argv[2..] {

@@ -56,6 +56,24 @@ impl SlotMap {
         self.table.push_new((key, entry));
     }
 
+    /// `Ok(index)` of `key`, or `Err(hash)` for [`insert_hashed`](Self::insert_hashed).
+    #[inline]
+    pub fn find_or_hash(&self, key: &[u8]) -> Result<usize, u32> {
+        self.table.find_or_hash(key)
+    }
+
+    #[inline]
+    pub fn entry_at_mut(&mut self, i: usize) -> &mut Entry {
+        &mut self.table.item_mut(i).1
+    }
+
+    /// Add a key that is not present, with its hash from `find_or_hash`;
+    /// returns its index.
+    #[inline]
+    pub fn insert_hashed(&mut self, key: Key, entry: Entry, hash: u32) -> usize {
+        self.table.push_new_hashed((key, entry), hash)
+    }
+
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         self.table.remove(key).map(|(_, e)| e)
     }
@@ -336,6 +354,42 @@ impl<'a> SlotGuard<'a> {
             return None;
         }
         self.table.map.get_mut(key)
+    }
+
+    /// The live entry for `key`, or a new one made by `make` (no expiry)
+    /// when it is missing or expired, with one table lookup. The flag says
+    /// whether it was created. For the write commands that create their
+    /// key on first use (SADD, HSET, ZADD…); `make` must not be called
+    /// when the caller would refuse to create the key, so check that
+    /// (e.g. ZADD XX) with `contains` first.
+    #[inline]
+    pub fn get_or_insert_with(
+        &mut self,
+        key: &[u8],
+        now_ms: u64,
+        make: impl FnOnce() -> Entry,
+    ) -> (&mut Entry, bool) {
+        if self.expire_if_needed(key, now_ms) {
+            // Rare: the expired entry may still be in place (see
+            // `expire_if_needed`); `insert` replaces it.
+            let entry = make();
+            debug_assert_eq!(entry.expire_at_ms, 0);
+            self.insert(key, entry, false);
+            let e = self.table.map.get_mut(key).expect("just inserted");
+            return (e, true);
+        }
+        let table = &mut *self.table;
+        match table.map.find_or_hash(key) {
+            Ok(i) => (table.map.entry_at_mut(i), false),
+            Err(h) => {
+                let entry = make();
+                debug_assert_eq!(entry.expire_at_ms, 0);
+                let i = table.map.insert_hashed(Key::from(key), entry, h);
+                self.db.keys.add_i64(1);
+                crate::notify::record_new(self.db, key);
+                (table.map.entry_at_mut(i), true)
+            }
+        }
     }
 
     /// Read-only lookup that also refreshes the access clock.

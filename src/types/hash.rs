@@ -133,13 +133,13 @@ impl HashValue {
                 }
                 true
             }
-            HashValue::Table(t) => match t.find(field) {
-                Some(i) => {
+            HashValue::Table(t) => match t.find_or_hash(field) {
+                Ok(i) => {
                     t.item_mut(i).1 = Elem::from(value);
                     false
                 }
-                None => {
-                    t.push_new((Elem::from(field), Elem::from(value)));
+                Err(h) => {
+                    t.push_new_hashed((Elem::from(field), Elem::from(value)), h);
                     true
                 }
             },
@@ -364,8 +364,35 @@ pub mod table {
             }
         }
 
+        /// `Ok(index)` of `key`, or `Err(hash)` to add it with
+        /// [`push_new_hashed`](Self::push_new_hashed) without hashing twice.
+        #[inline]
+        pub fn find_or_hash(&self, key: &[u8]) -> Result<usize, u32> {
+            let h = hash_of(key);
+            if self.nodes.is_empty() {
+                return Err(h);
+            }
+            let mut i = self.heads[self.bucket(h)];
+            while i != NIL {
+                let n = &self.nodes[i as usize];
+                if n.link.hash == h && n.item.key() == key {
+                    return Ok(i as usize);
+                }
+                i = n.link.next;
+            }
+            Err(h)
+        }
+
         /// Add an item whose key is not in the table; returns its index.
         pub fn push_new(&mut self, item: T) -> usize {
+            let h = hash_of(item.key());
+            self.push_new_hashed(item, h)
+        }
+
+        /// [`push_new`](Self::push_new) with the key's hash from
+        /// [`find_or_hash`](Self::find_or_hash).
+        pub fn push_new_hashed(&mut self, item: T, h: u32) -> usize {
+            debug_assert_eq!(h, hash_of(item.key()));
             let n = self.nodes.len();
             assert!(n < NIL as usize - 1, "table full");
             if n >= self.heads.len() {
@@ -379,7 +406,6 @@ pub mod table {
                 let extra = if n < 4096 { (n / 16).max(4) } else { n / 4 };
                 self.nodes.reserve_exact(extra);
             }
-            let h = hash_of(item.key());
             let b = self.bucket(h);
             self.nodes.push(Node {
                 link: Link {

@@ -123,14 +123,13 @@ impl SetValue {
                     self.add(member, max_intset)
                 }
             },
-            SetValue::Table(s) => {
-                if s.find(member).is_some() {
-                    false
-                } else {
-                    s.push_new(Elem::from(member));
+            SetValue::Table(s) => match s.find_or_hash(member) {
+                Ok(_) => false,
+                Err(h) => {
+                    s.push_new_hashed(Elem::from(member), h);
                     true
                 }
-            }
+            },
         }
     }
 

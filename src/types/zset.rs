@@ -59,6 +59,10 @@ struct Node {
     prio: u32,
     /// Next node in the same hash bucket.
     next: u32,
+    /// The member's hash (bucket = hash & mask), kept so linking,
+    /// unlinking and rehashing never hash a member again. The node stays
+    /// 56 bytes.
+    hash: u32,
 }
 
 /// The large form ("skiplist" as OBJECT ENCODING reports it).
@@ -70,6 +74,8 @@ pub struct ZSetBig {
     buckets: Vec<u32>,
     hasher: hashbrown::DefaultHashBuilder,
     rng: u64,
+    /// Scratch for `insert_node` (kept to avoid allocating per insert).
+    path: Vec<u32>,
 }
 
 impl std::fmt::Debug for ZSetBig {
@@ -91,6 +97,7 @@ impl Default for ZSetBig {
             buckets: vec![NIL; MIN_BUCKETS],
             hasher: Default::default(),
             rng: rand::random::<u64>() | 1,
+            path: Vec::new(),
         }
     }
 }
@@ -120,7 +127,7 @@ impl ZSetBig {
         self.nodes[t as usize].size = s as u32;
     }
 
-    #[inline]
+    #[inline(always)]
     fn less(&self, a: u32, b: u32) -> bool {
         let (x, y) = (&self.nodes[a as usize], &self.nodes[b as usize]);
         cmp_elem(x.score, &x.member, y.score, &y.member) == Ordering::Less
@@ -160,26 +167,6 @@ impl ZSetBig {
         }
     }
 
-    /// Split `t` into the nodes ordered before node `k` and those after it.
-    fn split_at_node(&mut self, t: u32, k: u32) -> (u32, u32) {
-        if t == NIL {
-            return (NIL, NIL);
-        }
-        if self.less(t, k) {
-            let r = self.nodes[t as usize].right;
-            let (a, b) = self.split_at_node(r, k);
-            self.nodes[t as usize].right = a;
-            self.pull(t);
-            (t, b)
-        } else {
-            let l = self.nodes[t as usize].left;
-            let (a, b) = self.split_at_node(l, k);
-            self.nodes[t as usize].left = b;
-            self.pull(t);
-            (a, t)
-        }
-    }
-
     /// Split `t` into its first `k` nodes and the rest.
     fn split_rank(&mut self, t: u32, k: usize) -> (u32, u32) {
         if t == NIL {
@@ -201,29 +188,62 @@ impl ZSetBig {
         }
     }
 
-    fn tree_insert(&mut self, t: u32, k: u32) -> u32 {
-        if t == NIL {
-            return k;
+    /// Insert node `k` (a lone node) into the tree: the treap insert, done
+    /// iteratively. Walk down while the nodes outrank `k`'s priority
+    /// (each of those subtrees gains `k`), then split the subtree found
+    /// there around `k` and hang the halves under it.
+    fn insert_node(&mut self, k: u32) {
+        let kp = self.nodes[k as usize].prio;
+        // Where the subtree to split hangs: NIL parent = the root.
+        let (mut parent, mut parent_left) = (NIL, false);
+        let mut t = self.root;
+        while t != NIL && self.nodes[t as usize].prio >= kp {
+            self.nodes[t as usize].size += 1;
+            parent = t;
+            parent_left = self.less(k, t);
+            let n = &self.nodes[t as usize];
+            t = if parent_left { n.left } else { n.right };
         }
-        if self.nodes[k as usize].prio > self.nodes[t as usize].prio {
-            let (a, b) = self.split_at_node(t, k);
-            let n = &mut self.nodes[k as usize];
-            n.left = a;
-            n.right = b;
-            self.pull(k);
-            return k;
+        // Split `t` into the nodes ordered before `k` (`k`'s left subtree)
+        // and after it (right), top-down: each node visited goes to one
+        // side and the walk continues into its child on the other side.
+        // Sizes are fixed afterwards, deepest first.
+        self.path.clear();
+        let (mut l_hole, mut r_hole) = ((k, true), (k, false));
+        while t != NIL {
+            self.path.push(t);
+            if self.less(t, k) {
+                self.set_child(l_hole, t);
+                l_hole = (t, false);
+                t = self.nodes[t as usize].right;
+            } else {
+                self.set_child(r_hole, t);
+                r_hole = (t, true);
+                t = self.nodes[t as usize].left;
+            }
         }
-        if self.less(k, t) {
-            let l = self.nodes[t as usize].left;
-            let n = self.tree_insert(l, k);
-            self.nodes[t as usize].left = n;
+        self.set_child(l_hole, NIL);
+        self.set_child(r_hole, NIL);
+        for j in (0..self.path.len()).rev() {
+            let t = self.path[j];
+            self.pull(t);
+        }
+        self.pull(k);
+        if parent == NIL {
+            self.root = k;
         } else {
-            let r = self.nodes[t as usize].right;
-            let n = self.tree_insert(r, k);
-            self.nodes[t as usize].right = n;
+            self.set_child((parent, parent_left), k);
         }
-        self.pull(t);
-        t
+    }
+
+    #[inline(always)]
+    fn set_child(&mut self, (node, left): (u32, bool), child: u32) {
+        let n = &mut self.nodes[node as usize];
+        if left {
+            n.left = child;
+        } else {
+            n.right = child;
+        }
     }
 
     fn tree_remove(&mut self, t: u32, k: u32) -> u32 {
@@ -255,15 +275,25 @@ impl ZSetBig {
     // ---- hash index ----
 
     #[inline]
-    fn bucket_of(&self, m: &[u8]) -> usize {
-        (self.hasher.hash_one(m) as usize) & (self.buckets.len() - 1)
+    fn hash32(&self, m: &[u8]) -> u32 {
+        self.hasher.hash_one(m) as u32
+    }
+
+    #[inline]
+    fn bucket(&self, h: u32) -> usize {
+        h as usize & (self.buckets.len() - 1)
     }
 
     fn find(&self, m: &[u8]) -> u32 {
-        let mut i = self.buckets[self.bucket_of(m)];
+        self.find_hashed(m, self.hash32(m))
+    }
+
+    #[inline]
+    fn find_hashed(&self, m: &[u8], h: u32) -> u32 {
+        let mut i = self.buckets[self.bucket(h)];
         while i != NIL {
             let n = &self.nodes[i as usize];
-            if n.member.as_bytes() == m {
+            if n.hash == h && n.member.as_bytes() == m {
                 return i;
             }
             i = n.next;
@@ -272,13 +302,13 @@ impl ZSetBig {
     }
 
     fn hash_link(&mut self, k: u32) {
-        let b = self.bucket_of(&self.nodes[k as usize].member);
+        let b = self.bucket(self.nodes[k as usize].hash);
         self.nodes[k as usize].next = self.buckets[b];
         self.buckets[b] = k;
     }
 
     fn hash_unlink(&mut self, k: u32) {
-        let b = self.bucket_of(&self.nodes[k as usize].member);
+        let b = self.bucket(self.nodes[k as usize].hash);
         let next = self.nodes[k as usize].next;
         if self.buckets[b] == k {
             self.buckets[b] = next;
@@ -315,7 +345,7 @@ impl ZSetBig {
 
     // ---- arena ----
 
-    fn alloc(&mut self, member: &[u8], score: f64) -> u32 {
+    fn alloc(&mut self, member: &[u8], score: f64, hash: u32) -> u32 {
         let prio = self.next_prio();
         let node = Node {
             member: Elem::from(member),
@@ -325,6 +355,7 @@ impl ZSetBig {
             size: 1,
             prio,
             next: NIL,
+            hash,
         };
         match self.free.pop() {
             Some(i) => {
@@ -385,20 +416,36 @@ impl ZSetBig {
 
     /// Insert or re-score; true if the member is new.
     pub fn insert(&mut self, m: &[u8], score: f64) -> bool {
-        let i = self.find(m);
+        self.update_with(m, |_| Some(score)).0.is_none()
+    }
+
+    /// Look `m` up once, let `decide` pick the score to store from its
+    /// current one (`None`: leave the set alone), and store it. Returns
+    /// the score before and the score stored, if any.
+    pub fn update_with(
+        &mut self,
+        m: &[u8],
+        decide: impl FnOnce(Option<f64>) -> Option<f64>,
+    ) -> (Option<f64>, Option<f64>) {
+        let h = self.hash32(m);
+        let i = self.find_hashed(m, h);
+        let cur = (i != NIL).then(|| self.nodes[i as usize].score);
+        let Some(score) = decide(cur) else {
+            return (cur, None);
+        };
         if i != NIL {
             if self.nodes[i as usize].score != score {
                 self.root = self.tree_remove(self.root, i);
                 self.nodes[i as usize].score = score;
-                self.root = self.tree_insert(self.root, i);
+                self.insert_node(i);
             }
-            return false;
+            return (cur, Some(score));
         }
-        let k = self.alloc(m, score);
-        self.root = self.tree_insert(self.root, k);
+        let k = self.alloc(m, score, h);
+        self.insert_node(k);
         self.hash_link(k);
         self.resize_if_needed();
-        true
+        (None, Some(score))
     }
 
     pub fn remove(&mut self, m: &[u8]) -> Option<f64> {
@@ -727,6 +774,30 @@ impl ZSetValue {
         match self {
             ZSetValue::Big(b) => b.insert(m, score),
             ZSetValue::Small(_) => unreachable!("converted above"),
+        }
+    }
+
+    /// ZADD's step for one member, with one lookup in the large form:
+    /// `decide` gets the current score and returns the one to store
+    /// (`None`: leave it). Returns the score before and the one stored.
+    pub fn update_with(
+        &mut self,
+        m: &[u8],
+        lim: Limits,
+        decide: impl FnOnce(Option<f64>) -> Option<f64>,
+    ) -> (Option<f64>, Option<f64>) {
+        match self {
+            ZSetValue::Big(b) => b.update_with(m, decide),
+            ZSetValue::Small(_) => {
+                let cur = self.score(m);
+                let Some(s) = decide(cur) else {
+                    return (cur, None);
+                };
+                if cur != Some(s) {
+                    self.insert(m, s, lim);
+                }
+                (cur, Some(s))
+            }
         }
     }
 

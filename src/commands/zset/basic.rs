@@ -71,60 +71,61 @@ fn zadd_generic(ctx: &mut Ctx, out: &mut Out, mut incr: bool) {
     let lim = limits(ctx);
     let now = ctx.now_ms;
     let mut g = ctx.db().lock_key(key);
-    match g.get_mut(key, now) {
-        Some(e) if !matches!(e.value, Value::ZSet(_)) => return out.error(error::WRONGTYPE),
-        Some(_) => {}
-        None => {
-            if xx {
-                return if incr { out.null() } else { out.int(0) };
-            }
-            let z = ZSetValue::new_for(ctx.arg(i + 1).len(), lim);
-            g.insert(key, Entry::new(Value::ZSet(Box::new(z))), false);
+    let (e, created) = if xx {
+        match g.get_mut(key, now) {
+            Some(e) => (e, false),
+            None => return if incr { out.null() } else { out.int(0) },
         }
-    }
-    let Ok(Some(z)) = get_zset_mut(&mut g, key, now) else {
-        unreachable!("checked above")
+    } else {
+        let first_len = ctx.arg(i + 1).len();
+        g.get_or_insert_with(key, now, || {
+            Entry::new(Value::ZSet(Box::new(ZSetValue::new_for(first_len, lim))))
+        })
+    };
+    let Value::ZSet(z) = &mut e.value else {
+        return out.error(error::WRONGTYPE);
     };
     let (mut added, mut updated, mut processed) = (0u64, 0u64, 0u64);
     let mut last = 0.0;
     let mut nan = false;
     for (j, &score) in scores.iter().enumerate() {
         let m = ctx.arg(i + 2 * j + 1);
-        let mut s = score;
-        match z.score(m) {
+        let (cur, stored) = z.update_with(m, lim, |cur| match cur {
             Some(cur) => {
                 if nx {
-                    continue;
+                    return None;
                 }
+                let mut s = score;
                 if incr {
                     s += cur;
                     if s.is_nan() {
                         nan = true;
-                        break;
+                        return None;
                     }
                 }
                 if (lt && s >= cur) || (gt && s <= cur) {
-                    continue;
+                    return None;
                 }
-                processed += 1;
-                last = s;
-                if s != cur {
-                    z.insert(m, s, lim);
-                    updated += 1;
-                }
+                Some(s)
             }
-            None => {
-                if xx {
-                    continue;
-                }
-                z.insert(m, s, lim);
-                added += 1;
-                processed += 1;
-                last = s;
-            }
+            None if xx => None,
+            None => Some(score),
+        });
+        if nan {
+            break;
+        }
+        let Some(s) = stored else { continue };
+        processed += 1;
+        last = s;
+        match cur {
+            None => added += 1,
+            Some(c) if c != s => updated += 1,
+            Some(_) => {}
         }
     }
-    drop_if_empty(&mut g, key);
+    if created && z.is_empty() {
+        g.remove(key);
+    }
     if nan {
         return out.error(ERR_NAN);
     }
