@@ -11,8 +11,39 @@ pub const SLOT_COUNT: usize = 16384;
 #[inline]
 pub fn key_hash_slot(key: &[u8]) -> u16 {
     let tagged = hash_tag(key).unwrap_or(key);
-    crc16::State::<crc16::XMODEM>::calculate(tagged) & 0x3FFF
+    crc16_xmodem(tagged) & 0x3FFF
 }
+
+/// CRC16/XMODEM (polynomial 0x1021, initial 0), one table lookup per byte;
+/// every keyed command computes it, so it is kept tight and inlinable.
+#[inline]
+fn crc16_xmodem(data: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &b in data {
+        crc = (crc << 8) ^ CRC16_TABLE[((crc >> 8) as u8 ^ b) as usize];
+    }
+    crc
+}
+
+static CRC16_TABLE: [u16; 256] = {
+    let mut t = [0u16; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = (i as u16) << 8;
+        let mut j = 0;
+        while j < 8 {
+            c = if c & 0x8000 != 0 {
+                (c << 1) ^ 0x1021
+            } else {
+                c << 1
+            };
+            j += 1;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+};
 
 /// The part of the key that is hashed when it has a non-empty `{tag}`.
 fn hash_tag(key: &[u8]) -> Option<&[u8]> {
@@ -28,6 +59,19 @@ fn hash_tag(key: &[u8]) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crc_matches_the_reference_check_value() {
+        // The CRC-16/XMODEM catalogue check value, and the crc16 crate.
+        assert_eq!(crc16_xmodem(b"123456789"), 0x31C3);
+        for key in [&b""[..], b"a", b"foo", b"key:000000012345", &[0xffu8; 40]] {
+            assert_eq!(
+                crc16_xmodem(key),
+                crc16::State::<crc16::XMODEM>::calculate(key),
+                "{key:?}"
+            );
+        }
+    }
 
     #[test]
     fn known_slots_match_redis() {

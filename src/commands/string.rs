@@ -351,9 +351,15 @@ pub fn mset(ctx: &mut Ctx, out: &mut Out) {
     }
     let db = ctx.db();
     let argv = ctx.argv;
-    let mut guards = db.lock_keys(argv[1..].iter().step_by(2).map(|k| &k[..]));
-    for pair in argv[1..].chunks(2) {
-        let g = guards.for_key(&pair[0]);
+    // Each key's slot is computed once, for locking and for finding its lock.
+    let slots: Vec<u16> = argv[1..]
+        .iter()
+        .step_by(2)
+        .map(|k| shoal_cluster::key_hash_slot(k))
+        .collect();
+    let mut guards = db.lock_slots(slots.iter().copied());
+    for (pair, &slot) in argv[1..].chunks(2).zip(&slots) {
+        let g = guards.for_slot(slot);
         g.insert(
             &pair[0],
             Entry::new(Value::Str(StrVal::from_bytes(&pair[1]))),

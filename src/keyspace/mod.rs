@@ -285,7 +285,13 @@ impl Db {
     /// Lock the slots of several keys, in ascending slot order (the one
     /// order every multi-key command uses, so they cannot deadlock).
     pub fn lock_keys<'k>(&self, keys: impl Iterator<Item = &'k [u8]>) -> MultiGuard<'_> {
-        let mut slots: Vec<u16> = keys.map(key_hash_slot).collect();
+        self.lock_slots(keys.map(key_hash_slot))
+    }
+
+    /// [`lock_keys`](Self::lock_keys) for keys whose slots the caller
+    /// already computed (then found with [`MultiGuard::for_slot`]).
+    pub fn lock_slots(&self, slots: impl Iterator<Item = u16>) -> MultiGuard<'_> {
+        let mut slots: Vec<u16> = slots.collect();
         slots.sort_unstable();
         slots.dedup();
         MultiGuard {
@@ -336,7 +342,12 @@ impl<'a> MultiGuard<'a> {
     /// The guard for the slot `key` hashes to; the key must have been
     /// among those locked.
     pub fn for_key(&mut self, key: &[u8]) -> &mut SlotGuard<'a> {
-        let slot = key_hash_slot(key);
+        self.for_slot(key_hash_slot(key))
+    }
+
+    /// The guard for `slot`, which must have been among those locked.
+    #[inline]
+    pub fn for_slot(&mut self, slot: u16) -> &mut SlotGuard<'a> {
         let i = self
             .guards
             .binary_search_by_key(&slot, |g| g.slot)
@@ -448,8 +459,9 @@ impl<'a> SlotGuard<'a> {
     /// Insert or overwrite `key`. Keeps the old expiry only if `keep_ttl`.
     pub fn insert(&mut self, key: &[u8], mut entry: Entry, keep_ttl: bool) {
         let table = &mut *self.table;
-        match table.map.get_mut(key) {
-            Some(old) => {
+        match table.map.find_or_hash(key) {
+            Ok(i) => {
+                let old = table.map.entry_at_mut(i);
                 // An expired entry left in place (see `expire_if_needed`)
                 // is replaced as if it were gone.
                 if keep_ttl && !old.is_expired(crate::util::now_ms()) {
@@ -467,12 +479,12 @@ impl<'a> SlotGuard<'a> {
                     crate::lazyfree::lazy(&crate::lazyfree::LAZY_SERVER_DEL),
                 );
             }
-            None => {
+            Err(h) => {
                 if entry.expire_at_ms != 0 {
                     table.volatile += 1;
                     self.db.volatile.add_i64(1);
                 }
-                table.map.insert(Key::from(key), entry);
+                table.map.insert_hashed(Key::from(key), entry, h);
                 self.db.keys.add_i64(1);
                 crate::notify::record_new(self.db, key);
             }

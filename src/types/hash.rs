@@ -229,6 +229,22 @@ pub mod table {
         STATE.get_or_init(Default::default).hash_one(key) as u32
     }
 
+    /// How many items of `size` bytes fit in the allocation jemalloc
+    /// makes for `n` of them: its size classes are 16-byte steps up to 128
+    /// bytes, then four per doubling (160, 192, 224, 256, 320, ...). A
+    /// table grown to the whole class reallocates several times less
+    /// often for the same memory. Rounds down where unsure (tiny sizes).
+    fn fill_size_class(n: usize, size: usize) -> usize {
+        let bytes = n * size;
+        if size == 0 || bytes <= 16 {
+            return n;
+        }
+        let lg = usize::BITS - 1 - (bytes - 1).leading_zeros();
+        let spacing = 1usize << (lg - 2);
+        let class = (bytes + spacing - 1) & !(spacing - 1);
+        (class / size).max(n)
+    }
+
     fn buckets_for(n: usize) -> usize {
         n.max(MIN_BUCKETS).next_power_of_two()
     }
@@ -404,7 +420,8 @@ pub mod table {
             // by a quarter to keep the copying amortised.
             if self.nodes.len() == self.nodes.capacity() {
                 let extra = if n < 4096 { (n / 16).max(4) } else { n / 4 };
-                self.nodes.reserve_exact(extra);
+                let cap = fill_size_class(n + extra, std::mem::size_of::<Node<T>>());
+                self.nodes.reserve_exact(cap - n);
             }
             let b = self.bucket(h);
             self.nodes.push(Node {
