@@ -27,6 +27,8 @@ pub struct Client {
     pub db: usize,
     pub resp3: bool,
     pub authenticated: bool,
+    /// The ACL user (None: an internal client, which may run anything).
+    pub user: Option<Arc<crate::acl::User>>,
     pub reply_mode: ReplyMode,
     pub multi: Option<MultiState>,
     pub info: Arc<ClientInfo>,
@@ -128,6 +130,8 @@ pub struct ClientInfo {
     /// The connection is closing (QUIT answered, peer gone): it no longer
     /// counts as a live redirection target.
     pub closing: AtomicBool,
+    /// The ACL user, for CLIENT LIST / KILL USER and ACL DELUSER.
+    pub user: Mutex<Option<Arc<crate::acl::User>>>,
 }
 
 /// A connection from an ordinary client.
@@ -164,7 +168,16 @@ impl ClientInfo {
             redir: AtomicU64::new(0),
             push_tx: Mutex::new(None),
             closing: AtomicBool::new(false),
+            user: Mutex::new(None),
         }
+    }
+
+    /// The name of the client's ACL user (Redis's "(superuser)" for none).
+    pub fn user_name(&self) -> String {
+        self.user
+            .lock()
+            .as_ref()
+            .map_or_else(|| "(superuser)".to_string(), |u| u.name.clone())
     }
 
     /// The client type CLIENT LIST / KILL filter by.
@@ -245,8 +258,9 @@ impl ClientInfo {
             -1
         };
         let multi = if multi > 0 { (multi - 1) as i64 } else { -1 };
+        let user = self.user_name();
         format!(
-            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem={} tot-mem=1024 events=r cmd={} user=default redir={} resp={}",
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem={} tot-mem=1024 events=r cmd={} user={} redir={} resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -259,6 +273,7 @@ impl ClientInfo {
             self.query_buf.load(Ordering::Relaxed),
             self.output_buf.load(Ordering::Relaxed),
             last_cmd_name(&self.last_cmd),
+            user,
             redir,
             self.resp.load(Ordering::Relaxed),
         )
@@ -319,6 +334,7 @@ impl Client {
             db: 0,
             resp3: false,
             authenticated,
+            user: None,
             reply_mode: ReplyMode::On,
             multi: None,
             info,
@@ -350,6 +366,12 @@ impl Client {
         self.push_tx = Some(tx.clone());
         *self.info.push_tx.lock() = Some(tx.clone());
         tx
+    }
+
+    /// Authenticate as `user` (AUTH, HELLO AUTH, RESET).
+    pub fn set_user(&mut self, user: Arc<crate::acl::User>) {
+        *self.info.user.lock() = Some(user.clone());
+        self.user = Some(user);
     }
 
     pub fn select(&mut self, db: usize) {

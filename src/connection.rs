@@ -43,7 +43,11 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
             .await;
         return;
     }
-    if protected_mode_refuses(hot.protected_mode, hot.requirepass.is_some(), &addr) {
+    if protected_mode_refuses(
+        hot.protected_mode,
+        !srv.acl.default_user().data().nopass,
+        &addr,
+    ) {
         srv.stats
             .rejected_connections
             .fetch_add(1, Ordering::Relaxed);
@@ -55,7 +59,8 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
     let laddr = stream.local_addr().unwrap_or(addr);
     let info = Arc::new(ClientInfo::new(srv.clients.next_id(), addr, laddr));
     srv.clients.add(info.clone());
-    let mut client = Client::new(info.clone(), hot.requirepass.is_none());
+    let mut client = Client::new(info.clone(), !srv.acl.auth_required());
+    client.set_user(srv.acl.default_user().clone());
     let mut inbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut parser = RequestParser::new();
     let mut out = Out::new(false);

@@ -141,9 +141,37 @@ fn process_checked<'a>(
         reject(srv, client, out, &error::wrong_args(&cmd.name), Some(cmd));
         return;
     }
-    if !client.authenticated && !cmd.has(NO_AUTH) && hot.requirepass.is_some() {
+    if !client.authenticated && !cmd.has(NO_AUTH) && srv.acl.auth_required() {
         reject(srv, client, out, error::NOAUTH, Some(cmd));
         return;
+    }
+    // ACLs: one flag load for a user who may run anything.
+    if let Some(user) = &client.user {
+        if !user.unrestricted() {
+            if let Err(denied) = user.check(cmd, argv) {
+                let context = if client.multi.is_some() {
+                    crate::acl::Context::Multi
+                } else {
+                    crate::acl::Context::Toplevel
+                };
+                let user = user.clone();
+                client
+                    .info
+                    .last_cmd
+                    .store(cmd as *const Command as *mut Command, Ordering::Relaxed);
+                srv.acl.log_denied(
+                    denied,
+                    context,
+                    cmd,
+                    argv,
+                    &user,
+                    &client.info,
+                    hot.acllog_max_len,
+                );
+                reject(srv, client, out, &denied.error(cmd), Some(cmd));
+                return;
+            }
+        }
     }
     // Cluster mode: MOVED / ASK / CROSSSLOT / CLUSTERDOWN before anything else.
     let _migration_hold = match crate::cluster::route::check(srv, client, cmd, argv, asking) {
@@ -268,6 +296,7 @@ fn process_checked<'a>(
             argv: argv.to_vec(),
             hot: srv.hot(),
             info: client.info.clone(),
+            user: client.user.clone(),
             db: client.db,
             resp3: client.resp3,
             cluster: client.cluster,
@@ -664,6 +693,11 @@ fn is_multi_control(cmd: &Command) -> bool {
 fn reject(srv: &Server, client: &mut Client, out: &mut Out, msg: &str, cmd: Option<&Command>) {
     if let Some(c) = cmd {
         c.stats.add_rejected();
+        // CLIENT LIST's cmd= shows a refused command too, as in Redis.
+        client
+            .info
+            .last_cmd
+            .store(c as *const Command as *mut Command, Ordering::Relaxed);
     }
     // A refused EXEC discards the transaction (Redis's execCommandAbort).
     if cmd.is_some_and(|c| c.name == "exec") && client.multi.is_some() {

@@ -5,6 +5,7 @@
 //! Cluster logic lives in `shoal-cluster`, on-disk formats in
 //! `shoal-persistence`. See README.md for the architecture.
 
+pub mod acl;
 pub mod blocking;
 pub mod client;
 pub mod cluster;

@@ -99,6 +99,10 @@ fn main() {
             }
         };
         let srv = Server::new(config);
+        if let Err(e) = srv.load_acl_users() {
+            log::log(Level::Warning, &e);
+            return 1;
+        }
         shoal::memory::mark_startup();
         let cluster_mode = srv.hot().cluster_enabled;
         // Loading, and the runtime replica links run on, are set before the

@@ -180,6 +180,20 @@ impl PubSub {
         pats.len()
     }
 
+    /// Every subscription: (client, channel or pattern, is a pattern).
+    pub fn all_subscriptions(&self) -> Vec<(Arc<ClientInfo>, Bytes, bool)> {
+        let mut v = Vec::new();
+        for t in [&self.channels, &self.shard_channels] {
+            for (ch, subs) in t.lock().iter() {
+                v.extend(subs.iter().map(|s| (s.info.clone(), ch.clone(), false)));
+            }
+        }
+        for (pat, s) in self.patterns.lock().iter() {
+            v.push((s.info.clone(), pat.clone(), true));
+        }
+        v
+    }
+
     /// Drop every subscription of a client (disconnect, RESET).
     pub fn remove_client(
         &self,

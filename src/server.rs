@@ -27,6 +27,8 @@ pub struct Server {
     pub keyspace: Keyspace,
     pub stats: Stats,
     pub clients: Registry,
+    /// ACL users and the ACL log.
+    pub acl: crate::acl::Acl,
     pub watches: crate::watch::Watches,
     pub tracking: crate::tracking::Tracking,
     pub monitors: crate::monitor::Monitors,
@@ -96,6 +98,7 @@ impl Server {
             config_epoch: AtomicU64::new(0),
             stats: Stats::default(),
             clients: Registry::default(),
+            acl: Default::default(),
             watches: Default::default(),
             tracking: Default::default(),
             monitors: Default::default(),
@@ -130,7 +133,40 @@ impl Server {
             shutdown_exit_code: AtomicU64::new(0),
         });
         srv.apply_limits();
+        {
+            let cfg = srv.config.read();
+            crate::acl::set_pubsub_default(cfg.get("acl-pubsub-default"));
+            srv.acl.set_requirepass(cfg.get("requirepass").as_bytes());
+        }
         srv
+    }
+
+    /// ACLLoadUsersAtStartup: the `user` directives, then the ACL file.
+    pub fn load_acl_users(&self) -> Result<(), String> {
+        let (lines, aclfile) = {
+            let cfg = self.config.read();
+            (cfg.users.clone(), cfg.get("aclfile").to_string())
+        };
+        if !aclfile.is_empty() && !lines.is_empty() {
+            return Err("Configuring Redis with users defined in redis.conf and at the same setting an ACL file path is invalid. This setup is very likely to lead to configuration errors and security holes, please define either an ACL file or declare users directly in your redis.conf, but not both.".into());
+        }
+        if !lines.is_empty() {
+            let mut users = crate::acl::users_from_config(&lines).map_err(|e| {
+                log::log(Level::Warning, &e);
+                "Critical error while loading ACLs. Exiting.".to_string()
+            })?;
+            // A default user not redefined keeps its requirepass password.
+            if !users.contains_key("default") {
+                users.insert("default".into(), self.acl.default_user().data().clone());
+            }
+            self.acl.replace_all(users);
+        }
+        if !aclfile.is_empty() {
+            let users = crate::commands::acl::read_aclfile(&aclfile)
+                .map_err(|e| format!("Aborting Redis startup because of ACL errors: {e}"))?;
+            self.acl.replace_all(users);
+        }
+        Ok(())
     }
 
     /// Apply directives whose values live outside the Hot snapshot.

@@ -41,29 +41,49 @@ pub fn select(ctx: &mut Ctx, out: &mut Out) {
     out.ok()
 }
 
-/// Check credentials for the default user (the only user until ACLs exist).
-fn check_credentials(ctx: &Ctx, user: Option<&[u8]>, pass: &[u8]) -> Result<(), &'static str> {
-    let hot = ctx.hot;
-    match (&hot.requirepass, user) {
-        (None, None) => Err(error::AUTH_NOT_CONFIGURED),
-        (None, Some(u)) if u == b"default" => Ok(()),
-        (Some(p), u) if p.as_slice() == pass && u.map_or(true, |u| u == b"default") => Ok(()),
-        _ => Err(error::INVALID_PASSWORD),
+/// ACLAuthenticateUser: switch the client to `user` if the password
+/// matches and the user is on; a failure goes to the ACL log.
+fn authenticate(ctx: &mut Ctx, user: &[u8], pass: &[u8]) -> bool {
+    match ctx.srv.acl.authenticate(user, pass) {
+        Some(u) => {
+            ctx.client.authenticated = true;
+            ctx.client.set_user(u);
+            true
+        }
+        None => {
+            let context = if ctx.client.multi.is_some() {
+                crate::acl::Context::Multi
+            } else {
+                crate::acl::Context::Toplevel
+            };
+            ctx.srv.acl.log_event(
+                "auth",
+                context,
+                ctx.argv[0].to_vec(),
+                String::from_utf8_lossy(user).into_owned(),
+                ctx.client.info.render(crate::util::now_ms()),
+                ctx.hot.acllog_max_len,
+            );
+            false
+        }
     }
 }
 
 pub fn auth(ctx: &mut Ctx, out: &mut Out) {
-    let (user, pass) = match ctx.argv.len() {
-        2 => (None, ctx.arg(1)),
-        3 => (Some(ctx.arg(1)), ctx.arg(2)),
+    let (user, pass): (&[u8], &[u8]) = match ctx.argv.len() {
+        2 => {
+            if ctx.srv.acl.default_user().data().nopass {
+                return out.error(error::AUTH_NOT_CONFIGURED);
+            }
+            (b"default", ctx.arg(1))
+        }
+        3 => (ctx.arg(1), ctx.arg(2)),
         _ => return out.error(error::SYNTAX),
     };
-    match check_credentials(ctx, user, pass) {
-        Ok(()) => {
-            ctx.client.authenticated = true;
-            out.ok()
-        }
-        Err(e) => out.error(e),
+    if authenticate(ctx, user, pass) {
+        out.ok()
+    } else {
+        out.error(error::INVALID_PASSWORD)
     }
 }
 
@@ -82,10 +102,10 @@ pub fn hello(ctx: &mut Ctx, out: &mut Out) {
     while i < ctx.argv.len() {
         let more = ctx.argv.len() - i - 1;
         if ctx.arg_is(i, "AUTH") && more >= 2 {
-            if let Err(e) = check_credentials(ctx, Some(ctx.arg(i + 1)), ctx.arg(i + 2)) {
-                return out.error(e);
+            let (user, pass) = (ctx.argv[i + 1].clone(), ctx.argv[i + 2].clone());
+            if !authenticate(ctx, &user, &pass) {
+                return out.error(error::INVALID_PASSWORD);
             }
-            ctx.client.authenticated = true;
             i += 3;
         } else if ctx.arg_is(i, "SETNAME") && more >= 1 {
             if let Err(e) = validate_name(ctx.arg(i + 1)) {
@@ -100,7 +120,7 @@ pub fn hello(ctx: &mut Ctx, out: &mut Out) {
             ));
         }
     }
-    if !ctx.client.authenticated && ctx.hot.requirepass.is_some() {
+    if !ctx.client.authenticated {
         return out.error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
     }
     if let Some(name) = setname {
@@ -160,7 +180,8 @@ pub fn reset(ctx: &mut Ctx, out: &mut Out) {
     c.no_evict = false;
     c.cluster = Default::default();
     *c.info.name.lock() = None;
-    c.authenticated = ctx.hot.requirepass.is_none();
+    c.set_user(ctx.srv.acl.default_user().clone());
+    c.authenticated = !ctx.srv.acl.auth_required();
     out.resp3 = false;
     out.simple("RESET")
 }
@@ -268,6 +289,7 @@ pub fn client_kill(ctx: &mut Ctx, out: &mut Out) {
     let mut laddr = None;
     let mut skipme = true;
     let mut kind: Option<String> = None;
+    let mut user: Option<std::sync::Arc<crate::acl::User>> = None;
     let mut i = 2;
     while i + 1 < ctx.argv.len() {
         let v = ctx.arg_str(i + 1);
@@ -288,8 +310,9 @@ pub fn client_kill(ctx: &mut Ctx, out: &mut Out) {
             }
             kind = Some(v.to_ascii_lowercase().replace("slave", "replica"));
         } else if ctx.arg_is(i, "USER") {
-            if v != "default" {
-                return out.error(&format!("ERR No such user '{v}'"));
+            match ctx.srv.acl.get(ctx.arg(i + 1)) {
+                Some(u) => user = Some(u),
+                None => return out.error(&format!("ERR No such user '{v}'")),
             }
         } else if ctx.arg_is(i, "SKIPME") {
             match v.to_ascii_lowercase().as_str() {
@@ -312,6 +335,12 @@ pub fn client_kill(ctx: &mut Ctx, out: &mut Out) {
             || laddr.as_ref().is_some_and(|a| *a != c.laddr.to_string())
             || (skipme && c.id == ctx.client.id)
             || kind.as_deref().is_some_and(|k| k != c.type_name())
+            || user.as_ref().is_some_and(|u| {
+                !c.user
+                    .lock()
+                    .as_ref()
+                    .is_some_and(|cu| std::sync::Arc::ptr_eq(cu, u))
+            })
         {
             continue;
         }

@@ -11,6 +11,7 @@
 //! Handlers never touch sockets or files, so clients, MULTI/EXEC, AOF replay
 //! and replication all run them the same way.
 
+pub mod acl;
 pub mod bits;
 pub mod blocking;
 pub mod cluster;
@@ -295,6 +296,10 @@ pub struct Command {
     pub arity: i32,
     pub flags: u64,
     pub acl_categories: Vec<&'static str>,
+    /// `acl_categories` as a mask of `crate::acl::CATEGORIES` bits.
+    pub acl_mask: u32,
+    /// The command's bit in ACL selectors (subcommands have their own).
+    pub id: usize,
     pub keys: KeySpec,
     pub group: &'static str,
     pub since: &'static str,
@@ -439,7 +444,21 @@ static TABLE: OnceLock<CommandTable> = OnceLock::new();
 pub fn table() -> &'static CommandTable {
     TABLE.get_or_init(|| {
         let mut commands = HashMap::new();
-        for c in table::build() {
+        let mut all = table::build();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        // ACL ids: sequential, subcommands after their parent.
+        let mut next = 0;
+        for c in all.iter_mut() {
+            c.id = next;
+            c.acl_mask = crate::acl::mask_of(&c.acl_categories);
+            next += 1;
+            for s in c.subcommands.iter_mut() {
+                s.id = next;
+                s.acl_mask = crate::acl::mask_of(&s.acl_categories);
+                next += 1;
+            }
+        }
+        for c in all {
             commands.insert(c.name.as_bytes().to_vec(), c);
         }
         CommandTable { commands }

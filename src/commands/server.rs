@@ -564,6 +564,14 @@ pub fn config_set(ctx: &mut Ctx, out: &mut Out) {
     let result = ctx.srv.config.write().set_many(&pairs);
     match result {
         Ok(changed) => {
+            // requirepass sets the default user's password even when unchanged.
+            if pairs
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("requirepass"))
+            {
+                let pass = ctx.srv.config.read().get("requirepass").to_string();
+                ctx.srv.acl.set_requirepass(pass.as_bytes());
+            }
             apply_config_effects(ctx, &changed);
             ctx.srv.config_changed();
             if changed.contains(&"appendonly") {
@@ -611,6 +619,7 @@ fn apply_config_effects(ctx: &Ctx, changed: &[&str]) {
     for name in changed {
         match *name {
             "loglevel" => crate::log::set_level(cfg.get("loglevel")),
+            "acl-pubsub-default" => crate::acl::set_pubsub_default(cfg.get("acl-pubsub-default")),
             "maxmemory"
                 if cfg.get_i64("maxmemory") > 0
                     && (crate::memory::used_memory() as i64) > cfg.get_i64("maxmemory") =>

@@ -78,6 +78,12 @@ fn sort_generic(ctx: &mut Ctx, out: &mut Out, readonly: bool) {
     let mut sortby: Option<&[u8]> = None;
     let mut storekey: Option<&Bytes> = None;
     let mut gets: Vec<&[u8]> = Vec::new();
+    // BY and GET patterns may read any key: the user needs read access to all.
+    let full_key_access = ctx.client.user.as_ref().is_none_or(|u| {
+        u.unrestricted()
+            || u.data()
+                .check_unrestricted_keys(ctx.cmd, ctx.argv, crate::acl::PERM_R)
+    });
 
     let mut j = 2;
     while j < argc {
@@ -108,11 +114,18 @@ fn sort_generic(ctx: &mut Ctx, out: &mut Out, readonly: bool) {
                 dontsort = true;
             } else if ctx.hot.cluster_enabled {
                 return out.error(BY_CLUSTER);
+            } else if !full_key_access {
+                return out
+                    .error("ERR BY option of SORT denied due to insufficient ACL permissions.");
             }
             j += 1;
         } else if ctx.arg_is(j, "get") && left >= 1 {
             if ctx.hot.cluster_enabled {
                 return out.error(GET_CLUSTER);
+            }
+            if !full_key_access {
+                return out
+                    .error("ERR GET option of SORT denied due to insufficient ACL permissions.");
             }
             gets.push(ctx.arg(j + 1));
             j += 1;

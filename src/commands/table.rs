@@ -65,6 +65,8 @@ pub(crate) fn c_with_keys(
         arity,
         flags: bits,
         acl_categories: categories(bits, group, &extra_cats),
+        acl_mask: 0,
+        id: 0,
         keys,
         group,
         since,
@@ -177,7 +179,7 @@ pub fn build() -> Vec<Command> {
 
 fn core() -> Vec<Command> {
     use super::{
-        bits as b, connection as cn, function as fun, introspection as it, keys as k,
+        acl, bits as b, connection as cn, function as fun, introspection as it, keys as k,
         persistence as ps, server as sv, string as s, tracking as tr, transaction as tx,
     };
     use crate::replication::commands as rp;
@@ -193,6 +195,24 @@ fn core() -> Vec<Command> {
         c("quit", -1, "allow_busy noscript loading stale fast no_auth", none, "connection", "1.0.0", "Close the connection", cn::quit),
         c("monitor", 1, "admin noscript loading stale", none, "server", "1.0.0", "Listen for all requests received by the server in real time", cn::monitor),
         c("reset", 1, "noscript loading stale fast no_auth allow_busy", none, "connection", "6.2.0", "Reset the connection", cn::reset),
+        with_subs(
+            c("acl", -2, "", none, "server", "6.0.0", "A container for Access List Control commands", container_handler),
+            vec![
+                c("acl|cat", -2, "noscript loading stale", none, "server", "6.0.0", "List the ACL categories or the commands inside a category", acl::cat),
+                c("acl|deluser", -3, "admin noscript loading stale", none, "server", "6.0.0", "Remove the specified ACL users and the associated rules", acl::deluser),
+                c("acl|dryrun", -4, "admin noscript loading stale", none, "server", "7.0.0", "Returns whether the user can execute the given command without executing the command.", acl::dryrun),
+                c("acl|genpass", -2, "noscript loading stale", none, "server", "6.0.0", "Generate a pseudorandom secure password to use for ACL users", acl::genpass),
+                c("acl|getuser", 3, "admin noscript loading stale", none, "server", "6.0.0", "Get the rules for a specific ACL user", acl::getuser),
+                c("acl|help", 2, "loading stale", none, "server", "6.0.0", "Show helpful text about the different subcommands", acl::help),
+                c("acl|list", 2, "admin noscript loading stale", none, "server", "6.0.0", "List the current ACL rules in ACL config file format", acl::list),
+                c("acl|load", 2, "admin noscript loading stale", none, "server", "6.0.0", "Reload the ACLs from the configured ACL file", acl::load),
+                c("acl|log", -2, "admin noscript loading stale", none, "server", "6.0.0", "List latest events denied because of ACLs in place", acl::log),
+                c("acl|save", 2, "admin noscript loading stale", none, "server", "6.0.0", "Save the current ACL rules in the configured ACL file", acl::save),
+                c("acl|setuser", -3, "admin noscript loading stale", none, "server", "6.0.0", "Modify or create the rules for a specific ACL user", acl::setuser),
+                c("acl|users", 2, "admin noscript loading stale", none, "server", "6.0.0", "List the username of all the configured ACL rules", acl::users),
+                c("acl|whoami", 2, "noscript loading stale", none, "server", "6.0.0", "Return the name of the user associated to the current connection", acl::whoami),
+            ],
+        ),
         with_subs(
             c("client", -2, "", none, "connection", "2.4.0", "A container for client connection commands", container_handler),
             vec![

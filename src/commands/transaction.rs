@@ -46,7 +46,28 @@ pub fn exec(ctx: &mut Ctx, out: &mut Out) {
         // Queue time already checked name and arity.
         let cmd = super::lookup(&argv[0]).and_then(|c| super::resolve(c, argv).ok());
         match cmd {
-            Some(cmd) => crate::exec::call(ctx.srv, ctx.client, cmd, argv, out, hot),
+            Some(cmd) => {
+                // The rules may have changed since the command was queued.
+                let denied = ctx
+                    .client
+                    .user
+                    .as_ref()
+                    .and_then(|u| u.check(cmd, argv).err().map(|d| (d, u.clone())));
+                if let Some((d, user)) = denied {
+                    ctx.srv.acl.log_denied(
+                        d,
+                        crate::acl::Context::Multi,
+                        cmd,
+                        argv,
+                        &user,
+                        &ctx.client.info,
+                        hot.acllog_max_len,
+                    );
+                    out.error(&format!("NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {}", d.exec_reason()));
+                    continue;
+                }
+                crate::exec::call(ctx.srv, ctx.client, cmd, argv, out, hot)
+            }
             None => out.error(&error::unknown_command(argv)),
         }
     }

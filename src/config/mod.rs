@@ -20,6 +20,8 @@ pub struct Config {
     values: Vec<String>,
     /// The config file given on the command line, absolute, for CONFIG REWRITE.
     pub file: Option<PathBuf>,
+    /// `user` directives (name, rules...), loaded into the ACL at startup.
+    pub users: Vec<Vec<String>>,
 }
 
 /// Values read on every request, copied out of the table.
@@ -28,6 +30,8 @@ pub struct Hot {
     pub proto_max_bulk_len: i64,
     pub client_query_buffer_limit: usize,
     pub requirepass: Option<Vec<u8>>,
+    /// acllog-max-len.
+    pub acllog_max_len: usize,
     pub slowlog_log_slower_than_us: i64,
     pub slowlog_max_len: usize,
     pub latency_monitor_threshold_ms: i64,
@@ -102,7 +106,11 @@ impl Default for Config {
                 _ => default_value(d),
             })
             .collect();
-        Config { values, file: None }
+        Config {
+            values,
+            file: None,
+            users: Vec::new(),
+        }
     }
 }
 
@@ -240,6 +248,24 @@ impl Config {
                 self.load_text(&inc, Some(&argv[1]), depth + 1, seen)?;
                 continue;
             }
+            if name == "user" && argv.len() >= 2 {
+                if self.users.iter().any(|u| u[0] == argv[1]) {
+                    return Err(fail(format!(
+                        "Error in user declaration '{}': {}",
+                        argv[1],
+                        crate::acl::RuleError::Duplicate.message()
+                    )));
+                }
+                if let Err((j, e)) = crate::acl::check_config_user(&argv[1..]) {
+                    return Err(fail(format!(
+                        "Error in user declaration '{}': {}",
+                        argv[j],
+                        e.message()
+                    )));
+                }
+                self.users.push(argv[1..].to_vec());
+                continue;
+            }
             let Some(dir) = table::lookup(&name) else {
                 return Err(fail("Bad directive or wrong number of arguments".into()));
             };
@@ -363,6 +389,7 @@ impl Config {
             proto_max_bulk_len: self.get_i64("proto-max-bulk-len"),
             client_query_buffer_limit: self.get_i64("client-query-buffer-limit") as usize,
             requirepass: (!pass.is_empty()).then(|| pass.as_bytes().to_vec()),
+            acllog_max_len: self.get_i64("acllog-max-len").max(0) as usize,
             slowlog_log_slower_than_us: self.get_i64("slowlog-log-slower-than"),
             slowlog_max_len: self.get_i64("slowlog-max-len") as usize,
             latency_monitor_threshold_ms: self.get_i64("latency-monitor-threshold"),

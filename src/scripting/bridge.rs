@@ -25,6 +25,8 @@ pub struct RunCtx {
     pub hot: *const crate::config::Hot,
     /// The script's own client (Redis's lua client).
     pub client: Client,
+    /// The client that ran the script (the ACL log's client-info).
+    pub caller: std::sync::Arc<crate::client::ClientInfo>,
     /// Refuse write commands (EVAL_RO, FCALL_RO, `no-writes`).
     pub read_only: bool,
     pub allow_oom: bool,
@@ -229,6 +231,20 @@ fn run_command(ctx: &mut RunCtx, argv: Vec<Bytes>) -> Result<Vec<u8>, String> {
     };
     if cmd.has(commands::NOSCRIPT) {
         return refuse(cmd, "This Redis command is not allowed from script".into());
+    }
+    if let Some(user) = &ctx.client.user {
+        if let Err(d) = user.check(cmd, &argv) {
+            srv.acl.log_denied(
+                d,
+                crate::acl::Context::Lua,
+                cmd,
+                &argv,
+                user,
+                &ctx.caller,
+                hot.acllog_max_len,
+            );
+            return refuse(cmd, format!("The user executing the script {}", d.reason()));
+        }
     }
     let writes = cmd.has(commands::WRITE);
     if ctx.read_only && (writes || cmd.has(commands::MAY_REPLICATE)) {
@@ -452,8 +468,8 @@ fn redis_set_repl(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
     ok0()
 }
 
-/// redis.acl_check_cmd: Shoal has only the default user, who may run
-/// every command; an unknown command is an error.
+/// redis.acl_check_cmd: whether the caller's user may run the command
+/// (with those arguments); an unknown command is an error.
 fn redis_acl_check_cmd(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
     let args = args.into_vec();
     if RUN.with(|r| r.borrow().is_none()) {
@@ -466,13 +482,17 @@ fn redis_acl_check_cmd(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> 
         Ok(a) => a,
         Err(e) => return fail_table(lua, e),
     };
-    let found = commands::lookup(&argv[0])
-        .and_then(|c| commands::resolve(c, &argv).ok())
-        .is_some();
-    if !found {
+    let found = commands::lookup(&argv[0]).and_then(|c| commands::resolve(c, &argv).ok());
+    let Some(cmd) = found else {
         return fail_table(lua, "Invalid command passed to redis.acl_check_cmd()");
-    }
-    ok1(Value::Boolean(true))
+    };
+    let allowed = RUN.with(|r| {
+        r.borrow()
+            .as_ref()
+            .and_then(|ctx| ctx.client.user.clone())
+            .is_none_or(|u| u.check(cmd, &argv).is_ok())
+    });
+    ok1(Value::Boolean(allowed))
 }
 
 /// An integer argument as luaL_checkint reads it, or the "bad argument" text.

@@ -217,6 +217,7 @@ pub fn run(ctx: &mut Ctx, out: &mut Out, eng: &mut Engine, func: Function, inv: 
     client.db = ctx.client.db;
     client.in_exec = true;
     client.script = true;
+    client.user = ctx.client.user.clone();
     let slot = inv
         .keys
         .first()
@@ -225,6 +226,7 @@ pub fn run(ctx: &mut Ctx, out: &mut Out, eng: &mut Engine, func: Function, inv: 
         srv: srv as *const _,
         hot: ctx.hot as *const _,
         client,
+        caller: ctx.client.info.clone(),
         read_only: inv.ro || (!compat && inv.flags & FLAG_NO_WRITES != 0),
         allow_oom: !compat && inv.flags & FLAG_ALLOW_OOM != 0,
         allow_cross_slot: compat || inv.flags & FLAG_ALLOW_CROSS_SLOT != 0,

@@ -27,6 +27,8 @@ pub struct Job {
     pub argv: Vec<Bytes>,
     pub hot: Arc<Hot>,
     pub info: Arc<ClientInfo>,
+    /// The caller's ACL user, whose rules the script's commands obey.
+    pub user: Option<Arc<crate::acl::User>>,
     pub db: usize,
     pub resp3: bool,
     pub cluster: crate::cluster::ClientFlags,
@@ -77,6 +79,7 @@ fn run(job: Job) {
     let mut client = Client::new(job.info.clone(), true);
     // Marked so the command runs here rather than being handed off again.
     client.script = true;
+    client.user = job.user.clone();
     client.db = job.db;
     client.resp3 = job.resp3;
     client.cluster = job.cluster;
