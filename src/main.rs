@@ -150,6 +150,19 @@ fn main() {
                 }
             ),
         );
+        // Redis's logo carries "Port:" and "PID:" lines that tools (its own
+        // test suite) wait for; with always-show-logo, say the same plainly.
+        if srv.config.read().get_bool("always-show-logo") {
+            log::log(
+                Level::Notice,
+                &format!(
+                    "Shoal {} (Redis {} compatible) Port: {port} PID: {}",
+                    shoal::SHOAL_VERSION,
+                    shoal::REDIS_VERSION,
+                    std::process::id()
+                ),
+            );
+        }
         log::log(Level::Notice, "Server initialized");
         log::log(Level::Notice, "Ready to accept connections tcp");
         let signals = tokio::spawn(watch_signals(srv.clone()));
