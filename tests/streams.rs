@@ -724,7 +724,13 @@ fn restart_from_aof_and_rdb_keeps_streams() {
     let mut c = C::to(s.port);
     populate(&mut c);
     let want = fingerprint(&mut c);
-    // From the AOF's incremental file (the propagated commands).
+    // From the AOF's incremental file (the propagated commands). With
+    // appendfsync everysec Shoal's writer thread writes the stream to the
+    // file within ~1 ms of the reply (Redis writes before replying): give
+    // it that time, as this test is about what the AOF holds, not about
+    // the kill's timing (tests/persistence.rs covers acknowledged writes
+    // under SIGKILL with appendfsync always).
+    std::thread::sleep(std::time::Duration::from_millis(200));
     let dir = s.kill9();
     let s = Server::restart_in(dir, &["--appendonly", "yes"]);
     wait_loaded(s.port);
