@@ -602,7 +602,11 @@ pub fn key_access(cmd: &Command, argv: &[Bytes]) -> Vec<(usize, u8)> {
             (f, f)
         }
         "bitfield" => {
-            let f = if bitfield_read_only(argv) { PERM_R } else { RW };
+            let f = if crate::commands::introspection::bitfield_readonly(argv) {
+                PERM_R
+            } else {
+                RW
+            };
             (f, f)
         }
         "bitop" => (PERM_W, PERM_R),
@@ -630,26 +634,6 @@ pub fn key_access(cmd: &Command, argv: &[Bytes]) -> Vec<(usize, u8)> {
         .enumerate()
         .map(|(i, pos)| (pos, if i == 0 { first } else { rest }))
         .collect()
-}
-
-/// BITFIELD with only GET (and OVERFLOW) reads its key.
-fn bitfield_read_only(argv: &[Bytes]) -> bool {
-    let mut i = 2;
-    while i < argv.len() {
-        let rem = argv.len() - i - 1;
-        let a = &argv[i];
-        if a.eq_ignore_ascii_case(b"get") && rem >= 2 {
-            i += 3;
-        } else if (a.eq_ignore_ascii_case(b"set") || a.eq_ignore_ascii_case(b"incrby")) && rem >= 3
-        {
-            return false;
-        } else if a.eq_ignore_ascii_case(b"overflow") && rem >= 1 {
-            i += 2;
-        } else {
-            return false;
-        }
-    }
-    true
 }
 
 /// Why a command was refused.

@@ -324,7 +324,7 @@ fn flagged_keys(cmd: &Command, argv: &[bytes::Bytes], keys: Vec<usize>) -> Vec<m
 }
 
 /// BITFIELD only reads when every operation is a GET (OVERFLOW aside).
-fn bitfield_readonly(argv: &[bytes::Bytes]) -> bool {
+pub(crate) fn bitfield_readonly(argv: &[bytes::Bytes]) -> bool {
     let mut i = 2;
     while i < argv.len() {
         let rem = argv.len() - i - 1;

@@ -115,29 +115,7 @@ fn categories(flags: u64, group: &str, extra: &[&'static str]) -> Vec<&'static s
         }
     }
     // COMMAND INFO lists categories in the order of Redis's ACL category table.
-    const ORDER: &[&str] = &[
-        "keyspace",
-        "read",
-        "write",
-        "set",
-        "sortedset",
-        "list",
-        "hash",
-        "string",
-        "bitmap",
-        "hyperloglog",
-        "geo",
-        "stream",
-        "pubsub",
-        "admin",
-        "fast",
-        "slow",
-        "blocking",
-        "dangerous",
-        "connection",
-        "transaction",
-        "scripting",
-    ];
+    const ORDER: &[&str] = &crate::acl::CATEGORIES;
     v.sort_by_key(|c| ORDER.iter().position(|o| o == c).unwrap_or(ORDER.len()));
     v
 }
